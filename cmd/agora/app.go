@@ -1,0 +1,153 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/agorafed/agora/community"
+	"github.com/agorafed/agora/federation"
+	"github.com/agorafed/agora/storage/sqlite"
+)
+
+// app is every part of Agora, wired. Only this package knows the concrete
+// types.
+type app struct {
+	cfg       Config
+	log       *slog.Logger
+	db        *sqlite.DB
+	local     *federation.Local
+	client    *http.Client
+	fetcher   *federation.Fetcher
+	keys      *federation.KeyCache
+	actors    *federation.Actors
+	docs      *federation.Documents
+	deliverer *federation.Deliverer
+	publisher *federation.Publisher
+	svc       *community.Service
+	metrics   *federation.Metrics
+	started   time.Time
+}
+
+// userAgent is what Agora says it is: instances block empty user agents.
+func userAgent(base string) string { return "agora/" + version + " (+" + base + ")" }
+
+// newLogger makes the slog logger the config asks for.
+func newLogger(cfg Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	level.UnmarshalText([]byte(cfg.LogLevel)) // validated already
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// openApp opens the database in cfg.DataDir and wires everything. With
+// withDeliverer, a Deliverer is made and woken by what is queued; the CLI
+// has none and leaves delivery to serve.
+func openApp(ctx context.Context, cfg Config, log *slog.Logger, metrics *federation.Metrics, withDeliverer bool) (*app, error) {
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data_dir %s: %w", cfg.DataDir, err)
+	}
+	db, err := sqlite.Open(ctx, filepath.Join(cfg.DataDir, "agora.db"))
+	if err != nil {
+		return nil, err
+	}
+	base, _ := url.Parse(cfg.BaseURL) // validated already
+	a := &app{cfg: cfg, log: log, db: db, metrics: metrics, started: time.Now().UTC()}
+	if a.metrics == nil {
+		a.metrics = federation.NewMetrics(nil)
+	}
+	a.local = federation.NewLocal(base, db, nil)
+	// The instance key is made on first start and kept for ever.
+	if _, err := a.local.PrivateKey(ctx, federation.InstanceKeyOwner); err != nil {
+		db.Close()
+		return nil, err
+	}
+	a.client = federation.NewHTTPClient(federation.ClientConfig{
+		AllowPrivate:   cfg.AllowPrivateAddresses,
+		UserAgent:      userAgent(cfg.BaseURL),
+		ConnectTimeout: cfg.Delivery.ConnectTimeout.Duration,
+		RequestTimeout: cfg.Delivery.RequestTimeout.Duration,
+	})
+	a.fetcher = federation.NewFetcher(a.client, func(r *http.Request) error {
+		key, err := a.local.SigningKey(r.Context(), federation.InstanceKeyOwner)
+		if err != nil {
+			return err
+		}
+		return federation.SignRequest(r, key, nil, time.Now())
+	})
+	a.keys = federation.NewKeyCache(db, a.fetcher)
+	a.actors = federation.NewActors(db, a.fetcher, nil)
+	a.docs = federation.NewDocuments(a.local, db, a.started)
+	var notify func()
+	if withDeliverer {
+		a.deliverer = federation.NewDeliverer(federation.DelivererDeps{
+			Config: federation.DeliveryConfig{
+				Workers:          cfg.Delivery.Workers,
+				PerHost:          cfg.Delivery.PerHost,
+				MaxAttempts:      cfg.Delivery.MaxAttempts,
+				UnavailableAfter: cfg.Delivery.UnavailableAfter.Duration,
+				RequestTimeout:   cfg.Delivery.RequestTimeout.Duration,
+				ShutdownTimeout:  cfg.Delivery.ShutdownTimeout.Duration,
+			},
+			Queue:     db,
+			Hosts:     db,
+			Gone:      db,
+			Local:     a.local,
+			Client:    a.client,
+			UserAgent: userAgent(cfg.BaseURL),
+			Metrics:   a.metrics,
+			Log:       log,
+		})
+		notify = a.deliverer.Notify
+	}
+	a.publisher = federation.NewPublisher(a.local, a.docs, db, a.actors, db, nil, notify)
+	a.svc = community.NewService(db, a.publisher, nil)
+	return a, nil
+}
+
+func (a *app) Close() error { return a.db.Close() }
+
+// resolveMember finds the actor IRI a CLI argument names among a
+// community's members: an actor URL as is, or @user@host matched against
+// the cached actor documents (no network needed: members were fetched when
+// they followed).
+func (a *app) resolveMember(ctx context.Context, c community.Community, arg string, state community.MemberState) (string, error) {
+	if strings.HasPrefix(arg, "http://") || strings.HasPrefix(arg, "https://") {
+		return arg, nil
+	}
+	user, host, ok := strings.Cut(strings.TrimPrefix(arg, "@"), "@")
+	if !ok || user == "" || host == "" {
+		return "", fmt.Errorf("%w actor %q: use an actor URL or @user@host", community.ErrInvalid, arg)
+	}
+	after := ""
+	for {
+		ms, err := a.svc.Members(ctx, c, state, after, 500)
+		if err != nil {
+			return "", err
+		}
+		for _, m := range ms {
+			ra, err := a.db.RemoteActor(ctx, m.Actor)
+			if err != nil {
+				continue
+			}
+			u, err := url.Parse(m.Actor)
+			if err == nil && strings.EqualFold(ra.PreferredUsername, user) && strings.EqualFold(u.Host, host) {
+				return m.Actor, nil
+			}
+		}
+		if len(ms) < 500 {
+			return "", fmt.Errorf("%s in %s: %w", arg, c.Name, community.ErrNotFound)
+		}
+		after = ms[len(ms)-1].Actor
+	}
+}

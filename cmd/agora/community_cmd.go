@@ -1,0 +1,174 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"text/tabwriter"
+
+	"github.com/agorafed/agora/community"
+	"github.com/agorafed/agora/federation"
+)
+
+func cmdCommunity(ctx context.Context, args []string, stdout, stderr io.Writer, env func(string) string) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return usageError{"community: which command? create, list, show, edit, delete, members, approve, reject"}
+	}
+	sub, args := args[0], args[1:]
+	fs := flag.NewFlagSet("community "+sub, flag.ContinueOnError)
+	configPath := configFlag(fs, env)
+	var title, summary *string
+	var approval, pending *bool
+	switch sub {
+	case "create", "edit":
+		title = fs.String("title", "", "title shown on the community page and in fediverse clients")
+		summary = fs.String("summary", "", "description (plain text; blank lines separate paragraphs)")
+		approval = fs.Bool("approval", false, "join requests wait for approval")
+	case "members":
+		pending = fs.Bool("pending", false, "list pending join requests instead of members")
+	case "list", "show", "delete", "approve", "reject":
+	default:
+		return usageError{fmt.Sprintf("community: unknown command %q", sub)}
+	}
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	want := map[string]int{"list": 0, "approve": 2, "reject": 2}[sub]
+	if sub != "list" && want == 0 {
+		want = 1
+	}
+	if len(pos) != want {
+		return usageError{fmt.Sprintf("community %s: want %d argument(s), got %d (see agora help)", sub, want, len(pos))}
+	}
+	cfg, err := loadConfig(*configPath, env)
+	if err != nil {
+		return err
+	}
+	a, err := openApp(ctx, cfg, newLogger(cfg, stderr).With("cmd", "community "+sub), nil, false)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+
+	switch sub {
+	case "create":
+		c := community.Community{Name: pos[0], Title: *title, Summary: *summary, RequiresApproval: *approval}
+		if c.Title == "" {
+			c.Title = c.Name
+		}
+		c, err := a.svc.Create(ctx, c)
+		if err != nil {
+			return err
+		}
+		// Make the key now rather than at the first request.
+		if _, err := a.local.PrivateKey(ctx, federation.CommunityKeyOwner(c.Name)); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "created %s: %s (@%s@%s)\n", c.Name, a.local.CommunityIRI(c.Name), c.Name, a.local.Host())
+	case "list":
+		cs, err := a.svc.List(ctx)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "NAME\tTITLE\tMEMBERS\tPENDING\tAPPROVAL")
+		for _, c := range cs {
+			members, _ := a.svc.CountMembers(ctx, c, community.Joined)
+			pend, _ := a.svc.CountMembers(ctx, c, community.Pending)
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%v\n", c.Name, c.Title, members, pend, c.RequiresApproval)
+		}
+		return tw.Flush()
+	case "show":
+		c, err := a.svc.Get(ctx, pos[0])
+		if err != nil {
+			return err
+		}
+		members, _ := a.svc.CountMembers(ctx, c, community.Joined)
+		pend, _ := a.svc.CountMembers(ctx, c, community.Pending)
+		fmt.Fprintf(stdout, "name:      %s\nhandle:    @%s@%s\nactor:     %s\ntitle:     %s\napproval:  %v\nmembers:   %d\npending:   %d\ncreated:   %s\nsummary:\n%s\n",
+			c.Name, c.Name, a.local.Host(), a.local.CommunityIRI(c.Name), c.Title, c.RequiresApproval, members, pend,
+			c.CreatedAt.Format("2006-01-02 15:04:05Z"), c.Summary)
+	case "edit":
+		if len(set) == 0 || (len(set) == 1 && set["config"]) {
+			return usageError{"community edit: nothing to change (give --title, --summary or --approval)"}
+		}
+		c, err := a.svc.Edit(ctx, pos[0], func(c *community.Community) {
+			if set["title"] {
+				c.Title = *title
+			}
+			if set["summary"] {
+				c.Summary = *summary
+			}
+			if set["approval"] {
+				c.RequiresApproval = *approval
+			}
+		})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "updated %s; members' servers are sent Update{Group}\n", c.Name)
+	case "delete":
+		if err := a.svc.Delete(ctx, pos[0]); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "deleted %s; members' servers are sent Delete{Group} (delivered by agora serve); the name stays reserved\n", pos[0])
+	case "members":
+		c, err := a.svc.Get(ctx, pos[0])
+		if err != nil {
+			return err
+		}
+		state := community.Joined
+		if *pending {
+			state = community.Pending
+		}
+		return a.printMembers(ctx, stdout, c, state)
+	case "approve", "reject":
+		c, err := a.svc.Get(ctx, pos[0])
+		if err != nil {
+			return err
+		}
+		actor, err := a.resolveMember(ctx, c, pos[1], community.Pending)
+		if err != nil {
+			return err
+		}
+		if sub == "approve" {
+			err = a.svc.Approve(ctx, c.Name, actor)
+		} else {
+			err = a.svc.Reject(ctx, c.Name, actor)
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%sd %s in %s\n", sub, actor, c.Name)
+	}
+	return nil
+}
+
+func (a *app) printMembers(ctx context.Context, w io.Writer, c community.Community, state community.MemberState) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ACTOR\tNAME\tSINCE")
+	after := ""
+	for {
+		ms, err := a.svc.Members(ctx, c, state, after, 500)
+		if err != nil {
+			return err
+		}
+		for _, m := range ms {
+			name := ""
+			if ra, err := a.db.RemoteActor(ctx, m.Actor); err == nil {
+				name = ra.PreferredUsername
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", m.Actor, name, m.CreatedAt.Format("2006-01-02"))
+		}
+		if len(ms) < 500 {
+			return tw.Flush()
+		}
+		after = ms[len(ms)-1].Actor
+	}
+}
+

@@ -1,0 +1,197 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Config is agora.toml. Every key is documented in config.example.toml.
+type Config struct {
+	BaseURL               string         `toml:"base_url"`
+	Listen                string         `toml:"listen"`
+	DataDir               string         `toml:"data_dir"`
+	AllowPrivateAddresses bool           `toml:"allow_private_addresses"`
+	AuthorizedFetch       bool           `toml:"authorized_fetch"`
+	LogLevel              string         `toml:"log_level"`
+	LogFormat             string         `toml:"log_format"`
+	Delivery              DeliveryConfig `toml:"delivery"`
+}
+
+// DeliveryConfig is the [delivery] table.
+type DeliveryConfig struct {
+	Workers          int      `toml:"workers"`
+	PerHost          int      `toml:"per_host"`
+	MaxAttempts      int      `toml:"max_attempts"`
+	ConnectTimeout   Duration `toml:"connect_timeout"`
+	RequestTimeout   Duration `toml:"request_timeout"`
+	UnavailableAfter Duration `toml:"unavailable_after"`
+	ShutdownTimeout  Duration `toml:"shutdown_timeout"`
+}
+
+// Duration is a time.Duration written as "30s", "7d" or "168h".
+type Duration struct{ time.Duration }
+
+// UnmarshalText reads a duration; "d" counts days.
+func (d *Duration) UnmarshalText(b []byte) error {
+	s := string(b)
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err != nil || n < 0 {
+			return fmt.Errorf("invalid duration %q", s)
+		}
+		d.Duration = time.Duration(n) * 24 * time.Hour
+		return nil
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil || v < 0 {
+		return fmt.Errorf("invalid duration %q (use e.g. 30s, 5m, 7d)", s)
+	}
+	d.Duration = v
+	return nil
+}
+
+// defaultConfig is what `agora serve` runs on with no config file at all.
+func defaultConfig() Config {
+	return Config{
+		BaseURL:   "http://localhost:8080",
+		Listen:    "127.0.0.1:8080",
+		DataDir:   "./agora-data",
+		LogLevel:  "info",
+		LogFormat: "text",
+		Delivery: DeliveryConfig{
+			Workers:          256,
+			PerHost:          4,
+			MaxAttempts:      16,
+			ConnectTimeout:   Duration{10 * time.Second},
+			RequestTimeout:   Duration{30 * time.Second},
+			UnavailableAfter: Duration{7 * 24 * time.Hour},
+			ShutdownTimeout:  Duration{10 * time.Second},
+		},
+	}
+}
+
+// loadConfig reads the defaults, then the file (if path is not empty),
+// then AGORA_* environment variables, and validates the result. Errors
+// name the key at fault.
+func loadConfig(path string, env func(string) string) (Config, error) {
+	cfg := defaultConfig()
+	if path != "" {
+		md, err := toml.DecodeFile(path, &cfg)
+		if err != nil {
+			var perr toml.ParseError
+			if errors.As(err, &perr) {
+				return cfg, fmt.Errorf("config %s: %s", path, strings.TrimSpace(perr.ErrorWithPosition()))
+			}
+			return cfg, fmt.Errorf("config %s: %w", path, err)
+		}
+		if und := md.Undecoded(); len(und) > 0 {
+			return cfg, fmt.Errorf("config %s: unknown key %q", path, und[0].String())
+		}
+	}
+	if err := applyEnv(&cfg, env); err != nil {
+		return cfg, err
+	}
+	return cfg, cfg.validate()
+}
+
+// applyEnv applies AGORA_<KEY> overrides (AGORA_DELIVERY_<KEY> for the
+// [delivery] table).
+func applyEnv(cfg *Config, env func(string) string) error {
+	str := func(key string, dst *string) {
+		if v := env(key); v != "" {
+			*dst = v
+		}
+	}
+	boolean := func(key string, dst *bool) error {
+		if v := env(key); v != "" {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return fmt.Errorf("environment %s: want true or false, got %q", key, v)
+			}
+			*dst = b
+		}
+		return nil
+	}
+	integer := func(key string, dst *int) error {
+		if v := env(key); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return fmt.Errorf("environment %s: want a whole number, got %q", key, v)
+			}
+			*dst = n
+		}
+		return nil
+	}
+	duration := func(key string, dst *Duration) error {
+		if v := env(key); v != "" {
+			if err := dst.UnmarshalText([]byte(v)); err != nil {
+				return fmt.Errorf("environment %s: %w", key, err)
+			}
+		}
+		return nil
+	}
+	str("AGORA_BASE_URL", &cfg.BaseURL)
+	str("AGORA_LISTEN", &cfg.Listen)
+	str("AGORA_DATA_DIR", &cfg.DataDir)
+	str("AGORA_LOG_LEVEL", &cfg.LogLevel)
+	str("AGORA_LOG_FORMAT", &cfg.LogFormat)
+	d := &cfg.Delivery
+	return errors.Join(
+		boolean("AGORA_ALLOW_PRIVATE_ADDRESSES", &cfg.AllowPrivateAddresses),
+		boolean("AGORA_AUTHORIZED_FETCH", &cfg.AuthorizedFetch),
+		integer("AGORA_DELIVERY_WORKERS", &d.Workers),
+		integer("AGORA_DELIVERY_PER_HOST", &d.PerHost),
+		integer("AGORA_DELIVERY_MAX_ATTEMPTS", &d.MaxAttempts),
+		duration("AGORA_DELIVERY_CONNECT_TIMEOUT", &d.ConnectTimeout),
+		duration("AGORA_DELIVERY_REQUEST_TIMEOUT", &d.RequestTimeout),
+		duration("AGORA_DELIVERY_UNAVAILABLE_AFTER", &d.UnavailableAfter),
+		duration("AGORA_DELIVERY_SHUTDOWN_TIMEOUT", &d.ShutdownTimeout),
+	)
+}
+
+func (c *Config) validate() error {
+	u, err := url.Parse(c.BaseURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+		(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return fmt.Errorf("config base_url: want the public URL with scheme and host only, like https://groups.example.org, got %q", c.BaseURL)
+	}
+	c.BaseURL = strings.TrimSuffix(c.BaseURL, "/")
+	if c.Listen == "" {
+		return errors.New("config listen: must not be empty (host:port)")
+	}
+	if c.DataDir == "" {
+		return errors.New("config data_dir: must not be empty")
+	}
+	switch strings.ToLower(c.LogLevel) {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("config log_level: want debug, info, warn or error, got %q", c.LogLevel)
+	}
+	switch c.LogFormat {
+	case "text", "json":
+	default:
+		return fmt.Errorf("config log_format: want text or json, got %q", c.LogFormat)
+	}
+	d := c.Delivery
+	switch {
+	case d.Workers < 1 || d.Workers > 10000:
+		return fmt.Errorf("config delivery.workers: want 1 to 10000, got %d", d.Workers)
+	case d.PerHost < 1 || d.PerHost > d.Workers:
+		return fmt.Errorf("config delivery.per_host: want 1 to delivery.workers, got %d", d.PerHost)
+	case d.MaxAttempts < 1:
+		return fmt.Errorf("config delivery.max_attempts: want at least 1, got %d", d.MaxAttempts)
+	case d.ConnectTimeout.Duration <= 0:
+		return errors.New("config delivery.connect_timeout: must be positive")
+	case d.RequestTimeout.Duration <= 0:
+		return errors.New("config delivery.request_timeout: must be positive")
+	case d.UnavailableAfter.Duration <= 0:
+		return errors.New("config delivery.unavailable_after: must be positive")
+	}
+	return nil
+}

@@ -1,0 +1,458 @@
+package federation
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// DeliveryConfig tunes the delivery workers.
+type DeliveryConfig struct {
+	Workers          int           // deliveries in flight at once, all hosts together
+	PerHost          int           // deliveries in flight to one host
+	MaxAttempts      int           // tries before a delivery is given up
+	UnavailableAfter time.Duration // a host failing every attempt this long is marked unavailable
+	RequestTimeout   time.Duration // whole request
+	ShutdownTimeout  time.Duration // how long in-flight deliveries may finish at shutdown
+	Poll             time.Duration // how often the queue is read when nobody wakes the workers
+}
+
+// DefaultDeliveryConfig follows PROTOCOL.md section 6: many in flight
+// (latency, not CPU, bounds a fan-out), a small cap per host, about 16 tries
+// over 2 to 3 days (Mastodon), unavailable after 7 days (Mastodon).
+func DefaultDeliveryConfig() DeliveryConfig {
+	return DeliveryConfig{
+		Workers:          256,
+		PerHost:          4,
+		MaxAttempts:      16,
+		UnavailableAfter: 7 * 24 * time.Hour,
+		RequestTimeout:   30 * time.Second,
+		ShutdownTimeout:  10 * time.Second,
+		Poll:             time.Second,
+	}
+}
+
+// GoneInboxes removes the members whose inbox answered 410 Gone.
+type GoneInboxes interface {
+	RemoveMembersByInbox(ctx context.Context, inbox string) (int, error)
+}
+
+// Deliverer runs the delivery queue: it leases due deliveries, signs and
+// POSTs them, and records the outcome.
+type Deliverer struct {
+	cfg     DeliveryConfig
+	queue   Queue
+	hosts   HostStore
+	gone    GoneInboxes
+	local   *Local
+	client  *http.Client
+	agent   string
+	metrics *Metrics
+	log     *slog.Logger
+	now     func() time.Time
+	wake    chan struct{}
+
+	mu          sync.Mutex
+	clean       map[string]bool // hosts with no failure on record since start
+	unavailable map[string]bool
+}
+
+// DelivererDeps are the dependencies of a Deliverer.
+type DelivererDeps struct {
+	Config    DeliveryConfig
+	Queue     Queue
+	Hosts     HostStore
+	Gone      GoneInboxes // may be nil
+	Local     *Local
+	Client    *http.Client // the SSRF-safe client
+	UserAgent string
+	Metrics   *Metrics
+	Log       *slog.Logger
+	Now       func() time.Time
+}
+
+// NewDeliverer returns a Deliverer; call Run to start it.
+func NewDeliverer(d DelivererDeps) *Deliverer {
+	def := DefaultDeliveryConfig()
+	c := d.Config
+	if c.Workers <= 0 {
+		c.Workers = def.Workers
+	}
+	if c.PerHost <= 0 {
+		c.PerHost = def.PerHost
+	}
+	if c.MaxAttempts <= 0 {
+		c.MaxAttempts = def.MaxAttempts
+	}
+	if c.UnavailableAfter <= 0 {
+		c.UnavailableAfter = def.UnavailableAfter
+	}
+	if c.RequestTimeout <= 0 {
+		c.RequestTimeout = def.RequestTimeout
+	}
+	if c.ShutdownTimeout <= 0 {
+		c.ShutdownTimeout = def.ShutdownTimeout
+	}
+	if c.Poll <= 0 {
+		c.Poll = def.Poll
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Log == nil {
+		d.Log = slog.New(slog.DiscardHandler)
+	}
+	if d.Metrics == nil {
+		d.Metrics = NewMetrics(nil)
+	}
+	return &Deliverer{cfg: c, queue: d.Queue, hosts: d.Hosts, gone: d.Gone, local: d.Local, client: d.Client,
+		agent: d.UserAgent, metrics: d.Metrics, log: d.Log, now: d.Now, wake: make(chan struct{}, 1),
+		clean: map[string]bool{}, unavailable: map[string]bool{}}
+}
+
+// Notify wakes the workers: something was queued.
+func (d *Deliverer) Notify() {
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+// HostAlive is told when a host sent us a verified activity: an
+// unavailable host is available again (Mastodon does the same).
+func (d *Deliverer) HostAlive(host string) {
+	d.mu.Lock()
+	was := d.unavailable[host]
+	delete(d.unavailable, host)
+	d.mu.Unlock()
+	if !was {
+		return
+	}
+	if err := d.hosts.HostSucceeded(context.Background(), host); err != nil {
+		d.log.Error("delivery: clear host", "host", host, "err", err)
+	}
+	d.log.Info("host available again", "host", host)
+	d.Notify()
+}
+
+// Run delivers until ctx ends, then lets in-flight deliveries finish for up
+// to ShutdownTimeout; what is left stays queued for the next start.
+func (d *Deliverer) Run(ctx context.Context) error {
+	if err := d.queue.ReleaseLeases(ctx); err != nil {
+		return fmt.Errorf("delivery: %w", err)
+	}
+	hosts, err := d.hosts.UnavailableHosts(ctx)
+	if err != nil {
+		return fmt.Errorf("delivery: %w", err)
+	}
+	d.mu.Lock()
+	for _, h := range hosts {
+		d.unavailable[h] = true
+	}
+	d.mu.Unlock()
+
+	// In-flight work gets its own context so shutdown can let it finish.
+	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
+	p := newPool(d.cfg.Workers, d.cfg.PerHost)
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		d.fill(ctx, p)
+		p.start(func(dl Delivery) { d.deliver(work, dl) })
+		select {
+		case <-ctx.Done():
+			done := make(chan struct{})
+			go func() { p.wg.Wait(); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(d.cfg.ShutdownTimeout):
+				cancelWork()
+				<-done
+			}
+			return nil
+		case <-d.wake:
+		case <-p.finished:
+		case <-timer.C:
+			timer.Reset(d.cfg.Poll)
+		}
+	}
+}
+
+// DeliverDue delivers every delivery due now and waits for the outcomes.
+// Tests with an injected clock use it instead of Run.
+func (d *Deliverer) DeliverDue(ctx context.Context) {
+	p := newPool(d.cfg.Workers, d.cfg.PerHost)
+	for {
+		if !d.fill(ctx, p) && p.idle() {
+			return
+		}
+		p.start(func(dl Delivery) { d.deliver(ctx, dl) })
+		<-p.finished
+	}
+}
+
+// fill claims due deliveries while the pool has room for them; it reports
+// whether it claimed any.
+func (d *Deliverer) fill(ctx context.Context, p *pool) bool {
+	room := 2*p.workers - p.buffered()
+	if room <= 0 || ctx.Err() != nil {
+		return false
+	}
+	ds, err := d.queue.ClaimDue(ctx, d.now(), room, 2*p.perHost, 5*time.Minute)
+	if err != nil {
+		d.log.Error("delivery: claim", "err", err)
+		return false
+	}
+	for _, dl := range ds {
+		p.add(dl)
+	}
+	return len(ds) > 0
+}
+
+// outcome of one attempt.
+type outcome int
+
+const (
+	delivered outcome = iota
+	retry
+	permanent
+)
+
+func (d *Deliverer) deliver(ctx context.Context, dl Delivery) {
+	status, retryAfter, err := d.post(ctx, dl)
+	o := classify(status, err)
+	now := d.now()
+	switch o {
+	case delivered:
+		d.metrics.Deliveries.WithLabelValues("delivered").Inc()
+		d.log.Info("delivered", "inbox", dl.Inbox, "delivery", dl.ID, "status", status)
+		if err := d.queue.DeliveryDone(ctx, dl.ID); err != nil {
+			d.log.Error("delivery: record done", "delivery", dl.ID, "err", err)
+		}
+		d.hostOK(ctx, dl.Host)
+	case permanent:
+		d.metrics.Deliveries.WithLabelValues("dropped").Inc()
+		d.log.Warn("delivery dropped", "inbox", dl.Inbox, "delivery", dl.ID, "status", status, "err", err)
+		if err := d.queue.DropDelivery(ctx, dl.ID, fmt.Sprintf("status %d: %v", status, err)); err != nil {
+			d.log.Error("delivery: drop", "delivery", dl.ID, "err", err)
+		}
+		if status == http.StatusGone && d.gone != nil {
+			if n, err := d.gone.RemoveMembersByInbox(ctx, dl.Inbox); err != nil {
+				d.log.Error("delivery: remove gone members", "inbox", dl.Inbox, "err", err)
+			} else if n > 0 {
+				d.log.Info("members gone", "inbox", dl.Inbox, "removed", n)
+			}
+		}
+	case retry:
+		attempts := dl.Attempts + 1
+		msg := fmt.Sprintf("status %d", status)
+		if err != nil {
+			msg = err.Error()
+		}
+		if attempts >= d.cfg.MaxAttempts {
+			d.metrics.Deliveries.WithLabelValues("failed").Inc()
+			d.log.Warn("delivery failed, giving up", "inbox", dl.Inbox, "delivery", dl.ID, "attempts", attempts, "err", msg)
+			if err := d.queue.DropDelivery(ctx, dl.ID, msg); err != nil {
+				d.log.Error("delivery: drop", "delivery", dl.ID, "err", err)
+			}
+		} else {
+			d.metrics.Deliveries.WithLabelValues("retry").Inc()
+			next := now.Add(max(Backoff(dl.Attempts), retryAfter))
+			d.log.Info("delivery will be retried", "inbox", dl.Inbox, "delivery", dl.ID, "attempts", attempts, "next", next, "err", msg)
+			if err := d.queue.RetryDelivery(ctx, dl.ID, attempts, next, msg); err != nil {
+				d.log.Error("delivery: reschedule", "delivery", dl.ID, "err", err)
+			}
+		}
+		d.hostFailed(ctx, dl.Host, now)
+	}
+}
+
+// post signs and sends one delivery.
+func (d *Deliverer) post(ctx context.Context, dl Delivery) (status int, retryAfter time.Duration, err error) {
+	key, err := d.local.SigningKey(ctx, dl.Signer)
+	if err != nil {
+		return 0, 0, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, d.cfg.RequestTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, dl.Inbox, bytes.NewReader(dl.Body))
+	if err != nil {
+		return 0, 0, fmt.Errorf("deliver %s: %w", dl.Inbox, err)
+	}
+	req.Header.Set("Content-Type", "application/activity+json")
+	req.Header.Set("Accept", "application/activity+json")
+	if d.agent != "" {
+		req.Header.Set("User-Agent", d.agent)
+	}
+	if err := SignRequest(req, key, dl.Body, d.now()); err != nil {
+		return 0, 0, fmt.Errorf("deliver %s: %w", dl.Inbox, err)
+	}
+	resp, err := d.client.Do(req)
+	if err != nil {
+		return 0, 0, fmt.Errorf("deliver %s: %w", dl.Inbox, err)
+	}
+	// Drain a little so the connection can be reused.
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+	return resp.StatusCode, parseRetryAfter(resp.Header.Get("Retry-After"), d.now()), nil
+}
+
+func classify(status int, err error) outcome {
+	switch {
+	case errors.Is(err, ErrForbiddenAddress):
+		return permanent
+	case err != nil:
+		return retry
+	case status >= 200 && status < 300:
+		return delivered
+	case status == http.StatusRequestTimeout, status == http.StatusTooManyRequests, status >= 500:
+		return retry
+	default:
+		return permanent
+	}
+}
+
+// Backoff is the wait after the n-th failed attempt (n from 0): Sidekiq's
+// default retry formula, n^4 + 15 + rand(10)*(n+1) seconds, which Mastodon's
+// delivery worker uses for its 16 tries (about 2 to 3 days in all).
+func Backoff(n int) time.Duration {
+	s := n*n*n*n + 15 + rand.IntN(10)*(n+1)
+	return time.Duration(s) * time.Second
+}
+
+// parseRetryAfter reads Retry-After as seconds or an HTTP date; at most a
+// day is honoured, so a hostile value cannot park a delivery for ever.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	if v == "" {
+		return 0
+	}
+	var d time.Duration
+	if s, err := strconv.Atoi(v); err == nil {
+		d = time.Duration(s) * time.Second
+	} else if t, err := http.ParseTime(v); err == nil {
+		d = t.Sub(now)
+	}
+	return min(max(d, 0), 24*time.Hour)
+}
+
+func (d *Deliverer) hostOK(ctx context.Context, host string) {
+	d.mu.Lock()
+	clean := d.clean[host]
+	d.clean[host] = true
+	d.mu.Unlock()
+	if clean {
+		return
+	}
+	if err := d.hosts.HostSucceeded(ctx, host); err != nil {
+		d.log.Error("delivery: record host success", "host", host, "err", err)
+	}
+}
+
+func (d *Deliverer) hostFailed(ctx context.Context, host string, now time.Time) {
+	d.mu.Lock()
+	delete(d.clean, host)
+	d.mu.Unlock()
+	since, err := d.hosts.HostFailed(ctx, host, now)
+	if err != nil {
+		d.log.Error("delivery: record host failure", "host", host, "err", err)
+		return
+	}
+	if now.Sub(since) < d.cfg.UnavailableAfter {
+		return
+	}
+	if err := d.hosts.MarkHostUnavailable(ctx, host, now); err != nil {
+		d.log.Error("delivery: mark host unavailable", "host", host, "err", err)
+		return
+	}
+	d.mu.Lock()
+	d.unavailable[host] = true
+	d.mu.Unlock()
+	d.log.Warn("host unavailable", "host", host, "failing_since", since)
+}
+
+// pool runs deliveries with a cap in all and per host. Only the dispatcher
+// goroutine calls add, start, buffered and idle.
+type pool struct {
+	workers, perHost int
+	waiting          map[string][]Delivery
+	hosts            []string // hosts with waiting deliveries, in arrival order
+	inflight         map[string]int
+	running          int
+	nwaiting         int
+	done             chan string
+	finished         chan struct{}
+	wg               sync.WaitGroup
+}
+
+func newPool(workers, perHost int) *pool {
+	return &pool{workers: workers, perHost: perHost, waiting: map[string][]Delivery{}, inflight: map[string]int{},
+		done: make(chan string, workers), finished: make(chan struct{}, 1)}
+}
+
+func (p *pool) add(dl Delivery) {
+	if len(p.waiting[dl.Host]) == 0 {
+		p.hosts = append(p.hosts, dl.Host)
+	}
+	p.waiting[dl.Host] = append(p.waiting[dl.Host], dl)
+	p.nwaiting++
+}
+
+func (p *pool) buffered() int { p.reap(); return p.nwaiting + p.running }
+
+func (p *pool) idle() bool { p.reap(); return p.nwaiting == 0 && p.running == 0 }
+
+// reap takes note of finished deliveries.
+func (p *pool) reap() {
+	for {
+		select {
+		case h := <-p.done:
+			p.running--
+			p.inflight[h]--
+			if p.inflight[h] == 0 {
+				delete(p.inflight, h)
+			}
+		default:
+			return
+		}
+	}
+}
+
+// start launches waiting deliveries while caps allow, hosts in turn.
+func (p *pool) start(run func(Delivery)) {
+	p.reap()
+	kept := p.hosts[:0]
+	for _, h := range p.hosts {
+		for len(p.waiting[h]) > 0 && p.running < p.workers && p.inflight[h] < p.perHost {
+			dl := p.waiting[h][0]
+			p.waiting[h] = p.waiting[h][1:]
+			p.nwaiting--
+			p.running++
+			p.inflight[h]++
+			p.wg.Add(1)
+			go func() {
+				defer p.wg.Done()
+				run(dl)
+				p.done <- dl.Host
+				select {
+				case p.finished <- struct{}{}:
+				default:
+				}
+			}()
+		}
+		if len(p.waiting[h]) > 0 {
+			kept = append(kept, h)
+		} else {
+			delete(p.waiting, h)
+		}
+	}
+	p.hosts = kept
+}

@@ -1,0 +1,146 @@
+package federation
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"html"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/agorafed/agora/community"
+)
+
+// MemberLister is what the collection documents need from the member store.
+type MemberLister interface {
+	Members(ctx context.Context, communityID int64, state community.MemberState, after string, limit int) ([]community.Member, error)
+	CountMembers(ctx context.Context, communityID int64, state community.MemberState) (int, error)
+}
+
+// Documents renders Agora's own AS2 documents: actors and collections.
+type Documents struct {
+	local   *Local
+	members MemberLister
+	started time.Time
+}
+
+// NewDocuments returns Documents. started dates the instance actor.
+func NewDocuments(local *Local, members MemberLister, started time.Time) *Documents {
+	return &Documents{local: local, members: members, started: started}
+}
+
+// PageSize is the number of items on one collection page.
+const PageSize = 50
+
+// GroupActor renders a community's Group actor.
+func (d *Documents) GroupActor(ctx context.Context, c community.Community) ([]byte, error) {
+	pem, err := d.local.PublicKeyPEM(ctx, CommunityKeyOwner(c.Name))
+	if err != nil {
+		return nil, err
+	}
+	iri := d.local.CommunityIRI(c.Name)
+	return RenderActor(Actor{
+		ID:                        iri,
+		Type:                      "Group",
+		PreferredUsername:         c.Name,
+		Name:                      c.Title,
+		Summary:                   SummaryHTML(c.Summary),
+		URL:                       iri,
+		Inbox:                     iri + "/inbox",
+		Outbox:                    iri + "/outbox",
+		Followers:                 iri + "/followers",
+		Featured:                  iri + "/featured",
+		Moderators:                iri + "/moderators",
+		SharedInbox:               d.local.SharedInbox(),
+		PublicKeyID:               KeyID(iri),
+		PublicKeyPEM:              pem,
+		ManuallyApprovesFollowers: c.RequiresApproval,
+		Discoverable:              true,
+		Published:                 c.CreatedAt,
+	})
+}
+
+// InstanceActor renders the instance's Application actor, which signs the
+// GETs no community is behind.
+func (d *Documents) InstanceActor(ctx context.Context) ([]byte, error) {
+	pem, err := d.local.PublicKeyPEM(ctx, InstanceKeyOwner)
+	if err != nil {
+		return nil, err
+	}
+	iri := d.local.InstanceIRI()
+	return RenderActor(Actor{
+		ID:                        iri,
+		Type:                      "Application",
+		PreferredUsername:         d.local.base.Hostname(),
+		Name:                      "Agora",
+		URL:                       d.local.Base() + "/",
+		Inbox:                     d.local.SharedInbox(),
+		Outbox:                    iri + "/outbox",
+		SharedInbox:               d.local.SharedInbox(),
+		PublicKeyID:               KeyID(iri),
+		PublicKeyPEM:              pem,
+		ManuallyApprovesFollowers: true,
+		Published:                 d.started,
+	})
+}
+
+// Followers renders a community's followers collection; page "" renders
+// the collection with its count and a link to the first page, otherwise
+// the page of members after the actor named by after.
+func (d *Documents) Followers(ctx context.Context, c community.Community, page bool, after string) ([]byte, error) {
+	iri := d.local.CommunityIRI(c.Name) + "/followers"
+	total, err := d.members.CountMembers(ctx, c.ID, community.Joined)
+	if err != nil {
+		return nil, fmt.Errorf("followers of %s: %w", c.Name, err)
+	}
+	if !page {
+		return RenderCollection(Collection{ID: iri, Type: "OrderedCollection", TotalItems: total, First: iri + "?page=1"})
+	}
+	ms, err := d.members.Members(ctx, c.ID, community.Joined, after, PageSize)
+	if err != nil {
+		return nil, fmt.Errorf("followers of %s: %w", c.Name, err)
+	}
+	items := make([]json.RawMessage, 0, len(ms))
+	for _, m := range ms {
+		b, _ := json.Marshal(m.Actor)
+		items = append(items, b)
+	}
+	p := Collection{ID: pageIRI(iri, after), Type: "OrderedCollectionPage", TotalItems: total, PartOf: iri, Items: items}
+	if len(ms) == PageSize {
+		p.Next = pageIRI(iri, ms[len(ms)-1].Actor)
+	}
+	return RenderCollection(p)
+}
+
+func pageIRI(collection, after string) string {
+	if after == "" {
+		return collection + "?page=1"
+	}
+	return collection + "?page=1&after=" + url.QueryEscape(after)
+}
+
+// EmptyCollection renders a collection that has nothing yet (outbox,
+// featured, moderators until later issues fill them).
+func (d *Documents) EmptyCollection(iri string, page bool) ([]byte, error) {
+	if page {
+		return RenderCollection(Collection{ID: iri + "?page=1", Type: "OrderedCollectionPage", PartOf: iri, Items: []json.RawMessage{}})
+	}
+	return RenderCollection(Collection{ID: iri, Type: "OrderedCollection", Items: []json.RawMessage{}})
+}
+
+// SummaryHTML turns an admin's plain-text summary into the HTML that
+// ActivityPub's summary carries: escaped, blank lines separate paragraphs.
+func SummaryHTML(s string) string {
+	var b strings.Builder
+	for _, para := range strings.Split(strings.ReplaceAll(s, "\r\n", "\n"), "\n\n") {
+		para = strings.TrimSpace(para)
+		if para == "" {
+			continue
+		}
+		b.WriteString("<p>")
+		b.WriteString(strings.ReplaceAll(html.EscapeString(para), "\n", "<br>"))
+		b.WriteString("</p>")
+	}
+	return b.String()
+}

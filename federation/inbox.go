@@ -1,0 +1,382 @@
+package federation
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/agorafed/agora/community"
+)
+
+// Inbox results, recorded per activity, counted in metrics and logged.
+const (
+	ResultQueued    = "queued"    // verified, recorded, processed later
+	ResultDuplicate = "duplicate" // an activity id seen before
+	ResultIgnored   = "ignored"   // verified but concerns no local community
+	ResultRejected  = "rejected"  // not verified, malformed or refused
+)
+
+// ErrForged is an activity signed by someone other than its actor.
+var ErrForged = fmt.Errorf("%w: key owner is not the actor", ErrNotVerified)
+
+// Membership is what the inbox needs to know about members beyond a
+// community.
+type Membership interface {
+	// MembershipsOf lists an actor's relations to every community.
+	MembershipsOf(ctx context.Context, actor string) ([]community.Member, error)
+	CommunityByID(ctx context.Context, id int64) (community.Community, error)
+}
+
+// Inbox is the inbox pipeline: Receive verifies and records an activity
+// before the HTTP answer; Run processes recorded activities after it.
+type Inbox struct {
+	local      *Local
+	keys       KeyResolver
+	store      InboxStore
+	actors     *Actors
+	cache      ActorStore
+	svc        *community.Service
+	members    Membership
+	deliveries *Deliverer // may be nil: told that a host is alive again
+	metrics    *Metrics
+	log        *slog.Logger
+	now        func() time.Time
+	wake       chan struct{}
+}
+
+// InboxDeps are the dependencies of an Inbox.
+type InboxDeps struct {
+	Local      *Local
+	Keys       KeyResolver
+	Store      InboxStore
+	Actors     *Actors
+	ActorCache ActorStore
+	Service    *community.Service
+	Members    Membership
+	Deliverer  *Deliverer
+	Metrics    *Metrics
+	Log        *slog.Logger
+	Now        func() time.Time
+}
+
+// NewInbox returns an Inbox.
+func NewInbox(d InboxDeps) *Inbox {
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Log == nil {
+		d.Log = slog.New(slog.DiscardHandler)
+	}
+	if d.Metrics == nil {
+		d.Metrics = NewMetrics(nil)
+	}
+	return &Inbox{local: d.Local, keys: d.Keys, store: d.Store, actors: d.Actors, cache: d.ActorCache,
+		svc: d.Service, members: d.Members, deliveries: d.Deliverer, metrics: d.Metrics, log: d.Log, now: d.Now,
+		wake: make(chan struct{}, 1)}
+}
+
+// Receive verifies a POSTed activity and records it durably. A nil error
+// means the caller answers 202 (result says whether it was queued, a
+// duplicate or ignored). Errors wrap ErrNotVerified (401), ErrMalformed
+// (400) or a storage failure (500).
+func (in *Inbox) Receive(ctx context.Context, r *http.Request, body []byte) (result string, err error) {
+	typ := "unknown"
+	defer func() {
+		if err != nil {
+			result = ResultRejected
+		}
+		in.metrics.Inbox.WithLabelValues(typ, result).Inc()
+	}()
+	sig, err := ParseSignature(r, body, in.now())
+	if err != nil {
+		return "", err
+	}
+	act, err := Parse(body)
+	if err != nil {
+		return "", err
+	}
+	typ = metricType(act.Type)
+	if act.Actor == "" {
+		return "", fmt.Errorf("%w: activity has no actor", ErrMalformed)
+	}
+	// Mastodon sends Delete{actor} for deleted accounts to every server that
+	// ever saw them; their keys are gone, so verifying means a fetch that
+	// fails. If we never knew the actor there is nothing to delete.
+	if act.Type == "Delete" && act.Object != nil && act.Object.ID == act.Actor && !in.knows(ctx, act.Actor) {
+		return ResultIgnored, nil
+	}
+	key, err := sig.Verify(ctx, in.keys)
+	if err != nil {
+		return "", err
+	}
+	if key.Owner != act.Actor {
+		return "", fmt.Errorf("%w: %s signed for %s", ErrForged, key.Owner, act.Actor)
+	}
+	if in.deliveries != nil {
+		if u, err := url.Parse(act.Actor); err == nil {
+			in.deliveries.HostAlive(u.Host)
+		}
+	}
+	if !in.concernsUs(ctx, act) {
+		return ResultIgnored, nil
+	}
+	id := act.ID
+	if id == "" {
+		sum := sha256.Sum256(body)
+		id = "sha256:" + hex.EncodeToString(sum[:])
+	}
+	isNew, err := in.store.RecordInbox(ctx, InboxItem{ActivityID: id, Type: act.Type, Actor: act.Actor, Body: body, ReceivedAt: in.now().UTC()})
+	if err != nil {
+		return "", fmt.Errorf("record activity %s: %w", id, err)
+	}
+	if !isNew {
+		return ResultDuplicate, nil
+	}
+	select {
+	case in.wake <- struct{}{}:
+	default:
+	}
+	return ResultQueued, nil
+}
+
+// knows tells whether the actor is cached (a member, or someone we talked to).
+func (in *Inbox) knows(ctx context.Context, actor string) bool {
+	_, err := in.cache.RemoteActor(ctx, actor)
+	return err == nil
+}
+
+// concernsUs tells whether an activity is for a local community: addressed
+// to one, about one, or from someone we know (members' edits, deletes and
+// likes name no community). Everything else is dropped after verification,
+// so servers that deliver everything everywhere cannot fill the database.
+func (in *Inbox) concernsUs(ctx context.Context, act *Object) bool {
+	for _, iri := range mentionedIRIs(act) {
+		if in.local.CommunityName(iri) != "" || in.local.CommunityName(trimCollection(iri)) != "" {
+			return true
+		}
+	}
+	return in.knows(ctx, act.Actor)
+}
+
+// mentionedIRIs lists the IRIs that could name a community: addressing,
+// mentions, object and target, one level into the object.
+func mentionedIRIs(act *Object) []string {
+	var out []string
+	add := func(o *Object) {
+		out = append(out, o.To...)
+		out = append(out, o.Cc...)
+		out = append(out, o.Audience...)
+		for _, m := range o.Mentions {
+			out = append(out, m.Href)
+		}
+		if o.Target != "" {
+			out = append(out, o.Target)
+		}
+	}
+	add(act)
+	if o := act.Object; o != nil {
+		out = append(out, o.ID)
+		add(o)
+		if o.Object != nil {
+			out = append(out, o.Object.ID)
+		}
+	}
+	return out
+}
+
+// trimCollection maps a community's followers collection to the community.
+func trimCollection(iri string) string {
+	if u, err := url.Parse(iri); err == nil && len(u.Path) > len("/followers") {
+		if p := u.Path[len(u.Path)-len("/followers"):]; p == "/followers" {
+			u.Path = u.Path[:len(u.Path)-len(p)]
+			return u.String()
+		}
+	}
+	return iri
+}
+
+// Run processes recorded activities until ctx ends: those left from before
+// a restart first, then each new one as Receive records it.
+func (in *Inbox) Run(ctx context.Context) {
+	tick := time.NewTicker(5 * time.Second)
+	defer tick.Stop()
+	for {
+		in.ProcessPending(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-in.wake:
+		case <-tick.C:
+		}
+	}
+}
+
+// ProcessPending processes every recorded, unprocessed activity.
+func (in *Inbox) ProcessPending(ctx context.Context) {
+	var after int64
+	for ctx.Err() == nil {
+		items, err := in.store.UnprocessedInbox(ctx, after, 100)
+		if err != nil {
+			in.log.Error("inbox: read queue", "err", err)
+			return
+		}
+		if len(items) == 0 {
+			return
+		}
+		for _, it := range items {
+			after = it.ID
+			result := in.process(ctx, it)
+			if ctx.Err() != nil {
+				return // shutting down: processed again after restart
+			}
+			if err := in.store.MarkInboxProcessed(ctx, it.ID, result, in.now().UTC()); err != nil {
+				in.log.Error("inbox: mark processed", "activity", it.ActivityID, "err", err)
+			}
+		}
+	}
+}
+
+// process applies one activity and returns what happened, for the record
+// and the log.
+func (in *Inbox) process(ctx context.Context, it InboxItem) string {
+	act, err := Parse(it.Body)
+	result := ""
+	if err == nil {
+		result, err = in.apply(ctx, act)
+	}
+	if err != nil {
+		result = "error: " + err.Error()
+		in.log.Warn("inbox activity failed", "activity", it.ActivityID, "type", it.Type, "actor", it.Actor, "err", err)
+	} else {
+		in.log.Info("inbox activity", "activity", it.ActivityID, "type", it.Type, "actor", it.Actor, "result", result)
+	}
+	return result
+}
+
+func (in *Inbox) apply(ctx context.Context, act *Object) (string, error) {
+	switch act.Type {
+	case "Follow":
+		return in.follow(ctx, act)
+	case "Undo":
+		if act.Object != nil && (act.Object.Type == "Follow" || act.Object.Type == "") {
+			return in.unfollow(ctx, act)
+		}
+	case "Delete":
+		if act.Object != nil && act.Object.ID == act.Actor {
+			return in.actorDeleted(ctx, act.Actor)
+		}
+	}
+	return "ignored: " + act.Type, nil
+}
+
+func (in *Inbox) community(ctx context.Context, iri string) (community.Community, error) {
+	name := in.local.CommunityName(iri)
+	if name == "" {
+		return community.Community{}, fmt.Errorf("%s: %w", iri, community.ErrNotFound)
+	}
+	return in.svc.Get(ctx, name)
+}
+
+func (in *Inbox) follow(ctx context.Context, act *Object) (string, error) {
+	if act.Object == nil {
+		return "ignored: follow of nothing", nil
+	}
+	c, err := in.community(ctx, act.Object.ID)
+	if errors.Is(err, community.ErrNotFound) {
+		return "ignored: follow of " + act.Object.ID, nil
+	}
+	if err != nil && !errors.Is(err, community.ErrGone) {
+		return "", err
+	}
+	// The Accept goes to the follower's inbox: know it before deciding.
+	if _, err := in.actors.Get(ctx, act.Actor, false); err != nil {
+		return "", err
+	}
+	d, err := in.svc.Follow(ctx, c, act.Actor, act.ID)
+	if err != nil {
+		return "", err
+	}
+	return "follow " + string(d), nil
+}
+
+func (in *Inbox) unfollow(ctx context.Context, act *Object) (string, error) {
+	f := act.Object
+	if f.Actor != "" && f.Actor != act.Actor {
+		return "ignored: undo of someone else's follow", nil
+	}
+	if f.Object != nil && f.Object.ID != "" {
+		c, err := in.community(ctx, f.Object.ID)
+		if errors.Is(err, community.ErrNotFound) || errors.Is(err, community.ErrGone) {
+			return "ignored: undo follow of " + f.Object.ID, nil
+		}
+		if err != nil {
+			return "", err
+		}
+		return "left " + c.Name, in.svc.Leave(ctx, c, act.Actor)
+	}
+	// Undo naming the Follow only by its id: find the membership it made.
+	ms, err := in.members.MembershipsOf(ctx, act.Actor)
+	if err != nil {
+		return "", err
+	}
+	for _, m := range ms {
+		if m.FollowID == f.ID {
+			c, err := in.members.CommunityByID(ctx, m.CommunityID)
+			if err != nil {
+				return "", err
+			}
+			return "left " + c.Name, in.svc.Leave(ctx, c, act.Actor)
+		}
+	}
+	return "ignored: undo of unknown follow", nil
+}
+
+// actorDeleted handles an account deletion: it leaves every community (a
+// ban stays) and is forgotten.
+func (in *Inbox) actorDeleted(ctx context.Context, actor string) (string, error) {
+	ms, err := in.members.MembershipsOf(ctx, actor)
+	if err != nil {
+		return "", err
+	}
+	for _, m := range ms {
+		c, err := in.members.CommunityByID(ctx, m.CommunityID)
+		if err != nil {
+			return "", err
+		}
+		if err := in.svc.Leave(ctx, c, actor); err != nil {
+			return "", err
+		}
+	}
+	if err := in.cache.DeleteRemoteActor(ctx, actor); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("actor deleted, left %d communities", len(ms)), nil
+}
+
+// metricType keeps the label set of the inbox metric small: unknown types
+// from hostile senders would otherwise each make a new series.
+func metricType(t string) string {
+	switch t {
+	case "Create", "Update", "Delete", "Follow", "Undo", "Accept", "Reject", "Announce",
+		"Like", "Dislike", "Flag", "Add", "Remove", "Block", "Move":
+		return t
+	}
+	return "other"
+}
+
+// VerifyFetch checks the signature of a GET (authorized fetch). Any
+// verified key will do: who may read what is not restricted further.
+func VerifyFetch(ctx context.Context, r *http.Request, keys KeyResolver, now time.Time) error {
+	sig, err := ParseSignature(r, nil, now)
+	if err != nil {
+		return err
+	}
+	_, err = sig.Verify(ctx, keys)
+	return err
+}

@@ -1,0 +1,36 @@
+package federation
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// Metrics are the Prometheus metrics of the inbox and the delivery queue.
+type Metrics struct {
+	Inbox      *prometheus.CounterVec // by activity type and result
+	Deliveries *prometheus.CounterVec // by result: delivered, retry, failed, dropped
+}
+
+// NewMetrics makes the metrics and registers them with reg (nil: not
+// registered, for tests and the CLI).
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		Inbox: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "agora_inbox_activities_total",
+			Help: "Activities POSTed to the inboxes, by type and result.",
+		}, []string{"type", "result"}),
+		Deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "agora_deliveries_total",
+			Help: "Delivery attempts, by result.",
+		}, []string{"result"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.Inbox, m.Deliveries)
+	}
+	return m
+}
+
+// RegisterQueueDepth exports the delivery queue depth, read at scrape time.
+func RegisterQueueDepth(reg prometheus.Registerer, depth func() float64) {
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "agora_delivery_queue_depth",
+		Help: "Deliveries waiting in the queue (due or scheduled for retry).",
+	}, depth))
+}

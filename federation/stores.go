@@ -1,0 +1,127 @@
+package federation
+
+import (
+	"context"
+	"time"
+)
+
+// The interfaces below are what federation needs from storage; storage/sqlite
+// implements them. A missing row is community.ErrNotFound.
+
+// LocalKeyStore keeps the private keys of Agora's own actors. Keys are made
+// once and never replaced: peers such as GoToSocial refuse a known actor
+// whose key changed.
+type LocalKeyStore interface {
+	LocalKey(ctx context.Context, owner string) (privatePEM string, err error)
+	// AddLocalKey stores a key for owner unless one exists, and returns the
+	// stored one, so two processes racing to make a key agree on one.
+	AddLocalKey(ctx context.Context, owner, privatePEM, publicPEM string, at time.Time) (storedPEM string, err error)
+}
+
+// RemoteActor is what Agora keeps of a remote actor's document.
+type RemoteActor struct {
+	ID                string
+	Type              string
+	PreferredUsername string
+	Name              string
+	URL               string
+	Icon              string
+	Inbox             string
+	SharedInbox       string
+	FetchedAt         time.Time
+}
+
+// DeliveryInbox is where activities for this actor go: the shared inbox when
+// the server has one, so one POST serves every follower on that host.
+func (a RemoteActor) DeliveryInbox() string {
+	if a.SharedInbox != "" {
+		return a.SharedInbox
+	}
+	return a.Inbox
+}
+
+// ActorStore caches remote actors.
+type ActorStore interface {
+	RemoteActor(ctx context.Context, iri string) (RemoteActor, error)
+	PutRemoteActor(ctx context.Context, a RemoteActor) error
+	// DeleteRemoteActor forgets an actor (Delete{Person}, or its inbox is gone).
+	DeleteRemoteActor(ctx context.Context, iri string) error
+}
+
+// InboxItem is a verified incoming activity, recorded before the inbox
+// answers 202 and processed after.
+type InboxItem struct {
+	ID         int64
+	ActivityID string // the activity's id, or a digest of the body when it has none: the dedup key
+	Type       string
+	Actor      string
+	Body       []byte
+	ReceivedAt time.Time
+}
+
+// InboxStore is the durable inbox queue.
+type InboxStore interface {
+	// RecordInbox stores the item unless an item with the same ActivityID
+	// exists; it reports whether it was new.
+	RecordInbox(ctx context.Context, it InboxItem) (bool, error)
+	// UnprocessedInbox returns items not yet processed, oldest first, after id.
+	UnprocessedInbox(ctx context.Context, afterID int64, limit int) ([]InboxItem, error)
+	MarkInboxProcessed(ctx context.Context, id int64, result string, at time.Time) error
+}
+
+// OutActivity is an activity Agora sends, stored once however many inboxes
+// it goes to.
+type OutActivity struct {
+	ID          int64
+	IRI         string
+	Type        string
+	CommunityID int64  // 0 for the instance actor
+	Signer      string // local key owner that signs deliveries
+	Body        []byte
+	CreatedAt   time.Time
+}
+
+// Delivery is one POST of an activity to one inbox.
+type Delivery struct {
+	ID         int64
+	ActivityID int64
+	Inbox      string
+	Host       string
+	Signer     string
+	Attempts   int
+	NextAt     time.Time
+	Body       []byte // filled by ClaimDue
+	LastError  string
+}
+
+// Queue is the durable delivery queue.
+type Queue interface {
+	// NextOutActivityID reserves the next activity number so its IRI can
+	// carry it.
+	NextOutActivityID(ctx context.Context) (int64, error)
+	// Enqueue stores the activity and one delivery per inbox in one
+	// transaction.
+	Enqueue(ctx context.Context, a OutActivity, inboxes []string, now time.Time) error
+	// ClaimDue leases up to limit due deliveries (NextAt <= now, not leased)
+	// whose host is not unavailable, oldest due first, at most perHost for
+	// one host, so no other worker takes them until the lease ends.
+	ClaimDue(ctx context.Context, now time.Time, limit, perHost int, lease time.Duration) ([]Delivery, error)
+	DeliveryDone(ctx context.Context, id int64) error
+	RetryDelivery(ctx context.Context, id int64, attempts int, next time.Time, lastErr string) error
+	DropDelivery(ctx context.Context, id int64, reason string) error
+	// ReleaseLeases ends every lease: at start, before any worker runs.
+	ReleaseLeases(ctx context.Context) error
+	QueueDepth(ctx context.Context) (int, error)
+	OutActivity(ctx context.Context, iri string) (OutActivity, error)
+}
+
+// HostStore keeps what Agora knows of remote hosts: failures, availability.
+type HostStore interface {
+	// HostSucceeded clears failure state.
+	HostSucceeded(ctx context.Context, host string) error
+	// HostFailed records a failure; it returns when the host has been
+	// failing since, so the caller can mark it unavailable.
+	HostFailed(ctx context.Context, host string, at time.Time) (since time.Time, err error)
+	MarkHostUnavailable(ctx context.Context, host string, at time.Time) error
+	UnavailableHosts(ctx context.Context) ([]string, error)
+}

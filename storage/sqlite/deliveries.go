@@ -1,0 +1,193 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"time"
+
+	"github.com/agorafed/agora/federation"
+)
+
+// NextOutActivityID reserves the next number for an outgoing activity's IRI.
+func (db *DB) NextOutActivityID(ctx context.Context) (int64, error) {
+	var n int64
+	err := db.w.QueryRowContext(ctx, `UPDATE sequences SET n = n + 1 WHERE name = 'out_activity' RETURNING n`).Scan(&n)
+	return n, err
+}
+
+// Enqueue stores an outgoing activity and one delivery per inbox in one
+// transaction, so a crash leaves either all or none of them.
+func (db *DB) Enqueue(ctx context.Context, a federation.OutActivity, inboxes []string, now time.Time) error {
+	tx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("enqueue %s: %w", a.IRI, err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `INSERT INTO out_activities (id, iri, type, community_id, signer, body, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`, a.ID, a.IRI, a.Type, a.CommunityID, a.Signer, a.Body, ms(a.CreatedAt)); err != nil {
+		return fmt.Errorf("enqueue %s: %w", a.IRI, err)
+	}
+	stmt, err := tx.PrepareContext(ctx, `INSERT INTO deliveries (activity_id, inbox, host, next_at, created_at) VALUES (?, ?, ?, ?, ?)`)
+	if err != nil {
+		return fmt.Errorf("enqueue %s: %w", a.IRI, err)
+	}
+	defer stmt.Close()
+	seen := make(map[string]bool, len(inboxes))
+	for _, inbox := range inboxes {
+		if seen[inbox] {
+			continue
+		}
+		seen[inbox] = true
+		u, err := url.Parse(inbox)
+		if err != nil || u.Host == "" {
+			continue // a remote actor with a broken inbox gets nothing
+		}
+		if _, err := stmt.ExecContext(ctx, a.ID, inbox, u.Host, ms(now), ms(now)); err != nil {
+			return fmt.Errorf("enqueue %s: %w", a.IRI, err)
+		}
+	}
+	return tx.Commit()
+}
+
+// ClaimDue leases due deliveries of available hosts, at most perHost for
+// one host, so one host's backlog cannot crowd out the others.
+func (db *DB) ClaimDue(ctx context.Context, now time.Time, limit, perHost int, lease time.Duration) ([]federation.Delivery, error) {
+	rows, err := db.w.QueryContext(ctx, `UPDATE deliveries SET lease_until = ?
+		WHERE id IN (
+			SELECT id FROM (
+				SELECT d.id, d.next_at, row_number() OVER (PARTITION BY d.host ORDER BY d.next_at, d.id) AS n
+				FROM deliveries d
+				WHERE d.next_at <= ? AND d.lease_until <= ?
+				  AND NOT EXISTS (SELECT 1 FROM hosts h WHERE h.host = d.host AND h.unavailable_since IS NOT NULL))
+			WHERE n <= ? ORDER BY next_at, id LIMIT ?)
+		RETURNING id, activity_id, inbox, host, attempts, next_at, last_error`,
+		ms(now.Add(lease)), ms(now), ms(now), perHost, limit)
+	if err != nil {
+		return nil, fmt.Errorf("claim deliveries: %w", err)
+	}
+	var out []federation.Delivery
+	for rows.Next() {
+		var d federation.Delivery
+		var next int64
+		if err := rows.Scan(&d.ID, &d.ActivityID, &d.Inbox, &d.Host, &d.Attempts, &next, &d.LastError); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("claim deliveries: %w", err)
+		}
+		d.NextAt = fromMS(next)
+		out = append(out, d)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("claim deliveries: %w", err)
+	}
+	// Bodies are shared by many deliveries: read each once.
+	bodies := map[int64]federation.OutActivity{}
+	for i := range out {
+		a, ok := bodies[out[i].ActivityID]
+		if !ok {
+			err := db.r.QueryRowContext(ctx, `SELECT signer, body FROM out_activities WHERE id = ?`, out[i].ActivityID).
+				Scan(&a.Signer, &a.Body)
+			if err != nil {
+				return nil, fmt.Errorf("claim deliveries: activity %d: %w", out[i].ActivityID, err)
+			}
+			bodies[out[i].ActivityID] = a
+		}
+		out[i].Signer, out[i].Body = a.Signer, a.Body
+	}
+	return out, nil
+}
+
+// DeliveryDone removes a delivered row.
+func (db *DB) DeliveryDone(ctx context.Context, id int64) error {
+	_, err := db.w.ExecContext(ctx, `DELETE FROM deliveries WHERE id = ?`, id)
+	return err
+}
+
+// RetryDelivery schedules another attempt and ends the lease.
+func (db *DB) RetryDelivery(ctx context.Context, id int64, attempts int, next time.Time, lastErr string) error {
+	_, err := db.w.ExecContext(ctx, `UPDATE deliveries SET attempts = ?, next_at = ?, lease_until = 0, last_error = ? WHERE id = ?`,
+		attempts, ms(next), lastErr, id)
+	return err
+}
+
+// DropDelivery gives a delivery up.
+func (db *DB) DropDelivery(ctx context.Context, id int64, reason string) error {
+	_, err := db.w.ExecContext(ctx, `DELETE FROM deliveries WHERE id = ?`, id)
+	return err
+}
+
+// ReleaseLeases ends every lease (at start, before workers run).
+func (db *DB) ReleaseLeases(ctx context.Context) error {
+	_, err := db.w.ExecContext(ctx, `UPDATE deliveries SET lease_until = 0 WHERE lease_until <> 0`)
+	return err
+}
+
+// QueueDepth counts deliveries not done yet.
+func (db *DB) QueueDepth(ctx context.Context) (int, error) {
+	var n int
+	err := db.r.QueryRowContext(ctx, `SELECT count(*) FROM deliveries`).Scan(&n)
+	return n, err
+}
+
+// OutActivity returns an outgoing activity by IRI.
+func (db *DB) OutActivity(ctx context.Context, iri string) (federation.OutActivity, error) {
+	var a federation.OutActivity
+	var created int64
+	err := db.r.QueryRowContext(ctx, `SELECT id, iri, type, community_id, signer, body, created_at FROM out_activities WHERE iri = ?`, iri).
+		Scan(&a.ID, &a.IRI, &a.Type, &a.CommunityID, &a.Signer, &a.Body, &created)
+	a.CreatedAt = fromMS(created)
+	return a, notFound(err)
+}
+
+// HostSucceeded clears a host's failure state.
+func (db *DB) HostSucceeded(ctx context.Context, host string) error {
+	_, err := db.w.ExecContext(ctx, `DELETE FROM hosts WHERE host = ?`, host)
+	return err
+}
+
+// HostFailed records a failure and returns since when the host fails.
+func (db *DB) HostFailed(ctx context.Context, host string, at time.Time) (time.Time, error) {
+	var since int64
+	err := db.w.QueryRowContext(ctx, `INSERT INTO hosts (host, failing_since) VALUES (?, ?)
+		ON CONFLICT (host) DO UPDATE SET failing_since = coalesce(hosts.failing_since, excluded.failing_since)
+		RETURNING failing_since`, host, ms(at)).Scan(&since)
+	return fromMS(since), err
+}
+
+// MarkHostUnavailable stops deliveries to a host until it is cleared.
+func (db *DB) MarkHostUnavailable(ctx context.Context, host string, at time.Time) error {
+	_, err := db.w.ExecContext(ctx, `INSERT INTO hosts (host, failing_since, unavailable_since) VALUES (?, ?, ?)
+		ON CONFLICT (host) DO UPDATE SET unavailable_since = excluded.unavailable_since`, host, ms(at), ms(at))
+	return err
+}
+
+// UnavailableHosts lists hosts marked unavailable.
+func (db *DB) UnavailableHosts(ctx context.Context) ([]string, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT host FROM hosts WHERE unavailable_since IS NOT NULL ORDER BY host`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var h string
+		if err := rows.Scan(&h); err != nil {
+			return nil, err
+		}
+		out = append(out, h)
+	}
+	return out, rows.Err()
+}
+
+// RemoveMembersByInbox removes the members (not the banned) whose personal
+// inbox is inbox: it answered 410 Gone.
+func (db *DB) RemoveMembersByInbox(ctx context.Context, inbox string) (int, error) {
+	res, err := db.w.ExecContext(ctx, `DELETE FROM members WHERE state <> 'banned'
+		AND actor IN (SELECT iri FROM remote_actors WHERE inbox = ?)`, inbox)
+	if err != nil {
+		return 0, err
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
+}

@@ -1,0 +1,172 @@
+package web
+
+import (
+	"errors"
+	"html/template"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+
+	"github.com/agorafed/agora/community"
+	"github.com/agorafed/agora/federation"
+	"github.com/go-chi/chi/v5"
+)
+
+func (s *server) instanceActor(w http.ResponseWriter, r *http.Request) {
+	// Served to anyone, signed or not: peers fetch the instance key unsigned.
+	if !wantsAS2(r) {
+		http.Redirect(w, r, "/", http.StatusFound)
+		return
+	}
+	body, err := s.Docs.InstanceActor(r.Context())
+	s.writeAS2(w, r, body, err)
+}
+
+// communityActor serves the Group actor to ActivityPub clients and the
+// community page to browsers; actor documents are always public (peers
+// fetch keys unsigned), even under authorized fetch.
+func (s *server) communityActor(w http.ResponseWriter, r *http.Request) {
+	c, err := s.Communities.Get(r.Context(), chi.URLParam(r, "name"))
+	if errors.Is(err, community.ErrGone) {
+		w.Header().Add("Vary", "Accept")
+		if wantsAS2(r) {
+			body, terr := federation.RenderTombstone(s.Local.CommunityIRI(c.Name), "Group", c.DeletedAt)
+			if terr != nil {
+				s.fail(w, r, terr)
+				return
+			}
+			w.Header().Set("Content-Type", as2ContentType(r))
+			w.WriteHeader(http.StatusGone)
+			w.Write(body)
+			return
+		}
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if wantsAS2(r) {
+		body, err := s.Docs.GroupActor(r.Context(), c)
+		s.writeAS2(w, r, body, err)
+		return
+	}
+	members, err := s.Communities.CountMembers(r.Context(), c, community.Joined)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Add("Vary", "Accept")
+	pages.ExecuteTemplate(w, "community", map[string]any{
+		"C":       c,
+		"Handle":  "@" + c.Name + "@" + s.Local.Host(),
+		"Members": members,
+		"Summary": template.HTML(federation.SummaryHTML(c.Summary)),
+	})
+}
+
+func (s *server) home(w http.ResponseWriter, r *http.Request) {
+	cs, err := s.Communities.List(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	pages.ExecuteTemplate(w, "home", map[string]any{"Communities": cs, "Host": s.Local.Host()})
+}
+
+// signedFetch enforces authorized fetch on AS2 GETs other than actors and
+// keys: a valid signature is required. It reports whether to go on.
+func (s *server) signedFetch(w http.ResponseWriter, r *http.Request) bool {
+	if !s.AuthorizedFetch {
+		return true
+	}
+	if err := federation.VerifyFetch(r.Context(), r, s.Keys, s.Now()); err != nil {
+		s.fail(w, r, err)
+		return false
+	}
+	return true
+}
+
+func (s *server) followers(w http.ResponseWriter, r *http.Request) {
+	c, err := s.Communities.Get(r.Context(), chi.URLParam(r, "name"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if !s.signedFetch(w, r) {
+		return
+	}
+	q := r.URL.Query()
+	body, err := s.Docs.Followers(r.Context(), c, q.Has("page"), q.Get("after"))
+	s.writeAS2(w, r, body, err)
+}
+
+func (s *server) emptyCollection(which string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		c, err := s.Communities.Get(r.Context(), chi.URLParam(r, "name"))
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		if !s.signedFetch(w, r) {
+			return
+		}
+		body, err := s.Docs.EmptyCollection(s.Local.CommunityIRI(c.Name)+"/"+which, r.URL.Query().Has("page"))
+		s.writeAS2(w, r, body, err)
+	}
+}
+
+// inbox receives activities at the shared inbox and at each community's
+// inbox. Routing is by content, not by URL (PROTOCOL.md section 3), so the
+// URL only has to name an existing community.
+func (s *server) inbox(w http.ResponseWriter, r *http.Request) {
+	if name := chi.URLParam(r, "name"); name != "" {
+		if _, err := s.Communities.Get(r.Context(), name); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
+	if !isJSONType(r.Header.Get("Content-Type")) {
+		s.reject(w, r, errContentType)
+		return
+	}
+	if r.ContentLength > MaxInboxBody {
+		s.reject(w, r, errTooLarge)
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxInboxBody))
+	if err != nil {
+		s.reject(w, r, err)
+		return
+	}
+	result, err := s.Inbox.Receive(r.Context(), r, body)
+	if err != nil {
+		s.reject(w, r, err)
+		return
+	}
+	s.Log.Debug("inbox", "result", result, "path", r.URL.Path)
+	w.WriteHeader(http.StatusAccepted)
+}
+
+func (s *server) reject(w http.ResponseWriter, r *http.Request, err error) {
+	if statusOf(err) < 500 {
+		s.Log.Warn("inbox rejected", "path", r.URL.Path, "remote", r.RemoteAddr, "status", statusOf(err), "err", err)
+	}
+	s.fail(w, r, err)
+}
+
+// isJSONType accepts the ActivityPub media types, and plain JSON that some
+// implementations send.
+func isJSONType(v string) bool {
+	mt, _, err := mime.ParseMediaType(v)
+	if err != nil {
+		return false
+	}
+	switch strings.ToLower(mt) {
+	case "application/activity+json", "application/ld+json", "application/json":
+		return true
+	}
+	return false
+}

@@ -1,0 +1,183 @@
+// Package web is Agora's HTTP face: well-known endpoints, actor and
+// collection documents with content negotiation, the inboxes, HTML pages,
+// health and metrics. Handlers are thin: they call federation and community
+// and map errors to statuses in one place (statusOf).
+package web
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/agorafed/agora/community"
+	"github.com/agorafed/agora/federation"
+	"github.com/go-chi/chi/v5"
+)
+
+// MaxInboxBody is the largest activity an inbox reads (PROTOCOL.md section 3).
+const MaxInboxBody = 1 << 20
+
+// Deps are what the web layer needs; cmd/agora wires them.
+type Deps struct {
+	Local           *federation.Local
+	Docs            *federation.Documents
+	Communities     *community.Service
+	Inbox           *federation.Inbox
+	Keys            federation.KeyResolver // verifies signed GETs under authorized fetch
+	AuthorizedFetch bool
+	Version         string
+	Metrics         http.Handler // may be nil
+	Health          func(context.Context) error
+	Log             *slog.Logger
+	Now             func() time.Time
+}
+
+type server struct {
+	Deps
+}
+
+// New returns the HTTP handler of the whole server.
+func New(d Deps) http.Handler {
+	if d.Log == nil {
+		d.Log = slog.New(slog.DiscardHandler)
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	s := &server{Deps: d}
+	r := chi.NewRouter()
+	r.Use(securityHeaders)
+	r.Get("/.well-known/webfinger", s.webfinger)
+	r.Get("/.well-known/host-meta", s.hostMeta)
+	r.Get("/.well-known/nodeinfo", s.nodeinfoLinks)
+	r.Get("/nodeinfo/{version:2\\.[01]}", s.nodeinfo)
+	r.Get("/healthz", s.healthz)
+	if d.Metrics != nil {
+		r.Method(http.MethodGet, "/metrics", d.Metrics)
+	}
+	r.Get("/", s.home)
+	r.Get("/actor", s.instanceActor)
+	r.Post("/inbox", s.inbox)
+	r.Post("/actor/inbox", s.inbox)
+	r.Route("/c/{name}", func(r chi.Router) {
+		r.Get("/", s.communityActor)
+		r.Post("/inbox", s.inbox)
+		r.Get("/followers", s.followers)
+		r.Get("/outbox", s.emptyCollection("outbox"))
+		r.Get("/featured", s.emptyCollection("featured"))
+		r.Get("/moderators", s.emptyCollection("moderators"))
+	})
+	return r
+}
+
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "same-origin")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// Errors of the HTTP layer itself.
+var (
+	errTooLarge    = errors.New("request body too large")
+	errContentType = errors.New("unsupported content type")
+)
+
+// statusOf maps an error to its HTTP status: the one place that does.
+func statusOf(err error) int {
+	var maxErr *http.MaxBytesError
+	switch {
+	case errors.As(err, &maxErr), errors.Is(err, errTooLarge):
+		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, errContentType):
+		return http.StatusUnsupportedMediaType
+	case errors.Is(err, federation.ErrNotVerified):
+		return http.StatusUnauthorized
+	case errors.Is(err, federation.ErrMalformed), errors.Is(err, community.ErrInvalid):
+		return http.StatusBadRequest
+	case errors.Is(err, community.ErrNotFound):
+		return http.StatusNotFound
+	case errors.Is(err, community.ErrGone):
+		return http.StatusGone
+	case errors.Is(err, community.ErrExists):
+		return http.StatusConflict
+	case errors.Is(err, community.ErrNotAllowed):
+		return http.StatusForbidden
+	default:
+		return http.StatusInternalServerError
+	}
+}
+
+// fail answers with the error's status. Server errors are logged and their
+// detail kept from the client; client errors say what was wrong.
+func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	code := statusOf(err)
+	msg := err.Error()
+	if code >= 500 {
+		s.Log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		msg = "internal error"
+	}
+	if code == http.StatusUnauthorized {
+		// Fedify and Mastodon retry with draft-cavage after a 401.
+		w.Header().Set("WWW-Authenticate", `Signature realm="agora",headers="(request-target) host date digest"`)
+	}
+	http.Error(w, msg, code)
+}
+
+// wantsAS2 tells whether the client asks for ActivityStreams rather than
+// HTML.
+func wantsAS2(r *http.Request) bool {
+	for _, part := range strings.Split(r.Header.Get("Accept"), ",") {
+		mt, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+		mt = strings.ToLower(strings.TrimSpace(mt))
+		switch mt {
+		case "application/activity+json":
+			return true
+		case "application/ld+json":
+			// Only the ActivityStreams profile, or ld+json with no profile.
+			if !strings.Contains(params, "profile") || strings.Contains(params, "https://www.w3.org/ns/activitystreams") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// as2ContentType answers with the type the client asked for, as Mastodon
+// does: ld+json with the profile to who asked for that, else activity+json.
+func as2ContentType(r *http.Request) string {
+	if strings.Contains(r.Header.Get("Accept"), "application/ld+json") &&
+		!strings.Contains(r.Header.Get("Accept"), "application/activity+json") {
+		return `application/ld+json; profile="https://www.w3.org/ns/activitystreams"`
+	}
+	return "application/activity+json"
+}
+
+func (s *server) writeAS2(w http.ResponseWriter, r *http.Request, body []byte, err error) {
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", as2ContentType(r))
+	w.Header().Add("Vary", "Accept")
+	w.Write(body)
+}
+
+func (s *server) healthz(w http.ResponseWriter, r *http.Request) {
+	if s.Health != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := s.Health(ctx); err != nil {
+			s.Log.Error("health check failed", "err", err)
+			http.Error(w, "unhealthy", http.StatusServiceUnavailable)
+			return
+		}
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Write([]byte("ok\n"))
+}
