@@ -229,6 +229,11 @@ const (
 
 func (d *Deliverer) deliver(ctx context.Context, dl Delivery) {
 	status, retryAfter, err := d.post(ctx, dl)
+	if ctx.Err() != nil {
+		// Shutting down: the delivery stays queued as it was, not counted
+		// as a failed attempt, and its lease ends at the next start.
+		return
+	}
 	o := classify(status, err)
 	now := d.now()
 	switch o {

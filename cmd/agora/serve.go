@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -46,14 +47,48 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 	}
 	defer unlock()
 
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", cfg.Listen, err)
+	}
+	srv, err := startServer(ctx, cfg, log, ln)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	fmt.Fprintf(stdout, "agora %s serving %s on http://%s (data in %s)\n", version, cfg.BaseURL, ln.Addr(), cfg.DataDir)
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+	case err := <-srv.serveErr:
+		srv.Stop()
+		return fmt.Errorf("serve: %w", err)
+	}
+	srv.Stop()
+	log.Info("stopped")
+	return nil
+}
+
+// server is a running Agora: HTTP server, inbox processor and delivery
+// workers.
+type server struct {
+	app      *app
+	inbox    *federation.Inbox
+	http     *http.Server
+	serveErr chan error
+	stopWork context.CancelFunc
+	wg       sync.WaitGroup
+}
+
+// startServer wires Agora on cfg and serves on ln until Stop.
+func startServer(ctx context.Context, cfg Config, log *slog.Logger, ln net.Listener) (*server, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := federation.NewMetrics(reg)
 	a, err := openApp(ctx, cfg, log, metrics, true)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer a.Close()
 	federation.RegisterQueueDepth(reg, func() float64 {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
@@ -63,8 +98,8 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 		}
 		return float64(n)
 	})
-
-	inbox := federation.NewInbox(federation.InboxDeps{
+	s := &server{app: a, serveErr: make(chan error, 1)}
+	s.inbox = federation.NewInbox(federation.InboxDeps{
 		Local: a.local, Keys: a.keys, Store: a.db, Actors: a.actors, ActorCache: a.db,
 		Service: a.svc, Members: a.db, Deliverer: a.deliverer, Metrics: metrics, Log: log,
 	})
@@ -72,7 +107,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 		Local:           a.local,
 		Docs:            a.docs,
 		Communities:     a.svc,
-		Inbox:           inbox,
+		Inbox:           s.inbox,
 		Keys:            a.keys,
 		AuthorizedFetch: cfg.AuthorizedFetch,
 		Version:         version,
@@ -80,12 +115,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 		Health:          func(ctx context.Context) error { _, err := a.db.QueueDepth(ctx); return err },
 		Log:             log,
 	})
-
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("listen %s: %w", cfg.Listen, err)
-	}
-	srv := &http.Server{
+	s.http = &http.Server{
 		Handler: handler,
 		// Slow clients must not hold connections: limits on every phase.
 		ReadHeaderTimeout: 10 * time.Second,
@@ -93,46 +123,38 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-
-	workCtx, stopWork := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(2)
+	var work context.Context
+	work, s.stopWork = context.WithCancel(context.Background())
+	s.wg.Add(2)
 	go func() {
-		defer wg.Done()
-		if err := a.deliverer.Run(workCtx); err != nil {
+		defer s.wg.Done()
+		if err := a.deliverer.Run(work); err != nil {
 			log.Error("delivery stopped", "err", err)
 		}
 	}()
 	go func() {
-		defer wg.Done()
-		inbox.Run(workCtx)
+		defer s.wg.Done()
+		s.inbox.Run(work)
 	}()
-
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
+	go func() { s.serveErr <- s.http.Serve(ln) }()
 	log.Info("agora listening", "listen", ln.Addr().String(), "base_url", cfg.BaseURL, "data_dir", cfg.DataDir, "version", version)
-	fmt.Fprintf(stdout, "agora %s serving %s on http://%s (data in %s)\n", version, cfg.BaseURL, ln.Addr(), cfg.DataDir)
+	return s, nil
+}
 
-	select {
-	case <-ctx.Done():
-		log.Info("shutting down")
-	case err := <-serveErr:
-		stopWork()
-		wg.Wait()
-		return fmt.Errorf("serve: %w", err)
-	}
+// Stop stops accepting requests, lets in-flight deliveries finish for up
+// to delivery.shutdown_timeout (the rest stay queued), and closes the
+// database.
+func (s *server) Stop() {
 	shutCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	if err := srv.Shutdown(shutCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		log.Warn("shutdown", "err", err)
+	if err := s.http.Shutdown(shutCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		s.app.log.Warn("shutdown", "err", err)
 	}
-	// In-flight deliveries get up to delivery.shutdown_timeout; the rest
-	// stay queued for the next start.
-	stopWork()
-	wg.Wait()
-	log.Info("stopped")
-	return nil
+	s.stopWork()
+	s.wg.Wait()
+	s.app.Close()
 }
 
 // lockDataDir makes sure one server at a time uses a data dir: two would

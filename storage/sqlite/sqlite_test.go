@@ -1,0 +1,189 @@
+package sqlite
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/agorafed/agora/community"
+	"github.com/agorafed/agora/federation"
+)
+
+func openTest(t *testing.T) (*DB, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "agora.db")
+	db, err := Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db, path
+}
+
+func TestOpenMigratesOnceAndIsPrivate(t *testing.T) {
+	ctx := context.Background()
+	db, path := openTest(t)
+	v, err := db.SchemaVersion(ctx)
+	if err != nil || v < 1 {
+		t.Fatalf("schema version %d, %v", v, err)
+	}
+	db.Close()
+	db2, err := Open(ctx, path) // re-applying must be a no-op
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db2.Close()
+	if v2, _ := db2.SchemaVersion(ctx); v2 != v {
+		t.Fatalf("version changed on reopen: %d -> %d", v, v2)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Fatalf("database mode %v, want 0600", fi.Mode().Perm())
+	}
+}
+
+func TestCommunitiesAndMembers(t *testing.T) {
+	ctx := context.Background()
+	db, _ := openTest(t)
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	c := community.Community{Name: "garden", Title: "Gardening", CreatedAt: now, UpdatedAt: now}
+	if err := db.CreateCommunity(ctx, &c); err != nil || c.ID == 0 {
+		t.Fatalf("create: %v id=%d", err, c.ID)
+	}
+	dup := community.Community{Name: "garden", Title: "x", CreatedAt: now, UpdatedAt: now}
+	if err := db.CreateCommunity(ctx, &dup); !errors.Is(err, community.ErrExists) {
+		t.Fatalf("duplicate: %v", err)
+	}
+	if _, err := db.CommunityByName(ctx, "nope"); !errors.Is(err, community.ErrNotFound) {
+		t.Fatalf("missing: %v", err)
+	}
+	got, err := db.CommunityByName(ctx, "garden")
+	if err != nil || got.Title != "Gardening" || !got.CreatedAt.Equal(now) {
+		t.Fatalf("got %+v, %v", got, err)
+	}
+	for i, actor := range []string{"https://a.example/u/1", "https://b.example/u/2", "https://c.example/u/3"} {
+		state := community.Joined
+		if i == 2 {
+			state = community.Pending
+		}
+		if err := db.SaveMember(ctx, community.Member{CommunityID: c.ID, Actor: actor, State: state, CreatedAt: now, UpdatedAt: now}); err != nil {
+			t.Fatal(err)
+		}
+		db.PutRemoteActor(ctx, federation.RemoteActor{ID: actor, Inbox: actor + "/inbox", SharedInbox: "https://" + []string{"a", "a", "c"}[i] + ".example/inbox", FetchedAt: now})
+	}
+	if n, _ := db.CountMembers(ctx, c.ID, community.Joined); n != 2 {
+		t.Fatalf("members = %d", n)
+	}
+	page, _ := db.Members(ctx, c.ID, community.Joined, "", 1)
+	next, _ := db.Members(ctx, c.ID, community.Joined, page[0].Actor, 1)
+	if len(page) != 1 || len(next) != 1 || page[0].Actor == next[0].Actor {
+		t.Fatalf("paging: %v %v", page, next)
+	}
+	inboxes, _ := db.MemberInboxes(ctx, c.ID)
+	if len(inboxes) != 1 || inboxes[0] != "https://a.example/inbox" {
+		t.Fatalf("member inboxes = %v, want the one shared inbox of the two members", inboxes)
+	}
+	if err := db.MarkCommunityDeleted(ctx, c.ID, now); err != nil {
+		t.Fatal(err)
+	}
+	if cs, _ := db.Communities(ctx); len(cs) != 0 {
+		t.Fatalf("deleted community listed: %v", cs)
+	}
+}
+
+func TestLocalKeyFirstWins(t *testing.T) {
+	ctx := context.Background()
+	db, _ := openTest(t)
+	first, err := db.AddLocalKey(ctx, "c/garden", "PEM1", "PUB1", time.Now())
+	if err != nil || first != "PEM1" {
+		t.Fatalf("%q %v", first, err)
+	}
+	second, err := db.AddLocalKey(ctx, "c/garden", "PEM2", "PUB2", time.Now())
+	if err != nil || second != "PEM1" {
+		t.Fatalf("key replaced: %q %v", second, err)
+	}
+}
+
+func TestInboxDedup(t *testing.T) {
+	ctx := context.Background()
+	db, _ := openTest(t)
+	it := federation.InboxItem{ActivityID: "https://m.example/1", Type: "Follow", Actor: "https://m.example/u/a", Body: []byte("{}"), ReceivedAt: time.Now()}
+	if ok, err := db.RecordInbox(ctx, it); !ok || err != nil {
+		t.Fatalf("first: %v %v", ok, err)
+	}
+	if ok, err := db.RecordInbox(ctx, it); ok || err != nil {
+		t.Fatalf("second: %v %v", ok, err)
+	}
+	items, _ := db.UnprocessedInbox(ctx, 0, 10)
+	if len(items) != 1 {
+		t.Fatalf("unprocessed = %d", len(items))
+	}
+	db.MarkInboxProcessed(ctx, items[0].ID, "ok", time.Now())
+	if items, _ := db.UnprocessedInbox(ctx, 0, 10); len(items) != 0 {
+		t.Fatalf("processed item still pending")
+	}
+}
+
+func TestQueueClaimLeaseRetry(t *testing.T) {
+	ctx := context.Background()
+	db, _ := openTest(t)
+	now := time.Now().UTC()
+	id, _ := db.NextOutActivityID(ctx)
+	a := federation.OutActivity{ID: id, IRI: "https://agora.test/c/g/accept/1", Type: "Accept", Signer: "c/g", Body: []byte(`{"x":1}`), CreatedAt: now}
+	inboxes := []string{"https://a.example/inbox", "https://a.example/inbox", "https://b.example/inbox", "https://a.example/u/2/inbox", "not a url"}
+	if err := db.Enqueue(ctx, a, inboxes, now); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := db.QueueDepth(ctx); n != 3 {
+		t.Fatalf("depth = %d, want 3 (duplicates and bad URLs dropped)", n)
+	}
+	got, err := db.ClaimDue(ctx, now, 10, 1, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 {
+		t.Fatalf("claimed %d, want 2 (one per host with perHost=1)", len(got))
+	}
+	if string(got[0].Body) != `{"x":1}` || got[0].Signer != "c/g" {
+		t.Fatalf("claimed %+v", got[0])
+	}
+	// Leased rows are not claimed again until the lease ends.
+	again, _ := db.ClaimDue(ctx, now, 10, 10, time.Minute)
+	if len(again) != 1 {
+		t.Fatalf("second claim got %d, want the 1 left", len(again))
+	}
+	db.RetryDelivery(ctx, got[0].ID, 1, now.Add(time.Hour), "503")
+	db.DeliveryDone(ctx, got[1].ID)
+	if later, _ := db.ClaimDue(ctx, now.Add(2*time.Minute), 10, 10, time.Minute); len(later) != 1 || later[0].ID != again[0].ID {
+		t.Fatalf("after lease end: %+v", later)
+	}
+	db.ReleaseLeases(ctx)
+	due, _ := db.ClaimDue(ctx, now.Add(2*time.Hour), 10, 10, time.Minute)
+	if len(due) != 2 {
+		t.Fatalf("after retry time: %d", len(due))
+	}
+	// Unavailable hosts get nothing.
+	db.ReleaseLeases(ctx)
+	db.MarkHostUnavailable(ctx, "a.example", now)
+	due, _ = db.ClaimDue(ctx, now.Add(2*time.Hour), 10, 10, time.Minute)
+	for _, d := range due {
+		if d.Host == "a.example" {
+			t.Fatalf("unavailable host claimed: %+v", d)
+		}
+	}
+	since, _ := db.HostFailed(ctx, "b.example", now)
+	since2, _ := db.HostFailed(ctx, "b.example", now.Add(time.Hour))
+	if !since.Equal(since2) {
+		t.Fatalf("failing_since moved: %v -> %v", since, since2)
+	}
+	db.HostSucceeded(ctx, "b.example")
+	if since3, _ := db.HostFailed(ctx, "b.example", now.Add(2*time.Hour)); !since3.After(since) {
+		t.Fatalf("success did not reset failing_since")
+	}
+}
