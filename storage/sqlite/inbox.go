@@ -46,3 +46,10 @@ func (db *DB) MarkInboxProcessed(ctx context.Context, id int64, result string, a
 	res, err := db.w.ExecContext(ctx, `UPDATE inbox SET processed_at = ?, result = ? WHERE id = ?`, ms(at), result, id)
 	return expectOne(res, err)
 }
+
+// InboxCount counts recorded incoming activities, processed or not.
+func (db *DB) InboxCount(ctx context.Context) (int, error) {
+	var n int
+	err := db.r.QueryRowContext(ctx, `SELECT count(*) FROM inbox`).Scan(&n)
+	return n, err
+}

@@ -1,0 +1,219 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestBlackBox runs Agora as a newcomer would: build the binary, serve with
+// a config file, create a community with the CLI, then look at it from
+// outside over HTTP.
+func TestBlackBox(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary; skipped with -short")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "agora")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	base := "http://" + addr
+	config := filepath.Join(dir, "agora.toml")
+	os.WriteFile(config, []byte(fmt.Sprintf(`base_url = %q
+listen = %q
+data_dir = %q
+allow_private_addresses = true
+log_format = "json"
+`, base, addr, filepath.Join(dir, "data"))), 0o600)
+
+	// A config with a mistake stops with one line naming the key.
+	bad := filepath.Join(dir, "bad.toml")
+	os.WriteFile(bad, []byte("base_url = \"http://x\"\nlisten_on = \"1\"\n"), 0o600)
+	out, err := exec.Command(bin, "serve", "--config", bad).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "listen_on") || strings.Count(strings.TrimSpace(string(out)), "\n") != 0 {
+		t.Fatalf("bad config: err=%v output=%q; want one line naming listen_on", err, out)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	serve := exec.CommandContext(ctx, bin, "serve", "--config", config)
+	stderr, _ := serve.StderrPipe()
+	if err := serve.Start(); err != nil {
+		t.Fatal(err)
+	}
+	logs := make(chan string, 1000)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			select {
+			case logs <- sc.Text():
+			default:
+			}
+		}
+		close(logs)
+	}()
+	t.Cleanup(func() {
+		serve.Process.Signal(syscall.SIGTERM)
+		done := make(chan error, 1)
+		go func() { done <- serve.Wait() }()
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			serve.Process.Kill()
+			t.Error("agora serve did not stop within 20s of SIGTERM")
+		}
+	})
+	waitHTTP(t, base+"/healthz")
+
+	create := exec.Command(bin, "community", "create", "gardening", "--title", "Gardening", "--summary", "Seeds <b>and</b> soil", "--config", config)
+	if out, err := create.CombinedOutput(); err != nil {
+		t.Fatalf("community create: %v\n%s", err, out)
+	}
+	if out, err := exec.Command(bin, "community", "create", "Bad-Name", "--config", config).CombinedOutput(); err == nil ||
+		!strings.Contains(string(out), "a-z") {
+		t.Fatalf("bad name accepted or unclear: %v %s", err, out)
+	}
+
+	// WebFinger finds the community.
+	var jrd struct {
+		Subject string
+		Links   []struct{ Rel, Type, Href string }
+	}
+	code, body := get(t, base+"/.well-known/webfinger?resource="+url.QueryEscape("acct:gardening@"+addr), "")
+	if code != 200 {
+		t.Fatalf("webfinger: %d %s", code, body)
+	}
+	json.Unmarshal(body, &jrd)
+	self := ""
+	for _, l := range jrd.Links {
+		if l.Rel == "self" && l.Type == "application/activity+json" {
+			self = l.Href
+		}
+	}
+	if jrd.Subject != "acct:gardening@"+addr || self != base+"/c/gardening" {
+		t.Fatalf("webfinger: %s", body)
+	}
+	if code, _ := get(t, base+"/.well-known/webfinger?resource="+url.QueryEscape("acct:nosuch@"+addr), ""); code != 404 {
+		t.Fatalf("webfinger of unknown name: %d, want 404", code)
+	}
+
+	// The actor as AS2 JSON.
+	code, body = get(t, self, "application/activity+json")
+	if code != 200 {
+		t.Fatalf("actor: %d", code)
+	}
+	var actor struct {
+		Type      string
+		Inbox     string
+		Followers string
+		PublicKey struct {
+			ID, Owner, PublicKeyPem string
+		}
+		Endpoints struct{ SharedInbox string }
+	}
+	if err := json.Unmarshal(body, &actor); err != nil {
+		t.Fatal(err)
+	}
+	if actor.Type != "Group" || actor.Inbox != self+"/inbox" || actor.Followers != self+"/followers" ||
+		actor.Endpoints.SharedInbox != base+"/inbox" || actor.PublicKey.Owner != self ||
+		!strings.Contains(actor.PublicKey.PublicKeyPem, "BEGIN PUBLIC KEY") {
+		t.Fatalf("actor: %s", body)
+	}
+
+	// The same URL as HTML, with the summary escaped.
+	code, body = get(t, self, "text/html,application/xhtml+xml")
+	if code != 200 || !strings.Contains(string(body), "<h1>Gardening</h1>") || !strings.Contains(string(body), "&lt;b&gt;") {
+		t.Fatalf("HTML page: %d %s", code, body)
+	}
+
+	// An unsigned POST to the inbox is refused.
+	resp, err := http.Post(self+"/inbox", "application/activity+json",
+		strings.NewReader(`{"type":"Follow","actor":"http://127.0.0.1:1/u","object":"`+self+`"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 401 {
+		t.Fatalf("unsigned POST: %d, want 401", resp.StatusCode)
+	}
+
+	// NodeInfo and metrics answer.
+	if code, body := get(t, base+"/nodeinfo/2.1", ""); code != 200 || !strings.Contains(string(body), `"agora"`) {
+		t.Fatalf("nodeinfo: %d %s", code, body)
+	}
+	if code, body := get(t, base+"/metrics", ""); code != 200 || !strings.Contains(string(body), "agora_inbox_activities_total") {
+		t.Fatalf("metrics: %d", code)
+	}
+
+	// A second server on the same data dir is refused.
+	if out, err := exec.Command(bin, "serve", "--config", config).CombinedOutput(); err == nil || !strings.Contains(string(out), "in use") {
+		t.Fatalf("second serve on the same data dir: %v %s", err, out)
+	}
+
+	// SIGTERM stops it cleanly.
+	serve.Process.Signal(syscall.SIGTERM)
+	if err := serve.Wait(); err != nil {
+		t.Fatalf("agora serve exit after SIGTERM: %v", err)
+	}
+	var sawStopped bool
+	for l := range logs {
+		if strings.Contains(l, `"msg":"stopped"`) {
+			sawStopped = true
+		}
+	}
+	if !sawStopped {
+		t.Error("no 'stopped' log line after SIGTERM")
+	}
+}
+
+func get(t *testing.T, url, accept string) (int, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	if accept != "" {
+		req.Header.Set("Accept", accept)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, body
+}
+
+func waitHTTP(t *testing.T, url string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("%s did not answer within 30s", url)
+}
