@@ -18,7 +18,7 @@ import (
 type DeliveryConfig struct {
 	Workers          int           // deliveries in flight at once, all hosts together
 	PerHost          int           // deliveries in flight to one host
-	MaxAttempts      int           // tries before a delivery is given up
+	MaxAttempts      int           // tries (the first and the retries) before a delivery is given up
 	UnavailableAfter time.Duration // a host failing every attempt this long is marked unavailable
 	RequestTimeout   time.Duration // whole request
 	ShutdownTimeout  time.Duration // how long in-flight deliveries may finish at shutdown
@@ -26,13 +26,14 @@ type DeliveryConfig struct {
 }
 
 // DefaultDeliveryConfig follows PROTOCOL.md section 6: many in flight
-// (latency, not CPU, bounds a fan-out), a small cap per host, about 16 tries
-// over 2 to 3 days (Mastodon), unavailable after 7 days (Mastodon).
+// (latency, not CPU, bounds a fan-out), a small cap per host, the first try
+// and 16 retries over about 2 days (Mastodon's sidekiq_options retry: 16),
+// unavailable after 7 days (Mastodon).
 func DefaultDeliveryConfig() DeliveryConfig {
 	return DeliveryConfig{
 		Workers:          256,
 		PerHost:          4,
-		MaxAttempts:      16,
+		MaxAttempts:      17,
 		UnavailableAfter: 7 * 24 * time.Hour,
 		RequestTimeout:   30 * time.Second,
 		ShutdownTimeout:  10 * time.Second,
@@ -328,7 +329,7 @@ func classify(status int, err error) outcome {
 
 // Backoff is the wait after the n-th failed attempt (n from 0): Sidekiq's
 // default retry formula, n^4 + 15 + rand(10)*(n+1) seconds, which Mastodon's
-// delivery worker uses for its 16 tries (about 2 to 3 days in all).
+// delivery worker uses for its 16 retries: about 50 hours in all.
 func Backoff(n int) time.Duration {
 	s := n*n*n*n + 15 + rand.IntN(10)*(n+1)
 	return time.Duration(s) * time.Second

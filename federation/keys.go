@@ -15,10 +15,13 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/agorafed/agora/community"
 )
 
-// ErrNotFound is returned by stores for a record they do not have.
-var ErrNotFound = errors.New("not found")
+// ErrNotFound is returned by stores for a record they do not have: the
+// domain's not-found, so storage has one error for every missing row.
+var ErrNotFound = community.ErrNotFound
 
 // StoredKey is a remote public key as a KeyStore keeps it.
 type StoredKey struct {

@@ -85,7 +85,7 @@ func openApp(ctx context.Context, cfg Config, log *slog.Logger, metrics *federat
 		}
 		return federation.SignRequest(r, key, nil, time.Now())
 	})
-	a.keys = federation.NewKeyCache(db, a.fetcher)
+	a.keys = federation.NewKeyCache(a.fetcher, db, federation.KeyCacheConfig{})
 	a.actors = federation.NewActors(db, a.fetcher, nil)
 	a.docs = federation.NewDocuments(a.local, db, a.started)
 	var notify func()

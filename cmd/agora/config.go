@@ -67,7 +67,7 @@ func defaultConfig() Config {
 		Delivery: DeliveryConfig{
 			Workers:          256,
 			PerHost:          4,
-			MaxAttempts:      16,
+			MaxAttempts:      17,
 			ConnectTimeout:   Duration{10 * time.Second},
 			RequestTimeout:   Duration{30 * time.Second},
 			UnavailableAfter: Duration{7 * 24 * time.Hour},

@@ -89,10 +89,10 @@ func TestInboxRejections(t *testing.T) {
 			federation.SignRequest(r, alice, body, now)
 			return r
 		}, 401},
-		{"digest missing", func() *http.Request {
+		{"digest header missing", func() *http.Request {
 			body := fresh("alice")
 			r := newPost(inbox, body, "application/activity+json")
-			signWith(t, r, alice, body, []string{"(request-target)", "host", "date"}, now)
+			signWith(t, r, alice, body, all, now)
 			r.Header.Del("Digest")
 			return r
 		}, 401},

@@ -1,0 +1,262 @@
+package federation_test
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/agorafed/agora/community"
+	"github.com/agorafed/agora/federation"
+	"github.com/agorafed/agora/federation/fedtest"
+	"github.com/agorafed/agora/storage/sqlite"
+)
+
+// clock is a settable clock for the delivery schedule.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+type deliveryRig struct {
+	db    *sqlite.DB
+	local *federation.Local
+	d     *federation.Deliverer
+	clock *clock
+}
+
+func newDeliveryRig(t *testing.T, cfg federation.DeliveryConfig) *deliveryRig {
+	t.Helper()
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "agora.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	base, _ := url.Parse("http://agora.test")
+	clk := &clock{t: time.Now().UTC()}
+	local := federation.NewLocal(base, db, clk.Now)
+	client := federation.NewHTTPClient(federation.ClientConfig{AllowPrivate: true})
+	d := federation.NewDeliverer(federation.DelivererDeps{
+		Config: cfg, Queue: db, Hosts: db, Gone: db, Local: local, Client: client,
+		UserAgent: "agora-test", Now: clk.Now,
+	})
+	return &deliveryRig{db: db, local: local, d: d, clock: clk}
+}
+
+func (r *deliveryRig) enqueue(t *testing.T, inboxes ...string) {
+	t.Helper()
+	ctx := context.Background()
+	id, err := r.db.NextOutActivityID(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := []byte(`{"@context":"https://www.w3.org/ns/activitystreams","id":"http://agora.test/actor/announce/1","type":"Announce","actor":"http://agora.test/actor","object":"http://x.example/1"}`)
+	a := federation.OutActivity{ID: id, IRI: "http://agora.test/actor/announce/" + time.Now().Format("150405.000000000"),
+		Type: "Announce", Signer: federation.InstanceKeyOwner, Body: body, CreatedAt: r.clock.Now()}
+	if err := r.db.Enqueue(ctx, a, inboxes, r.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (r *deliveryRig) depth(t *testing.T) int {
+	n, err := r.db.QueueDepth(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestDeliveryOutcomes(t *testing.T) {
+	tests := []struct {
+		name      string
+		replies   []fedtest.Reply
+		steps     []time.Duration // clock advances between rounds
+		wantHits  int
+		wantDepth int
+	}{
+		{"2xx delivers at once", []fedtest.Reply{{Status: 202}}, nil, 1, 0},
+		{"503 once, then delivered on the backoff schedule",
+			[]fedtest.Reply{{Status: 503}, {Status: 200}}, []time.Duration{10 * time.Second, 30 * time.Second}, 2, 0},
+		{"429 with Retry-After is not retried before it",
+			[]fedtest.Reply{{Status: 429, Header: http.Header{"Retry-After": {"3600"}}}, {Status: 202}},
+			[]time.Duration{30 * time.Minute, 31 * time.Minute}, 2, 0},
+		{"408 is retried", []fedtest.Reply{{Status: 408}, {Status: 202}}, []time.Duration{time.Minute}, 2, 0},
+		{"404 is permanent", []fedtest.Reply{{Status: 404}}, []time.Duration{time.Hour}, 1, 0},
+		{"401 is permanent", []fedtest.Reply{{Status: 401}}, []time.Duration{time.Hour}, 1, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			remote := fedtest.NewServer(t, fedtest.Options{})
+			remote.SetReplies("/inbox", tt.replies...)
+			r := newDeliveryRig(t, federation.DeliveryConfig{})
+			r.enqueue(t, remote.URL()+"/inbox")
+			ctx := context.Background()
+			r.d.DeliverDue(ctx)
+			for _, step := range tt.steps {
+				r.clock.Add(step)
+				r.d.DeliverDue(ctx)
+			}
+			if got := remote.Hits("/inbox"); got != tt.wantHits {
+				t.Errorf("remote hit %d times, want %d", got, tt.wantHits)
+			}
+			if got := r.depth(t); got != tt.wantDepth {
+				t.Errorf("queue depth %d, want %d", got, tt.wantDepth)
+			}
+			for _, req := range remote.Received() {
+				if !req.Verified {
+					t.Errorf("delivery not verifiable: %v", req.VerifyErr)
+				}
+			}
+		})
+	}
+}
+
+// A host down for two days gets its delivery when it comes back, on the
+// backoff schedule; one down for seven days is marked unavailable, gets
+// nothing new, and is cleared when it is heard from.
+func TestDeliveryDownHosts(t *testing.T) {
+	ctx := context.Background()
+	remote := fedtest.NewServer(t, fedtest.Options{})
+	remote.SetReplies("/inbox", fedtest.Reply{Status: 503})
+	r := newDeliveryRig(t, federation.DeliveryConfig{})
+	r.enqueue(t, remote.URL()+"/inbox")
+	start := r.clock.Now()
+	// Down for two days: retried on the schedule, never dropped.
+	for r.clock.Now().Sub(start) < 48*time.Hour {
+		r.d.DeliverDue(ctx)
+		r.clock.Add(10 * time.Minute)
+	}
+	tries := remote.Hits("/inbox")
+	// Sidekiq's n^4+15+jitter: the 16th try comes after about 35.5 h, the
+	// 17th after about 49.6 h.
+	if tries != 16 {
+		t.Fatalf("tries in two days = %d, want 16", tries)
+	}
+	if r.depth(t) != 1 {
+		t.Fatalf("delivery dropped while the host was down")
+	}
+	remote.SetReplies("/inbox", fedtest.Reply{Status: 202})
+	for i := 0; i < 48 && r.depth(t) > 0; i++ {
+		r.clock.Add(time.Hour)
+		r.d.DeliverDue(ctx)
+	}
+	if r.depth(t) != 0 {
+		t.Fatalf("delivery not made after the host came back")
+	}
+
+	// Seven days of failures: unavailable.
+	down := fedtest.NewServer(t, fedtest.Options{})
+	down.SetReplies("/inbox", fedtest.Reply{Status: 500})
+	host := mustHost(down.URL())
+	r2 := newDeliveryRig(t, federation.DeliveryConfig{MaxAttempts: 1000})
+	for day := 0; day <= 8; day++ {
+		r2.enqueue(t, down.URL()+"/inbox")
+		for h := 0; h < 24; h += 6 {
+			r2.d.DeliverDue(ctx)
+			r2.clock.Add(6 * time.Hour)
+		}
+	}
+	hosts, _ := r2.db.UnavailableHosts(ctx)
+	if len(hosts) != 1 || hosts[0] != host {
+		t.Fatalf("unavailable hosts %v, want [%s]", hosts, host)
+	}
+	before := down.Hits("/inbox")
+	r2.enqueue(t, down.URL()+"/inbox")
+	r2.clock.Add(30 * 24 * time.Hour)
+	r2.d.DeliverDue(ctx)
+	if down.Hits("/inbox") != before {
+		t.Fatalf("unavailable host was sent deliveries")
+	}
+	down.SetReplies("/inbox", fedtest.Reply{Status: 202})
+	r2.d.HostAlive(host)
+	r2.d.DeliverDue(ctx)
+	if down.Hits("/inbox") == before || r2.depth(t) != 0 {
+		t.Fatalf("host cleared but queue not delivered: hits %d->%d depth %d", before, down.Hits("/inbox"), r2.depth(t))
+	}
+}
+
+// A dead host never delays the others.
+func TestDeliveryDeadHostDoesNotBlockOthers(t *testing.T) {
+	ctx := context.Background()
+	dead := fedtest.NewServer(t, fedtest.Options{})
+	dead.SetReplies("/inbox", fedtest.Reply{Delay: 5 * time.Second})
+	var live []*fedtest.Server
+	r := newDeliveryRig(t, federation.DeliveryConfig{PerHost: 2, Workers: 8, RequestTimeout: 3 * time.Second})
+	for i := 0; i < 10; i++ {
+		r.enqueue(t, dead.URL()+"/inbox")
+	}
+	for i := 0; i < 20; i++ {
+		s := fedtest.NewServer(t, fedtest.Options{})
+		live = append(live, s)
+		r.enqueue(t, s.URL()+"/inbox")
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { r.d.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	deadline := time.Now().Add(2 * time.Second)
+	for _, s := range live {
+		for s.Hits("/inbox") == 0 {
+			if time.Now().After(deadline) {
+				t.Fatalf("live hosts waited behind the dead one")
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	if n := dead.Hits("/inbox"); n > 2 {
+		t.Fatalf("dead host had %d deliveries in flight, per-host cap is 2", n)
+	}
+}
+
+// A 410 from a member's own inbox removes the member.
+func TestDeliveryGoneRemovesMember(t *testing.T) {
+	ctx := context.Background()
+	remote := fedtest.NewServer(t, fedtest.Options{Users: []string{"alice"}})
+	remote.SetReplies("/users/alice/inbox", fedtest.Reply{Status: 410})
+	r := newDeliveryRig(t, federation.DeliveryConfig{})
+	c := community.Community{Name: "garden", Title: "G", CreatedAt: r.clock.Now(), UpdatedAt: r.clock.Now()}
+	r.db.CreateCommunity(ctx, &c)
+	alice := remote.ActorIRI("alice")
+	r.db.SaveMember(ctx, community.Member{CommunityID: c.ID, Actor: alice, State: community.Joined, CreatedAt: r.clock.Now(), UpdatedAt: r.clock.Now()})
+	r.db.PutRemoteActor(ctx, federation.RemoteActor{ID: alice, Inbox: alice + "/inbox", FetchedAt: r.clock.Now()})
+	r.enqueue(t, alice+"/inbox")
+	r.d.DeliverDue(ctx)
+	if n, _ := r.db.CountMembers(ctx, c.ID, community.Joined); n != 0 {
+		t.Fatalf("member with a gone inbox kept")
+	}
+	if r.depth(t) != 0 {
+		t.Fatalf("410 delivery not dropped")
+	}
+}
+
+func TestBackoffSchedule(t *testing.T) {
+	var total time.Duration
+	for n := 0; n < 16; n++ {
+		b := federation.Backoff(n)
+		lo := time.Duration(n*n*n*n+15) * time.Second
+		hi := lo + time.Duration(9*(n+1))*time.Second
+		if b < lo || b > hi {
+			t.Fatalf("Backoff(%d) = %v, want %v..%v", n, b, lo, hi)
+		}
+		total += b
+	}
+	if total < 40*time.Hour || total > 72*time.Hour {
+		t.Fatalf("16 retries span %v, want about 2 days", total)
+	}
+}
+
+func mustHost(raw string) string {
+	u, _ := url.Parse(raw)
+	return u.Host
+}
