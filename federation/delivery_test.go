@@ -3,8 +3,8 @@ package federation_test
 import (
 	"context"
 	"fmt"
-	"net/http/httptest"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"path/filepath"
 	"sync"

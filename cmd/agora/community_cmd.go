@@ -171,4 +171,3 @@ func (a *app) printMembers(ctx context.Context, w io.Writer, c community.Communi
 		after = ms[len(ms)-1].Actor
 	}
 }
-
