@@ -21,6 +21,11 @@ type Object struct {
 	Object *Object // activities: the object, embedded or IRI-only
 	Target string  // activities: target IRI (Add/Remove)
 
+	// Objects lists every value of the activity's object, in order;
+	// Object is the first. Flags name several: Mastodon's the reported
+	// account then its posts, Mbin's the post then its author.
+	Objects []*Object
+
 	AttributedTo string // objects: the author (first actor if several)
 	To           []string
 	Cc           []string
@@ -35,7 +40,7 @@ type Object struct {
 	Sensitive bool
 
 	Mentions    []Mention
-	Hashtags    []string
+	Hashtags    []string // tag names without the leading '#'
 	Attachments []Attachment
 
 	Published time.Time
