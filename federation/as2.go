@@ -494,7 +494,7 @@ func has[T any](n node) bool {
 // prop returns the values of the property name, each paired with go-fed's
 // reading of it. A single value counts as a list of one.
 func prop[T any, P multiProp[I], I typedItem](n node, name string, get func(T) P) []val {
-	elems := list(n.m[name])
+	elems := asList(n.m[name])
 	if n.t == nil {
 		return jsonVals(elems)
 	}
@@ -523,7 +523,7 @@ func jsonVals(elems []any) []val {
 	return vals
 }
 
-func list(js any) []any {
+func asList(js any) []any {
 	switch js := js.(type) {
 	case nil:
 		return nil
@@ -723,7 +723,7 @@ func date[T any, P dateProp](n node, name string, get func(T) P) time.Time {
 // typeNames returns the non-empty strings of a type value (a string or a list).
 func typeNames(js any) []string {
 	var out []string
-	for _, v := range list(js) {
+	for _, v := range asList(js) {
 		if s, ok := v.(string); ok && s != "" {
 			out = append(out, s)
 		}
