@@ -29,6 +29,8 @@ type Community struct {
 	Title            string
 	Summary          string // plain text or Markdown written by the admin
 	RequiresApproval bool   // join requests wait for a moderator
+	PostingPolicy    PostingPolicy
+	AnnounceReplies  bool // boost replies too (default off: mastodon#18069, guppe#54)
 	CreatedAt        time.Time
 	UpdatedAt        time.Time
 	DeletedAt        time.Time // zero unless deleted; the name stays reserved
@@ -86,6 +88,9 @@ func (c Community) Validate() error {
 	}
 	if len(c.Summary) > MaxSummary {
 		return fmt.Errorf("%w summary: longer than %d bytes", ErrInvalid, MaxSummary)
+	}
+	if c.PostingPolicy != "" && !ValidPostingPolicy(c.PostingPolicy) {
+		return fmt.Errorf("%w posting policy %q: use members, open or moderators", ErrInvalid, c.PostingPolicy)
 	}
 	return nil
 }

@@ -1,0 +1,215 @@
+package community
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// PostStore keeps posts. storage/sqlite implements it.
+type PostStore interface {
+	// AddPost stores a new post and sets its ID; ErrExists (with nothing
+	// written) when the community has the object already.
+	AddPost(ctx context.Context, p *Post) error
+	PostByObject(ctx context.Context, communityID int64, objectID string) (Post, error)
+	// PostsByObject returns the object's posts in every community (an edit,
+	// delete or like names the object, not the community).
+	PostsByObject(ctx context.Context, objectID string) ([]Post, error)
+	PostByID(ctx context.Context, id int64) (Post, error)
+	// UpdatePost saves content, decision, reason, deletion and counts.
+	UpdatePost(ctx context.Context, p Post) error
+	// Posts lists a community's posts newest first (by ID) below beforeID
+	// (0: from the newest); announcedOnly leaves out refused and deleted ones.
+	Posts(ctx context.Context, communityID int64, beforeID int64, limit int, announcedOnly bool) ([]Post, error)
+	CountPosts(ctx context.Context, communityID int64, announcedOnly bool) (int, error)
+	// CountAnnouncedSince counts an author's announced posts in a community
+	// received since a time (the per-author rate limit).
+	CountAnnouncedSince(ctx context.Context, communityID int64, author string, since time.Time) (int, error)
+	// PostsByAuthor lists an author's live posts in every community.
+	PostsByAuthor(ctx context.Context, author string) ([]Post, error)
+	// SetReaction records (add) or removes an actor's Like or Dislike of a
+	// post and returns the post's new counts; changed is false when nothing
+	// changed (a repeated Like).
+	SetReaction(ctx context.Context, postID int64, actor, kind string, add bool) (likes, dislikes int, changed bool, err error)
+}
+
+// PostPublisher tells members' servers about posts. federation implements
+// it by queueing activities in each peer's dialect (PROTOCOL.md section 5).
+type PostPublisher interface {
+	// AnnouncePost boosts a post to every member's server.
+	AnnouncePost(ctx context.Context, c Community, p Post) error
+	// WithdrawPost takes a boost back: Undo{Announce} to microblog peers,
+	// Announce{activity} (the author's Delete, or a Delete the community
+	// makes with the reason as summary) to threadiverse peers.
+	WithdrawPost(ctx context.Context, c Community, p Post, reason Reason, activity []byte) error
+	// RelayActivity forwards an author's Update, Like or Dislike of an
+	// announced post to threadiverse peers as Announce{activity}.
+	RelayActivity(ctx context.Context, c Community, p Post, activity []byte) error
+}
+
+// Posts handles the posts addressed to communities.
+type Posts struct {
+	store  Store
+	posts  PostStore
+	pub    PostPublisher
+	limits Limits
+	now    func() time.Time
+}
+
+// NewPosts returns Posts; now may be nil for time.Now.
+func NewPosts(store Store, posts PostStore, pub PostPublisher, limits Limits, now func() time.Time) *Posts {
+	if now == nil {
+		now = time.Now
+	}
+	return &Posts{store: store, posts: posts, pub: pub, limits: limits, now: now}
+}
+
+// facts completes what the inbox gathered with what the store knows.
+func (s *Posts) facts(ctx context.Context, c Community, author string, f PostFacts) (PostFacts, error) {
+	m, err := s.store.Member(ctx, c.ID, author)
+	switch {
+	case err == nil:
+		f.Author = m.State
+	case errors.Is(err, ErrNotFound):
+		f.Author = ""
+	default:
+		return f, err
+	}
+	if s.limits.RatePosts > 0 {
+		n, err := s.posts.CountAnnouncedSince(ctx, c.ID, author, s.now().Add(-s.limits.RateWindow))
+		if err != nil {
+			return f, err
+		}
+		f.RecentPosts = n
+	}
+	return f, nil
+}
+
+// Receive decides a new post to community c, stores it with its decision
+// and reason, and announces it if the decision says so. A post the
+// community has already is not decided again: a retried delivery never
+// makes a second boost.
+func (s *Posts) Receive(ctx context.Context, c Community, p Post, f PostFacts) (Post, error) {
+	if old, err := s.posts.PostByObject(ctx, c.ID, p.ObjectID); err == nil {
+		return old, nil
+	} else if !errors.Is(err, ErrNotFound) {
+		return Post{}, fmt.Errorf("post %s to %s: %w", p.ObjectID, c.Name, err)
+	}
+	f, err := s.facts(ctx, c, p.Author, f)
+	if err != nil {
+		return Post{}, fmt.Errorf("post %s to %s: %w", p.ObjectID, c.Name, err)
+	}
+	p.CommunityID = c.ID
+	p.ReceivedAt = s.now().UTC()
+	p.Decision, p.Reason = DecideAnnounce(c, s.limits, f)
+	if err := s.posts.AddPost(ctx, &p); errors.Is(err, ErrExists) {
+		return s.posts.PostByObject(ctx, c.ID, p.ObjectID) // a concurrent copy won
+	} else if err != nil {
+		return Post{}, fmt.Errorf("post %s to %s: %w", p.ObjectID, c.Name, err)
+	}
+	if p.Decision == Announce {
+		if err := s.pub.AnnouncePost(ctx, c, p); err != nil {
+			return p, fmt.Errorf("announce %s in %s: %w", p.ObjectID, c.Name, err)
+		}
+	}
+	return p, nil
+}
+
+// Edit applies an author's edit to a post the community has. An edit that
+// removes the community takes the boost back; one that adds it (to a post
+// that was not announced for not being addressed) is decided again; any
+// other edit of an announced post is relayed to threadiverse peers.
+func (s *Posts) Edit(ctx context.Context, c Community, old, edited Post, f PostFacts, update []byte) (Post, error) {
+	p := old
+	p.Title, p.Summary, p.Content, p.Sensitive = edited.Title, edited.Summary, edited.Content, edited.Sensitive
+	p.Attachments, p.URL, p.Updated = edited.Attachments, edited.URL, edited.Updated
+	if p.Updated.IsZero() {
+		p.Updated = s.now().UTC()
+	}
+	if !old.DeletedAt.IsZero() {
+		return old, nil // a tombstone stays one
+	}
+	switch {
+	case old.Announced() && !f.Addressed:
+		p.Decision, p.Reason = Refuse, ReasonEditedOut
+		if err := s.posts.UpdatePost(ctx, p); err != nil {
+			return p, err
+		}
+		return p, s.pub.WithdrawPost(ctx, c, p, ReasonEditedOut, nil)
+	case old.Announced():
+		if err := s.posts.UpdatePost(ctx, p); err != nil {
+			return p, err
+		}
+		return p, s.pub.RelayActivity(ctx, c, p, update)
+	case f.Addressed && (old.Reason == ReasonNotAddressed || old.Reason == ReasonEditedOut):
+		f, err := s.facts(ctx, c, p.Author, f)
+		if err != nil {
+			return p, err
+		}
+		p.Visibility = edited.Visibility
+		p.Decision, p.Reason = DecideAnnounce(c, s.limits, f)
+		if err := s.posts.UpdatePost(ctx, p); err != nil {
+			return p, err
+		}
+		if p.Decision == Announce {
+			return p, s.pub.AnnouncePost(ctx, c, p)
+		}
+		return p, nil
+	default:
+		return p, s.posts.UpdatePost(ctx, p)
+	}
+}
+
+// Delete tombstones a post its author deleted and takes the boost back.
+func (s *Posts) Delete(ctx context.Context, c Community, p Post, del []byte) error {
+	if !p.DeletedAt.IsZero() {
+		return nil
+	}
+	wasAnnounced := p.Announced()
+	p.DeletedAt = s.now().UTC()
+	p.Content, p.Summary, p.Title, p.Attachments = "", "", "", nil
+	if err := s.posts.UpdatePost(ctx, p); err != nil {
+		return fmt.Errorf("delete %s in %s: %w", p.ObjectID, c.Name, err)
+	}
+	if !wasAnnounced {
+		return nil
+	}
+	return s.pub.WithdrawPost(ctx, c, p, ReasonDeleted, del)
+}
+
+// React counts a Like or Dislike (or its Undo) of a post and relays it to
+// threadiverse peers when the post is announced and the count changed.
+func (s *Posts) React(ctx context.Context, c Community, p Post, actor, kind string, add bool, activity []byte) error {
+	likes, dislikes, changed, err := s.posts.SetReaction(ctx, p.ID, actor, kind, add)
+	if err != nil || !changed {
+		return err
+	}
+	p.Likes, p.Dislikes = likes, dislikes
+	if !p.Announced() {
+		return nil
+	}
+	return s.pub.RelayActivity(ctx, c, p, activity)
+}
+
+// AuthorGone tombstones every post of a deleted account. Their servers
+// delete the posts themselves; the community sends nothing.
+func (s *Posts) AuthorGone(ctx context.Context, author string) (int, error) {
+	ps, err := s.posts.PostsByAuthor(ctx, author)
+	if err != nil {
+		return 0, err
+	}
+	for _, p := range ps {
+		p.DeletedAt = s.now().UTC()
+		p.Content, p.Summary, p.Title, p.Attachments = "", "", "", nil
+		if err := s.posts.UpdatePost(ctx, p); err != nil {
+			return 0, err
+		}
+	}
+	return len(ps), nil
+}
+
+// List returns a community's posts newest first.
+func (s *Posts) List(ctx context.Context, c Community, beforeID int64, limit int, announcedOnly bool) ([]Post, error) {
+	return s.posts.Posts(ctx, c.ID, beforeID, limit, announcedOnly)
+}
