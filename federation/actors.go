@@ -82,6 +82,7 @@ func ParseActor(body []byte) (RemoteActor, error) {
 		URL               json.RawMessage `json:"url"`
 		Icon              json.RawMessage `json:"icon"`
 		Inbox             string          `json:"inbox"`
+		Followers         string          `json:"followers"`
 		Endpoints         struct {
 			SharedInbox string `json:"sharedInbox"`
 		} `json:"endpoints"`
@@ -112,6 +113,7 @@ func ParseActor(body []byte) (RemoteActor, error) {
 		Icon:              firstHref(doc.Icon),
 		Inbox:             doc.Inbox,
 		SharedInbox:       shared,
+		Followers:         doc.Followers,
 	}, nil
 }
 

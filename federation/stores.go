@@ -28,6 +28,7 @@ type RemoteActor struct {
 	Icon              string
 	Inbox             string
 	SharedInbox       string
+	Followers         string // the followers collection, to recognise followers-only posts
 	FetchedAt         time.Time
 }
 
@@ -124,4 +125,43 @@ type HostStore interface {
 	HostFailed(ctx context.Context, host string, at time.Time) (since time.Time, err error)
 	MarkHostUnavailable(ctx context.Context, host string, at time.Time) error
 	UnavailableHosts(ctx context.Context) ([]string, error)
+}
+
+// Dialect is the way of announcing a peer understands (PROTOCOL.md section 5).
+type Dialect string
+
+// Dialects.
+const (
+	Microblog    Dialect = "microblog"    // Mastodon and friends: Announce{object id}
+	Threadiverse Dialect = "threadiverse" // Lemmy and friends: Announce{activity} (FEP-1b12)
+	UnknownPeer  Dialect = ""             // both
+)
+
+// SoftwareStore keeps what software each host runs (NodeInfo software.name).
+type SoftwareStore interface {
+	// HostSoftware returns the software name and when it was learnt; a host
+	// never asked is "" and the zero time, with no error.
+	HostSoftware(ctx context.Context, host string) (software string, at time.Time, err error)
+	SetHostSoftware(ctx context.Context, host, software string, at time.Time) error
+}
+
+// AnnounceRef is an Announce a community sent for a post.
+type AnnounceRef struct {
+	PostID      int64
+	Dialect     Dialect
+	Activity    OutActivity
+	WithdrawnAt time.Time
+}
+
+// AnnounceStore records which Announces were sent for which post.
+type AnnounceStore interface {
+	AddAnnounce(ctx context.Context, postID int64, d Dialect, outActivityID int64) error
+	// Announces returns the post's Announces (with their activities), oldest first.
+	Announces(ctx context.Context, postID int64) ([]AnnounceRef, error)
+	// MarkWithdrawn marks the post's Announces of a dialect withdrawn.
+	MarkWithdrawn(ctx context.Context, postID int64, d Dialect, at time.Time) error
+	// Outbox lists a community's microblog Announces of live posts, newest
+	// first, below beforeID (0: from the newest).
+	Outbox(ctx context.Context, communityID int64, beforeID int64, limit int) ([]OutActivity, error)
+	CountOutbox(ctx context.Context, communityID int64) (int, error)
 }

@@ -9,22 +9,31 @@ import (
 	"github.com/agorafed/agora/community"
 )
 
-const communityColumns = `id, name, title, summary, requires_approval, created_at, updated_at, deleted_at`
+const communityColumns = `id, name, title, summary, requires_approval, posting_policy, announce_replies,
+	created_at, updated_at, deleted_at`
 
 func scanCommunity(row interface{ Scan(...any) error }) (community.Community, error) {
 	var c community.Community
 	var created, updated int64
 	var deleted sql.NullInt64
-	err := row.Scan(&c.ID, &c.Name, &c.Title, &c.Summary, &c.RequiresApproval, &created, &updated, &deleted)
+	var policy string
+	err := row.Scan(&c.ID, &c.Name, &c.Title, &c.Summary, &c.RequiresApproval, &policy, &c.AnnounceReplies,
+		&created, &updated, &deleted)
+	c.PostingPolicy = community.PostingPolicy(policy)
 	c.CreatedAt, c.UpdatedAt, c.DeletedAt = fromMS(created), fromMS(updated), fromMS(deleted.Int64)
 	return c, err
 }
 
 // CreateCommunity stores a new community and sets its ID.
 func (db *DB) CreateCommunity(ctx context.Context, c *community.Community) error {
-	err := db.w.QueryRowContext(ctx, `INSERT INTO communities (name, title, summary, requires_approval, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING RETURNING id`,
-		c.Name, c.Title, c.Summary, c.RequiresApproval, ms(c.CreatedAt), ms(c.UpdatedAt)).Scan(&c.ID)
+	if c.PostingPolicy == "" {
+		c.PostingPolicy = community.PostMembers
+	}
+	err := db.w.QueryRowContext(ctx, `INSERT INTO communities (name, title, summary, requires_approval, posting_policy,
+			announce_replies, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING RETURNING id`,
+		c.Name, c.Title, c.Summary, c.RequiresApproval, string(c.PostingPolicy), c.AnnounceReplies,
+		ms(c.CreatedAt), ms(c.UpdatedAt)).Scan(&c.ID)
 	if err == sql.ErrNoRows {
 		return fmt.Errorf("community %s: %w", c.Name, community.ErrExists)
 	}
@@ -63,8 +72,13 @@ func (db *DB) Communities(ctx context.Context) ([]community.Community, error) {
 
 // UpdateCommunity saves the editable fields of a community.
 func (db *DB) UpdateCommunity(ctx context.Context, c community.Community) error {
-	res, err := db.w.ExecContext(ctx, `UPDATE communities SET title = ?, summary = ?, requires_approval = ?, updated_at = ?
-		WHERE id = ? AND deleted_at IS NULL`, c.Title, c.Summary, c.RequiresApproval, ms(c.UpdatedAt), c.ID)
+	if c.PostingPolicy == "" {
+		c.PostingPolicy = community.PostMembers
+	}
+	res, err := db.w.ExecContext(ctx, `UPDATE communities SET title = ?, summary = ?, requires_approval = ?,
+			posting_policy = ?, announce_replies = ?, updated_at = ?
+		WHERE id = ? AND deleted_at IS NULL`, c.Title, c.Summary, c.RequiresApproval, string(c.PostingPolicy),
+		c.AnnounceReplies, ms(c.UpdatedAt), c.ID)
 	return expectOne(res, err)
 }
 
