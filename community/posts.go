@@ -213,3 +213,13 @@ func (s *Posts) AuthorGone(ctx context.Context, author string) (int, error) {
 func (s *Posts) List(ctx context.Context, c Community, beforeID int64, limit int, announcedOnly bool) ([]Post, error) {
 	return s.posts.Posts(ctx, c.ID, beforeID, limit, announcedOnly)
 }
+
+// ByObject returns a remote object's posts in every community.
+func (s *Posts) ByObject(ctx context.Context, objectID string) ([]Post, error) {
+	return s.posts.PostsByObject(ctx, objectID)
+}
+
+// ByID returns one post.
+func (s *Posts) ByID(ctx context.Context, id int64) (Post, error) {
+	return s.posts.PostByID(ctx, id)
+}

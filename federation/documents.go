@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"html"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -20,14 +21,15 @@ type MemberLister interface {
 
 // Documents renders Agora's own AS2 documents: actors and collections.
 type Documents struct {
-	local   *Local
-	members MemberLister
-	started time.Time
+	local     *Local
+	members   MemberLister
+	announces AnnounceStore
+	started   time.Time
 }
 
 // NewDocuments returns Documents. started dates the instance actor.
-func NewDocuments(local *Local, members MemberLister, started time.Time) *Documents {
-	return &Documents{local: local, members: members, started: started}
+func NewDocuments(local *Local, members MemberLister, announces AnnounceStore, started time.Time) *Documents {
+	return &Documents{local: local, members: members, announces: announces, started: started}
 }
 
 // PageSize is the number of items on one collection page.
@@ -143,4 +145,52 @@ func SummaryHTML(s string) string {
 		b.WriteString("</p>")
 	}
 	return b.String()
+}
+
+// Outbox renders a community's outbox: its Announces of live posts, newest
+// first. page false renders the collection with its count; otherwise the
+// page of Announces older than before (an out-activity number, 0: newest).
+func (d *Documents) Outbox(ctx context.Context, c community.Community, page bool, before int64) ([]byte, error) {
+	iri := d.local.CommunityIRI(c.Name) + "/outbox"
+	total, err := d.announces.CountOutbox(ctx, c.ID)
+	if err != nil {
+		return nil, fmt.Errorf("outbox of %s: %w", c.Name, err)
+	}
+	if !page {
+		return RenderCollection(Collection{ID: iri, Type: "OrderedCollection", TotalItems: total, First: iri + "?page=1"})
+	}
+	acts, err := d.announces.Outbox(ctx, c.ID, before, PageSize)
+	if err != nil {
+		return nil, fmt.Errorf("outbox of %s: %w", c.Name, err)
+	}
+	items := make([]json.RawMessage, 0, len(acts))
+	for _, a := range acts {
+		items = append(items, stripContext(a.Body))
+	}
+	id := iri + "?page=1"
+	if before > 0 {
+		id += "&before=" + strconv.FormatInt(before, 10)
+	}
+	p := Collection{ID: id, Type: "OrderedCollectionPage", TotalItems: total, PartOf: iri, Items: items}
+	if len(acts) == PageSize {
+		p.Next = iri + "?page=1&before=" + strconv.FormatInt(acts[len(acts)-1].ID, 10)
+	}
+	return RenderCollection(p)
+}
+
+// PostIRI is the page of a post at Agora.
+func (d *Documents) PostIRI(c community.Community, p community.Post) string {
+	return d.local.CommunityIRI(c.Name) + "/p/" + strconv.FormatInt(p.ID, 10)
+}
+
+// PostDocument renders a post's page at Agora for ActivityPub clients: an
+// Announce by the community linking the original, with the page's own id,
+// so a fetch of this URL gets a document whose id is the URL.
+func (d *Documents) PostDocument(c community.Community, p community.Post) ([]byte, error) {
+	iri := d.local.CommunityIRI(c.Name)
+	return RenderActivity(Activity{
+		ID: d.PostIRI(c, p), Type: "Announce", Actor: iri, ObjectIRI: p.ObjectID,
+		To: []string{PublicCollection}, Cc: []string{iri + "/followers", p.Author}, Audience: []string{iri},
+		Published: p.ReceivedAt,
+	})
 }

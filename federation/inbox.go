@@ -42,6 +42,9 @@ type Inbox struct {
 	actors     *Actors
 	cache      ActorStore
 	svc        *community.Service
+	posts      *community.Posts
+	fetch      *Fetcher
+	dialects   *Dialects
 	members    Membership
 	deliveries *Deliverer // may be nil: told that a host is alive again
 	metrics    *Metrics
@@ -58,6 +61,9 @@ type InboxDeps struct {
 	Actors     *Actors
 	ActorCache ActorStore
 	Service    *community.Service
+	Posts      *community.Posts
+	Fetcher    *Fetcher // fetches posts from their origin when they were not delivered by their author
+	Dialects   *Dialects
 	Members    Membership
 	Deliverer  *Deliverer
 	Metrics    *Metrics
@@ -77,7 +83,7 @@ func NewInbox(d InboxDeps) *Inbox {
 		d.Metrics = NewMetrics(nil)
 	}
 	return &Inbox{local: d.Local, keys: d.Keys, store: d.Store, actors: d.Actors, cache: d.ActorCache,
-		svc: d.Service, members: d.Members, deliveries: d.Deliverer, metrics: d.Metrics, log: d.Log, now: d.Now,
+		svc: d.Service, posts: d.Posts, fetch: d.Fetcher, dialects: d.Dialects, members: d.Members, deliveries: d.Deliverer, metrics: d.Metrics, log: d.Log, now: d.Now,
 		wake: make(chan struct{}, 1)}
 }
 
@@ -161,7 +167,18 @@ func (in *Inbox) concernsUs(ctx context.Context, act *Object) bool {
 			return true
 		}
 	}
-	return in.knows(ctx, act.Actor)
+	if in.knows(ctx, act.Actor) {
+		return true
+	}
+	// Likes and replies from people who saw a boost name only the post.
+	for _, o := range []*Object{act.Object, objectOf(act.Object)} {
+		if o != nil && o.ID != "" && !in.local.IsLocal(o.ID) {
+			if ps, err := in.posts.ByObject(ctx, o.ID); err == nil && len(ps) > 0 {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // mentionedIRIs lists the IRIs that could name a community: addressing,
@@ -263,13 +280,31 @@ func (in *Inbox) apply(ctx context.Context, act *Object) (string, error) {
 	switch act.Type {
 	case "Follow":
 		return in.follow(ctx, act)
-	case "Undo":
-		if act.Object != nil && (act.Object.Type == "Follow" || act.Object.Type == "") {
-			return in.unfollow(ctx, act)
-		}
+	case "Create":
+		return in.create(ctx, act)
+	case "Update":
+		return in.update(ctx, act)
 	case "Delete":
-		if act.Object != nil && act.Object.ID == act.Actor {
+		if act.Object == nil {
+			return "ignored: delete of nothing", nil
+		}
+		if act.Object.ID == act.Actor {
 			return in.actorDeleted(ctx, act.Actor)
+		}
+		return in.deletePost(ctx, act)
+	case "Like", "Dislike":
+		return in.react(ctx, act, act.Type, act.Object, true)
+	case "Undo":
+		switch o := act.Object; {
+		case o == nil:
+			return "ignored: undo of nothing", nil
+		case o.Type == "Like" || o.Type == "Dislike":
+			if o.Actor != "" && o.Actor != act.Actor {
+				return "ignored: undo of someone else's " + o.Type, nil
+			}
+			return in.react(ctx, act, o.Type, o.Object, false)
+		case o.Type == "Follow" || o.Type == "":
+			return in.unfollow(ctx, act)
 		}
 	}
 	return "ignored: " + act.Type, nil
@@ -297,6 +332,13 @@ func (in *Inbox) follow(ctx context.Context, act *Object) (string, error) {
 	// The Accept goes to the follower's inbox: know it before deciding.
 	if _, err := in.actors.Get(ctx, act.Actor, false); err != nil {
 		return "", err
+	}
+	// Learn the member's software now, so that announcing later never
+	// waits on NodeInfo.
+	if in.dialects != nil {
+		if err := in.dialects.Refresh(ctx, act.Actor); err != nil {
+			in.log.Debug("nodeinfo", "actor", act.Actor, "err", err)
+		}
 	}
 	d, err := in.svc.Follow(ctx, c, act.Actor, act.ID)
 	if err != nil {
@@ -353,10 +395,14 @@ func (in *Inbox) actorDeleted(ctx context.Context, actor string) (string, error)
 			return "", err
 		}
 	}
+	posts, err := in.posts.AuthorGone(ctx, actor)
+	if err != nil {
+		return "", err
+	}
 	if err := in.cache.DeleteRemoteActor(ctx, actor); err != nil {
 		return "", err
 	}
-	return fmt.Sprintf("actor deleted, left %d communities", len(ms)), nil
+	return fmt.Sprintf("actor deleted, left %d communities, %d posts removed", len(ms), posts), nil
 }
 
 // metricType keeps the label set of the inbox metric small: unknown types
@@ -379,4 +425,11 @@ func VerifyFetch(ctx context.Context, r *http.Request, keys KeyResolver, now tim
 	}
 	_, err = sig.Verify(ctx, keys)
 	return err
+}
+
+func objectOf(o *Object) *Object {
+	if o == nil {
+		return nil
+	}
+	return o.Object
 }

@@ -1,6 +1,7 @@
 package federation
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -20,24 +21,40 @@ type InboxLister interface {
 // Publisher renders what a community decided as signed-to-be activities and
 // queues them durably. It implements community.Publisher.
 type Publisher struct {
-	local   *Local
-	docs    *Documents
-	queue   Queue
-	actors  *Actors
-	inboxes InboxLister
-	now     func() time.Time
-	notify  func() // wakes the delivery workers; nil when none run here (CLI)
+	local     *Local
+	docs      *Documents
+	queue     Queue
+	actors    *Actors
+	inboxes   InboxLister
+	dialects  *Dialects
+	announces AnnounceStore
+	now       func() time.Time
+	notify    func() // wakes the delivery workers; nil when none run here (CLI)
 }
 
-// NewPublisher returns a Publisher. notify may be nil.
-func NewPublisher(local *Local, docs *Documents, queue Queue, actors *Actors, inboxes InboxLister, now func() time.Time, notify func()) *Publisher {
-	if now == nil {
-		now = time.Now
+// PublisherDeps are the dependencies of a Publisher.
+type PublisherDeps struct {
+	Local     *Local
+	Docs      *Documents
+	Queue     Queue
+	Actors    *Actors
+	Inboxes   InboxLister
+	Dialects  *Dialects
+	Announces AnnounceStore
+	Now       func() time.Time
+	Notify    func() // may be nil
+}
+
+// NewPublisher returns a Publisher.
+func NewPublisher(d PublisherDeps) *Publisher {
+	if d.Now == nil {
+		d.Now = time.Now
 	}
-	if notify == nil {
-		notify = func() {}
+	if d.Notify == nil {
+		d.Notify = func() {}
 	}
-	return &Publisher{local: local, docs: docs, queue: queue, actors: actors, inboxes: inboxes, now: now, notify: notify}
+	return &Publisher{local: d.Local, docs: d.Docs, queue: d.Queue, actors: d.Actors, inboxes: d.Inboxes,
+		dialects: d.Dialects, announces: d.Announces, now: d.Now, notify: d.Notify}
 }
 
 var _ community.Publisher = (*Publisher)(nil)
@@ -133,17 +150,24 @@ func (p *Publisher) CommunityDeleted(ctx context.Context, c community.Community)
 	return err
 }
 
-// stripContext removes @context from a document about to be embedded:
-// the embedding activity carries it.
+// stripContext removes the top-level @context from a document about to be
+// embedded: the embedding activity carries one, and Fedify would try to
+// fetch a remote context (Lemmy's) and fail. Every other value is kept as
+// sent (keys come out sorted, HTML is not re-escaped).
 func stripContext(doc []byte) json.RawMessage {
 	var m map[string]json.RawMessage
 	if json.Unmarshal(doc, &m) != nil {
 		return doc
 	}
-	delete(m, "@context")
-	b, err := json.Marshal(m)
-	if err != nil {
+	if _, ok := m["@context"]; !ok {
 		return doc
 	}
-	return b
+	delete(m, "@context")
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(m); err != nil {
+		return doc
+	}
+	return bytes.TrimRight(b.Bytes(), "\n")
 }

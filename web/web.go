@@ -25,6 +25,8 @@ type Deps struct {
 	Local           *federation.Local
 	Docs            *federation.Documents
 	Communities     *community.Service
+	Posts           *community.Posts
+	Activities      OutActivities
 	Inbox           *federation.Inbox
 	Keys            federation.KeyResolver // verifies signed GETs under authorized fetch
 	AuthorizedFetch bool
@@ -37,6 +39,11 @@ type Deps struct {
 
 type server struct {
 	Deps
+}
+
+// OutActivities finds the activities Agora sent, by IRI.
+type OutActivities interface {
+	OutActivity(ctx context.Context, iri string) (federation.OutActivity, error)
 }
 
 // New returns the HTTP handler of the whole server.
@@ -66,7 +73,9 @@ func New(d Deps) http.Handler {
 		r.Get("/", s.communityActor)
 		r.Post("/inbox", s.inbox)
 		r.Get("/followers", s.followers)
-		r.Get("/outbox", s.emptyCollection("outbox"))
+		r.Get("/outbox", s.outbox)
+		r.Get("/p/{id:[0-9]+}", s.post)
+		r.Get("/{kind:[a-z]+}/{n:[0-9]+}", s.outActivity)
 		r.Get("/featured", s.emptyCollection("featured"))
 		r.Get("/moderators", s.emptyCollection("moderators"))
 	})

@@ -31,7 +31,9 @@ type app struct {
 	docs      *federation.Documents
 	deliverer *federation.Deliverer
 	publisher *federation.Publisher
+	dialects  *federation.Dialects
 	svc       *community.Service
+	posts     *community.Posts
 	metrics   *federation.Metrics
 	started   time.Time
 }
@@ -87,7 +89,8 @@ func openApp(ctx context.Context, cfg Config, log *slog.Logger, metrics *federat
 	})
 	a.keys = federation.NewKeyCache(a.fetcher, db, federation.KeyCacheConfig{})
 	a.actors = federation.NewActors(db, a.fetcher, nil)
-	a.docs = federation.NewDocuments(a.local, db, a.started)
+	a.docs = federation.NewDocuments(a.local, db, db, a.started)
+	a.dialects = federation.NewDialects(db, a.client, nil)
 	var notify func()
 	if withDeliverer {
 		a.deliverer = federation.NewDeliverer(federation.DelivererDeps{
@@ -110,8 +113,16 @@ func openApp(ctx context.Context, cfg Config, log *slog.Logger, metrics *federat
 		})
 		notify = a.deliverer.Notify
 	}
-	a.publisher = federation.NewPublisher(a.local, a.docs, db, a.actors, db, nil, notify)
+	a.publisher = federation.NewPublisher(federation.PublisherDeps{
+		Local: a.local, Docs: a.docs, Queue: db, Actors: a.actors, Inboxes: db,
+		Dialects: a.dialects, Announces: db, Notify: notify,
+	})
 	a.svc = community.NewService(db, a.publisher, nil)
+	a.posts = community.NewPosts(db, db, a.publisher, community.Limits{
+		MaxMentions: cfg.Posting.MaxMentions,
+		RatePosts:   cfg.Posting.RatePosts,
+		RateWindow:  cfg.Posting.RateWindow.Duration,
+	}, nil)
 	return a, nil
 }
 

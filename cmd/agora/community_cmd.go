@@ -14,20 +14,26 @@ import (
 func cmdCommunity(ctx context.Context, args []string, stdout, stderr io.Writer, env func(string) string) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
-		return usageError{"community: which command? create, list, show, edit, delete, members, approve, reject"}
+		return usageError{"community: which command? create, list, show, edit, delete, members, posts, approve, reject"}
 	}
 	sub, args := args[0], args[1:]
 	fs := flag.NewFlagSet("community "+sub, flag.ContinueOnError)
 	configPath := configFlag(fs, env)
-	var title, summary *string
-	var approval, pending *bool
+	var title, summary, posting *string
+	var approval, pending, replies, all *bool
+	var limit *int
 	switch sub {
 	case "create", "edit":
 		title = fs.String("title", "", "title shown on the community page and in fediverse clients")
 		summary = fs.String("summary", "", "description (plain text; blank lines separate paragraphs)")
 		approval = fs.Bool("approval", false, "join requests wait for approval")
+		posting = fs.String("posting", "members", "whose posts are announced: members, open or moderators")
+		replies = fs.Bool("replies", false, "announce replies too")
 	case "members":
 		pending = fs.Bool("pending", false, "list pending join requests instead of members")
+	case "posts":
+		limit = fs.Int("n", 20, "how many posts")
+		all = fs.Bool("all", true, "include refused and deleted posts")
 	case "list", "show", "delete", "approve", "reject":
 	default:
 		return usageError{fmt.Sprintf("community: unknown command %q", sub)}
@@ -57,7 +63,8 @@ func cmdCommunity(ctx context.Context, args []string, stdout, stderr io.Writer, 
 
 	switch sub {
 	case "create":
-		c := community.Community{Name: pos[0], Title: *title, Summary: *summary, RequiresApproval: *approval}
+		c := community.Community{Name: pos[0], Title: *title, Summary: *summary, RequiresApproval: *approval,
+			PostingPolicy: community.PostingPolicy(*posting), AnnounceReplies: *replies}
 		if c.Title == "" {
 			c.Title = c.Name
 		}
@@ -90,12 +97,12 @@ func cmdCommunity(ctx context.Context, args []string, stdout, stderr io.Writer, 
 		}
 		members, _ := a.svc.CountMembers(ctx, c, community.Joined)
 		pend, _ := a.svc.CountMembers(ctx, c, community.Pending)
-		fmt.Fprintf(stdout, "name:      %s\nhandle:    @%s@%s\nactor:     %s\ntitle:     %s\napproval:  %v\nmembers:   %d\npending:   %d\ncreated:   %s\nsummary:\n%s\n",
-			c.Name, c.Name, a.local.Host(), a.local.CommunityIRI(c.Name), c.Title, c.RequiresApproval, members, pend,
-			c.CreatedAt.Format("2006-01-02 15:04:05Z"), c.Summary)
+		fmt.Fprintf(stdout, "name:      %s\nhandle:    @%s@%s\nactor:     %s\ntitle:     %s\napproval:  %v\nposting:   %s\nreplies:   %v\nmembers:   %d\npending:   %d\ncreated:   %s\nsummary:\n%s\n",
+			c.Name, c.Name, a.local.Host(), a.local.CommunityIRI(c.Name), c.Title, c.RequiresApproval,
+			c.PostingPolicy, c.AnnounceReplies, members, pend, c.CreatedAt.Format("2006-01-02 15:04:05Z"), c.Summary)
 	case "edit":
 		if len(set) == 0 || (len(set) == 1 && set["config"]) {
-			return usageError{"community edit: nothing to change (give --title, --summary or --approval)"}
+			return usageError{"community edit: nothing to change (give --title, --summary, --approval, --posting or --replies)"}
 		}
 		c, err := a.svc.Edit(ctx, pos[0], func(c *community.Community) {
 			if set["title"] {
@@ -106,6 +113,12 @@ func cmdCommunity(ctx context.Context, args []string, stdout, stderr io.Writer, 
 			}
 			if set["approval"] {
 				c.RequiresApproval = *approval
+			}
+			if set["posting"] {
+				c.PostingPolicy = community.PostingPolicy(*posting)
+			}
+			if set["replies"] {
+				c.AnnounceReplies = *replies
 			}
 		})
 		if err != nil {
@@ -127,6 +140,26 @@ func cmdCommunity(ctx context.Context, args []string, stdout, stderr io.Writer, 
 			state = community.Pending
 		}
 		return a.printMembers(ctx, stdout, c, state)
+	case "posts":
+		c, err := a.svc.Get(ctx, pos[0])
+		if err != nil {
+			return err
+		}
+		ps, err := a.posts.List(ctx, c, 0, *limit, !*all)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tRECEIVED\tDECISION\tREASON\tVISIBILITY\tAUTHOR\tOBJECT")
+		for _, p := range ps {
+			decision := string(p.Decision)
+			if !p.DeletedAt.IsZero() {
+				decision += " (deleted)"
+			}
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", p.ID, p.ReceivedAt.Format("2006-01-02 15:04"),
+				decision, p.Reason, p.Visibility, p.Author, p.ObjectID)
+		}
+		return tw.Flush()
 	case "approve", "reject":
 		c, err := a.svc.Get(ctx, pos[0])
 		if err != nil {

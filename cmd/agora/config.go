@@ -21,6 +21,14 @@ type Config struct {
 	LogLevel              string         `toml:"log_level"`
 	LogFormat             string         `toml:"log_format"`
 	Delivery              DeliveryConfig `toml:"delivery"`
+	Posting               PostingConfig  `toml:"posting"`
+}
+
+// PostingConfig is the [posting] table: the instance's anti-spam limits.
+type PostingConfig struct {
+	MaxMentions int      `toml:"max_mentions"`
+	RatePosts   int      `toml:"rate_posts"`
+	RateWindow  Duration `toml:"rate_window"`
 }
 
 // DeliveryConfig is the [delivery] table.
@@ -73,6 +81,7 @@ func defaultConfig() Config {
 			UnavailableAfter: Duration{7 * 24 * time.Hour},
 			ShutdownTimeout:  Duration{10 * time.Second},
 		},
+		Posting: PostingConfig{MaxMentions: 3, RatePosts: 10, RateWindow: Duration{time.Hour}},
 	}
 }
 
@@ -152,6 +161,9 @@ func applyEnv(cfg *Config, env func(string) string) error {
 		duration("AGORA_DELIVERY_REQUEST_TIMEOUT", &d.RequestTimeout),
 		duration("AGORA_DELIVERY_UNAVAILABLE_AFTER", &d.UnavailableAfter),
 		duration("AGORA_DELIVERY_SHUTDOWN_TIMEOUT", &d.ShutdownTimeout),
+		integer("AGORA_POSTING_MAX_MENTIONS", &cfg.Posting.MaxMentions),
+		integer("AGORA_POSTING_RATE_POSTS", &cfg.Posting.RatePosts),
+		duration("AGORA_POSTING_RATE_WINDOW", &cfg.Posting.RateWindow),
 	)
 }
 
@@ -192,6 +204,15 @@ func (c *Config) validate() error {
 		return errors.New("config delivery.request_timeout: must be positive")
 	case d.UnavailableAfter.Duration <= 0:
 		return errors.New("config delivery.unavailable_after: must be positive")
+	}
+	p := c.Posting
+	switch {
+	case p.MaxMentions < 0:
+		return fmt.Errorf("config posting.max_mentions: want 0 (no limit) or more, got %d", p.MaxMentions)
+	case p.RatePosts < 0:
+		return fmt.Errorf("config posting.rate_posts: want 0 (no limit) or more, got %d", p.RatePosts)
+	case p.RatePosts > 0 && p.RateWindow.Duration <= 0:
+		return errors.New("config posting.rate_window: must be positive")
 	}
 	return nil
 }

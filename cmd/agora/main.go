@@ -24,9 +24,13 @@ const usage = `agora: a self-hosted ActivityPub server for communities.
 Usage:
   agora serve [--config FILE]                 run the server
   agora community create NAME [--title T] [--summary S] [--approval]
+                         [--posting members|open|moderators] [--replies]
   agora community list
   agora community show NAME
   agora community edit NAME [--title T] [--summary S] [--approval=true|false]
+                         [--posting members|open|moderators] [--replies=true|false]
+  agora community posts NAME [-n 20] [--all=false]
+                                              recent posts with decision and reason
   agora community delete NAME                 sends Delete{Group} to members
   agora community members NAME [--pending]
   agora community approve NAME ACTOR          ACTOR: actor URL or @user@host

@@ -101,12 +101,15 @@ func startServer(ctx context.Context, cfg Config, log *slog.Logger, ln net.Liste
 	s := &server{app: a, serveErr: make(chan error, 1)}
 	s.inbox = federation.NewInbox(federation.InboxDeps{
 		Local: a.local, Keys: a.keys, Store: a.db, Actors: a.actors, ActorCache: a.db,
-		Service: a.svc, Members: a.db, Deliverer: a.deliverer, Metrics: metrics, Log: log,
+		Service: a.svc, Posts: a.posts, Fetcher: a.fetcher, Dialects: a.dialects,
+		Members: a.db, Deliverer: a.deliverer, Metrics: metrics, Log: log,
 	})
 	handler := web.New(web.Deps{
 		Local:           a.local,
 		Docs:            a.docs,
 		Communities:     a.svc,
+		Posts:           a.posts,
+		Activities:      a.db,
 		Inbox:           s.inbox,
 		Keys:            a.keys,
 		AuthorizedFetch: cfg.AuthorizedFetch,

@@ -78,6 +78,7 @@ type Server struct {
 	hits     map[string]int
 	replies  map[string][]Reply
 	served   map[string]int // inbox path -> requests answered
+	docs     map[string][]byte
 }
 
 // NewServer starts a Server on 127.0.0.1, closed when the test ends.
@@ -110,6 +111,7 @@ func NewServer(t testing.TB, opts Options) *Server {
 	mux.HandleFunc("GET /.well-known/webfinger", s.serveWebFinger)
 	mux.HandleFunc("GET /.well-known/nodeinfo", s.serveNodeInfoLinks)
 	mux.HandleFunc("GET /nodeinfo/2.0", s.serveNodeInfo)
+	mux.HandleFunc("GET /", s.serveDocument)
 	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		s.hits[r.URL.Path]++
@@ -494,4 +496,31 @@ func writeJSON(w http.ResponseWriter, contentType string, v any) {
 	if err := json.NewEncoder(w).Encode(v); err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 	}
+}
+
+// PutDocument serves body as AS2 JSON at path ("/notes/1"), as a post's
+// origin does; nil removes it (404).
+func (s *Server) PutDocument(path string, body []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.docs == nil {
+		s.docs = map[string][]byte{}
+	}
+	if body == nil {
+		delete(s.docs, path)
+		return
+	}
+	s.docs[path] = body
+}
+
+func (s *Server) serveDocument(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	body, ok := s.docs[r.URL.Path]
+	s.mu.Unlock()
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	w.Header().Set("Content-Type", "application/activity+json")
+	w.Write(body)
 }

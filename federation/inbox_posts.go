@@ -1,0 +1,247 @@
+package federation
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/agorafed/agora/community"
+)
+
+// postTypes are the object types a community relays (PROTOCOL.md section 3).
+var postTypes = []string{"Note", "Article", "Page", "Question", "Video", "Event"}
+
+func isPostType(t string) bool { return slices.Contains(postTypes, t) }
+
+// create handles Create{post}: for each local community the post is
+// addressed to, decide, store and maybe announce it.
+func (in *Inbox) create(ctx context.Context, act *Object) (string, error) {
+	obj := act.Object
+	if obj == nil || (obj.Type != "" && !isPostType(obj.Type)) {
+		return "ignored: create of " + typeOf(obj), nil
+	}
+	names := AddressedCommunities(in.local, act)
+	if len(names) == 0 {
+		return "ignored: addressed to no local community", nil
+	}
+	obj, authentic, err := in.authenticate(ctx, act, obj)
+	if err != nil {
+		return "", err
+	}
+	if obj.Type != "" && !isPostType(obj.Type) {
+		return "ignored: create of " + obj.Type, nil
+	}
+	post := PostFromObject(act, obj)
+	vis := in.visibility(ctx, act, obj, post.Author)
+	post.Visibility = vis
+	var results []string
+	for _, name := range names {
+		c, err := in.svc.Get(ctx, name)
+		if errors.Is(err, community.ErrNotFound) {
+			continue
+		}
+		if err != nil && !errors.Is(err, community.ErrGone) {
+			return "", err
+		}
+		f := community.PostFacts{
+			Addressed:      true,
+			Visibility:     vis,
+			Authentic:      authentic,
+			IsReply:        obj.InReplyTo != "",
+			LocalMentioned: len(names),
+		}
+		p, err := in.posts.Receive(ctx, c, post, f)
+		if err != nil {
+			return "", err
+		}
+		results = append(results, fmt.Sprintf("%s: %s (%s)", c.Name, p.Decision, p.Reason))
+	}
+	return "post " + strings.Join(results, "; "), nil
+}
+
+// authenticate checks that a post comes from its author (PROTOCOL.md 4.5):
+// delivered by the actor it is attributed to, from that actor's host. A
+// post that reached us any other way (forwarded, given only by id,
+// attributed to someone else) is fetched from its origin by id, and only
+// the fetched copy is trusted. It returns the object to use.
+func (in *Inbox) authenticate(ctx context.Context, act, obj *Object) (*Object, bool, error) {
+	if obj.Type != "" && obj.AttributedTo == act.Actor && SameHost(obj.ID, act.Actor) {
+		return obj, true, nil
+	}
+	if obj.ID == "" || IsAllowedURL(obj.ID) != nil {
+		return obj, false, nil
+	}
+	body, err := in.fetch.Get(ctx, obj.ID)
+	if err != nil {
+		var se *StatusError
+		if errors.As(err, &se) || errors.Is(err, ErrWrongOrigin) || errors.Is(err, ErrForbiddenAddress) {
+			// The origin denies it: a forgery, or gone. Keep what was claimed,
+			// refused as not authentic.
+			in.log.Info("post not authentic", "object", obj.ID, "actor", act.Actor, "err", err)
+			return obj, false, nil
+		}
+		return nil, false, fmt.Errorf("fetch %s from its origin: %w", obj.ID, err)
+	}
+	fetched, err := Parse(body)
+	if err != nil {
+		return obj, false, nil
+	}
+	if fetched.ID != obj.ID || fetched.AttributedTo == "" || !SameHost(fetched.AttributedTo, fetched.ID) {
+		in.log.Info("post not authentic", "object", obj.ID, "actor", act.Actor, "fetched_id", fetched.ID,
+			"fetched_author", fetched.AttributedTo)
+		return obj, false, nil
+	}
+	return fetched, true, nil
+}
+
+// visibility reads who a post is for, from the object's addressing (the
+// activity's when the object has none), knowing the author's followers
+// collection when we have their actor.
+func (in *Inbox) visibility(ctx context.Context, act, obj *Object, author string) community.Visibility {
+	followers := ""
+	if a, err := in.cache.RemoteActor(ctx, author); err == nil {
+		followers = a.Followers
+	}
+	if len(obj.To) > 0 || len(obj.Cc) > 0 {
+		return Visibility(obj, followers)
+	}
+	return Visibility(act, followers)
+}
+
+// update handles Update{post} by its author, and Update{actor}.
+func (in *Inbox) update(ctx context.Context, act *Object) (string, error) {
+	obj := act.Object
+	if obj == nil {
+		return "ignored: update of nothing", nil
+	}
+	if obj.ID == act.Actor {
+		if _, err := in.actors.Get(ctx, act.Actor, true); err != nil {
+			return "", err
+		}
+		return "actor refreshed", nil
+	}
+	if !isPostType(obj.Type) {
+		return "ignored: update of " + typeOf(obj), nil
+	}
+	// Only the author edits, and only with the edited object in hand.
+	if obj.AttributedTo != act.Actor || !SameHost(obj.ID, act.Actor) {
+		return "ignored: update by someone other than the author", nil
+	}
+	existing, err := in.posts.ByObject(ctx, obj.ID)
+	if err != nil {
+		return "", err
+	}
+	edited := PostFromObject(act, obj)
+	edited.Visibility = in.visibility(ctx, act, obj, act.Actor)
+	addressed := AddressedCommunities(in.local, act)
+	var results []string
+	seen := map[int64]bool{}
+	for _, p := range existing {
+		if p.Author != act.Actor {
+			continue
+		}
+		seen[p.CommunityID] = true
+		c, err := in.members.CommunityByID(ctx, p.CommunityID)
+		if err != nil {
+			return "", err
+		}
+		f := community.PostFacts{
+			Addressed:      slices.Contains(addressed, c.Name),
+			Visibility:     edited.Visibility,
+			Authentic:      true,
+			IsReply:        obj.InReplyTo != "",
+			LocalMentioned: len(addressed),
+		}
+		np, err := in.posts.Edit(ctx, c, p, edited, f, act.Raw)
+		if err != nil {
+			return "", err
+		}
+		results = append(results, fmt.Sprintf("%s: %s (%s)", c.Name, np.Decision, np.Reason))
+	}
+	// An edit that adds a community is a new post there.
+	for _, name := range addressed {
+		c, err := in.svc.Get(ctx, name)
+		if err != nil || seen[c.ID] {
+			continue
+		}
+		f := community.PostFacts{Addressed: true, Visibility: edited.Visibility, Authentic: true,
+			IsReply: obj.InReplyTo != "", LocalMentioned: len(addressed)}
+		p, err := in.posts.Receive(ctx, c, edited, f)
+		if err != nil {
+			return "", err
+		}
+		results = append(results, fmt.Sprintf("%s: %s (%s)", c.Name, p.Decision, p.Reason))
+	}
+	if len(results) == 0 {
+		return "ignored: update of an unknown post", nil
+	}
+	return "edit " + strings.Join(results, "; "), nil
+}
+
+// deletePost handles Delete{post or Tombstone} by its author.
+func (in *Inbox) deletePost(ctx context.Context, act *Object) (string, error) {
+	id := act.Object.ID
+	ps, err := in.posts.ByObject(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	n := 0
+	for _, p := range ps {
+		// A community never takes someone else's word for a deletion.
+		if p.Author != act.Actor {
+			continue
+		}
+		c, err := in.members.CommunityByID(ctx, p.CommunityID)
+		if err != nil {
+			return "", err
+		}
+		if err := in.posts.Delete(ctx, c, p, act.Raw); err != nil {
+			return "", err
+		}
+		n++
+	}
+	if n == 0 {
+		return "ignored: delete of an unknown post", nil
+	}
+	return fmt.Sprintf("deleted in %d communities", n), nil
+}
+
+// react handles Like and Dislike, and their Undo, of a community's post.
+func (in *Inbox) react(ctx context.Context, act *Object, kind string, target *Object, add bool) (string, error) {
+	if target == nil || target.ID == "" {
+		return "ignored: " + strings.ToLower(kind) + " of nothing", nil
+	}
+	ps, err := in.posts.ByObject(ctx, target.ID)
+	if err != nil {
+		return "", err
+	}
+	for _, p := range ps {
+		c, err := in.members.CommunityByID(ctx, p.CommunityID)
+		if err != nil {
+			return "", err
+		}
+		if err := in.posts.React(ctx, c, p, act.Actor, kind, add, act.Raw); err != nil {
+			return "", err
+		}
+	}
+	if len(ps) == 0 {
+		return "ignored: " + strings.ToLower(kind) + " of an unknown post", nil
+	}
+	verb := strings.ToLower(kind)
+	if !add {
+		verb = "undo " + verb
+	}
+	return fmt.Sprintf("%s counted in %d communities", verb, len(ps)), nil
+}
+
+func typeOf(o *Object) string {
+	if o == nil {
+		return "nothing"
+	}
+	if o.Type == "" {
+		return "a reference"
+	}
+	return o.Type
+}

@@ -1,0 +1,181 @@
+package federation
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"strconv"
+
+	"github.com/agorafed/agora/community"
+)
+
+var _ community.PostPublisher = (*Publisher)(nil)
+
+// splitByDialect sorts members' inboxes by what their host understands;
+// an unknown host is in both lists (Mastodon ignores Announce{Create}, so
+// it cannot show a post twice).
+func (p *Publisher) splitByDialect(ctx context.Context, inboxes []string) (microblog, threadiverse []string) {
+	for _, inbox := range inboxes {
+		u, err := url.Parse(inbox)
+		if err != nil {
+			continue
+		}
+		switch p.dialects.Of(ctx, u.Host) {
+		case Microblog:
+			microblog = append(microblog, inbox)
+		case Threadiverse:
+			threadiverse = append(threadiverse, inbox)
+		default:
+			microblog = append(microblog, inbox)
+			threadiverse = append(threadiverse, inbox)
+		}
+	}
+	return microblog, threadiverse
+}
+
+// addressing of everything a community sends about a post: public, to its
+// followers and the author, in the community's audience.
+func (p *Publisher) postAddressing(c community.Community, post community.Post, act *Activity) {
+	iri := p.local.CommunityIRI(c.Name)
+	act.To = []string{PublicCollection}
+	act.Cc = []string{iri + "/followers", post.Author}
+	act.Audience = []string{iri}
+}
+
+// AnnouncePost boosts a post: Announce{object id} for microblog peers,
+// Announce{the Create as received} for threadiverse peers (FEP-1b12).
+// Both are stored even with no recipients: the outbox lists them.
+func (p *Publisher) AnnouncePost(ctx context.Context, c community.Community, post community.Post) error {
+	inboxes, err := p.inboxes.MemberInboxes(ctx, c.ID)
+	if err != nil {
+		return fmt.Errorf("announce %s: %w", post.ObjectID, err)
+	}
+	micro, thread := p.splitByDialect(ctx, inboxes)
+
+	a := Activity{Type: "Announce", ObjectIRI: post.ObjectID}
+	p.postAddressing(c, post, &a)
+	out, err := p.send(ctx, &c, a, micro)
+	if err != nil {
+		return err
+	}
+	if err := p.announces.AddAnnounce(ctx, post.ID, Microblog, out.ID); err != nil {
+		return fmt.Errorf("announce %s: %w", post.ObjectID, err)
+	}
+	if len(post.Activity) == 0 {
+		return nil
+	}
+	a = Activity{Type: "Announce", ObjectRaw: stripContext(post.Activity)}
+	p.postAddressing(c, post, &a)
+	out, err = p.send(ctx, &c, a, thread)
+	if err != nil {
+		return err
+	}
+	if err := p.announces.AddAnnounce(ctx, post.ID, Threadiverse, out.ID); err != nil {
+		return fmt.Errorf("announce %s: %w", post.ObjectID, err)
+	}
+	return nil
+}
+
+// WithdrawPost takes a boost back (PROTOCOL.md section 5): microblog peers
+// get Undo{the whole earlier Announce}; threadiverse peers get
+// Announce{Delete}: the author's own Delete when there is one, else a
+// Delete by the community with the reason as summary. The community never
+// sends a Delete of someone else's post on its own.
+func (p *Publisher) WithdrawPost(ctx context.Context, c community.Community, post community.Post, reason community.Reason, del []byte) error {
+	refs, err := p.announces.Announces(ctx, post.ID)
+	if err != nil {
+		return fmt.Errorf("withdraw %s: %w", post.ObjectID, err)
+	}
+	inboxes, err := p.inboxes.MemberInboxes(ctx, c.ID)
+	if err != nil {
+		return fmt.Errorf("withdraw %s: %w", post.ObjectID, err)
+	}
+	micro, thread := p.splitByDialect(ctx, inboxes)
+	now := p.now().UTC()
+	withdrew := map[Dialect]bool{}
+	for _, ref := range refs {
+		if !ref.WithdrawnAt.IsZero() || withdrew[ref.Dialect] {
+			continue
+		}
+		withdrew[ref.Dialect] = true
+		switch ref.Dialect {
+		case Microblog:
+			a := Activity{Type: "Undo", ObjectRaw: stripContext(ref.Activity.Body)}
+			p.postAddressing(c, post, &a)
+			if _, err := p.send(ctx, &c, a, micro); err != nil {
+				return err
+			}
+		case Threadiverse:
+			inner := json.RawMessage(stripContext(del))
+			if len(del) == 0 {
+				inner, err = p.communityDelete(ctx, c, post, reason)
+				if err != nil {
+					return err
+				}
+			}
+			a := Activity{Type: "Announce", ObjectRaw: inner}
+			p.postAddressing(c, post, &a)
+			if _, err := p.send(ctx, &c, a, thread); err != nil {
+				return err
+			}
+		}
+		if err := p.announces.MarkWithdrawn(ctx, post.ID, ref.Dialect, now); err != nil {
+			return fmt.Errorf("withdraw %s: %w", post.ObjectID, err)
+		}
+	}
+	return nil
+}
+
+// communityDelete renders the Delete a community embeds in an Announce
+// when it takes a post out (Lemmy's removal by a moderator), with the
+// reason as summary.
+func (p *Publisher) communityDelete(ctx context.Context, c community.Community, post community.Post, reason community.Reason) (json.RawMessage, error) {
+	n, err := p.queue.NextOutActivityID(ctx)
+	if err != nil {
+		return nil, err
+	}
+	iri := p.local.CommunityIRI(c.Name)
+	a := Activity{ID: iri + "/delete/" + strconv.FormatInt(n, 10), Type: "Delete", Actor: iri,
+		ObjectIRI: post.ObjectID, Summary: string(reason), Published: p.now().UTC()}
+	p.postAddressing(c, post, &a)
+	body, err := RenderActivity(a)
+	if err != nil {
+		return nil, err
+	}
+	return stripContext(body), nil
+}
+
+// RelayActivity forwards an author's edit (to threadiverse and unknown
+// peers) or a Like/Dislike (to threadiverse peers only) as
+// Announce{activity}: Mastodon ignores Announce{Update} and shows no likes
+// of boosts.
+func (p *Publisher) RelayActivity(ctx context.Context, c community.Community, post community.Post, activity []byte) error {
+	var head struct {
+		Type string `json:"type"`
+	}
+	if err := json.Unmarshal(activity, &head); err != nil {
+		return fmt.Errorf("relay activity: %w", err)
+	}
+	inboxes, err := p.inboxes.MemberInboxes(ctx, c.ID)
+	if err != nil {
+		return fmt.Errorf("relay %s: %w", head.Type, err)
+	}
+	var to []string
+	if head.Type == "Update" {
+		_, to = p.splitByDialect(ctx, inboxes)
+	} else {
+		for _, inbox := range inboxes {
+			if u, err := url.Parse(inbox); err == nil && p.dialects.Of(ctx, u.Host) == Threadiverse {
+				to = append(to, inbox)
+			}
+		}
+	}
+	if len(to) == 0 {
+		return nil
+	}
+	a := Activity{Type: "Announce", ObjectRaw: stripContext(activity)}
+	p.postAddressing(c, post, &a)
+	_, err = p.send(ctx, &c, a, to)
+	return err
+}
