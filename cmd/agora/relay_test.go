@@ -218,7 +218,7 @@ func TestRelayAcrossServers(t *testing.T) {
 		{"reply with replies off", note{id: mastodon.URL() + "/notes/reply", content: "me too", to: []string{asPublic},
 			cc: []string{group}, mentions: []string{group}, inReplyTo: hello.id}, "bob", mastodon, community.ReasonReply},
 		{"four communities", note{id: mastodon.URL() + "/notes/crosspost", content: "everywhere", to: []string{asPublic},
-			cc: []string{group, a.base() + "/c/cooking", a.base() + "/c/birds", a.base() + "/c/bikes"},
+			cc:       []string{group, a.base() + "/c/cooking", a.base() + "/c/birds", a.base() + "/c/bikes"},
 			mentions: []string{group, a.base() + "/c/cooking", a.base() + "/c/birds", a.base() + "/c/bikes"}}, "alice", mastodon, community.ReasonTooManyGroups},
 		{"forged (attributed to someone else)", note{id: mastodon.URL() + "/notes/forged", content: "I am alice",
 			to: []string{asPublic}, cc: []string{group}, mentions: []string{group}, author: mastodon.ActorIRI("alice")},
