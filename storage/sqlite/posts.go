@@ -1,0 +1,254 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/agorafed/agora/community"
+)
+
+var _ community.PostStore = (*DB)(nil)
+
+const postColumns = `id, community_id, object_id, activity_id, type, author, url, title, summary, content,
+	sensitive, attachments, in_reply_to, thread_root, visibility, published, updated, received_at,
+	decision, reason, activity, deleted_at, likes, dislikes`
+
+// announcedPost is the condition of a post the community boosts now
+// (community.Post.Announced).
+const announcedPost = ` AND decision = 'announce' AND deleted_at IS NULL`
+
+// attachmentJSON is how an attachment is kept in posts.attachments; the
+// field names are part of the schema, so they are spelled out here rather
+// than taken from community.Attachment.
+type attachmentJSON struct {
+	URL       string `json:"url"`
+	MediaType string `json:"media_type"`
+	Alt       string `json:"alt"`
+}
+
+func encodeAttachments(as []community.Attachment) (string, error) {
+	out := make([]attachmentJSON, len(as))
+	for i, a := range as {
+		out[i] = attachmentJSON{URL: a.URL, MediaType: a.MediaType, Alt: a.Alt}
+	}
+	b, err := json.Marshal(out)
+	return string(b), err
+}
+
+func decodeAttachments(s string) ([]community.Attachment, error) {
+	var in []attachmentJSON
+	if err := json.Unmarshal([]byte(s), &in); err != nil {
+		return nil, err
+	}
+	if len(in) == 0 {
+		return nil, nil
+	}
+	out := make([]community.Attachment, len(in))
+	for i, a := range in {
+		out[i] = community.Attachment{URL: a.URL, MediaType: a.MediaType, Alt: a.Alt}
+	}
+	return out, nil
+}
+
+func scanPost(row interface{ Scan(...any) error }) (community.Post, error) {
+	var p community.Post
+	var typ, visibility, decision, reason, attachments string
+	var published, updated, received int64
+	var deleted sql.NullInt64
+	err := row.Scan(&p.ID, &p.CommunityID, &p.ObjectID, &p.ActivityID, &typ, &p.Author, &p.URL, &p.Title,
+		&p.Summary, &p.Content, &p.Sensitive, &attachments, &p.InReplyTo, &p.ThreadRoot, &visibility,
+		&published, &updated, &received, &decision, &reason, &p.Activity, &deleted, &p.Likes, &p.Dislikes)
+	if err != nil {
+		return community.Post{}, err
+	}
+	p.Type = typ
+	p.Visibility = community.Visibility(visibility)
+	p.Decision, p.Reason = community.Decision(decision), community.Reason(reason)
+	p.Published, p.Updated, p.ReceivedAt = fromMS(published), fromMS(updated), fromMS(received)
+	p.DeletedAt = fromMS(deleted.Int64)
+	if len(p.Activity) == 0 {
+		p.Activity = nil
+	}
+	if p.Attachments, err = decodeAttachments(attachments); err != nil {
+		return community.Post{}, fmt.Errorf("post %d attachments: %w", p.ID, err)
+	}
+	return p, nil
+}
+
+func scanPosts(rows *sql.Rows, err error) ([]community.Post, error) {
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []community.Post
+	for rows.Next() {
+		p, err := scanPost(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+// blob keeps a nil body from being bound as NULL in a NOT NULL column.
+func blob(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}
+
+// AddPost stores a new post and sets its ID; a post the community has
+// already is ErrExists, and nothing is written.
+func (db *DB) AddPost(ctx context.Context, p *community.Post) error {
+	attachments, err := encodeAttachments(p.Attachments)
+	if err != nil {
+		return fmt.Errorf("add post %s: %w", p.ObjectID, err)
+	}
+	err = db.w.QueryRowContext(ctx, `INSERT INTO posts (community_id, object_id, activity_id, type, author, url,
+			title, summary, content, sensitive, attachments, in_reply_to, thread_root, visibility,
+			published, updated, received_at, decision, reason, activity, deleted_at, likes, dislikes)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (community_id, object_id) DO NOTHING RETURNING id`,
+		p.CommunityID, p.ObjectID, p.ActivityID, p.Type, p.Author, p.URL,
+		p.Title, p.Summary, p.Content, p.Sensitive, attachments, p.InReplyTo, p.ThreadRoot, string(p.Visibility),
+		ms(p.Published), ms(p.Updated), ms(p.ReceivedAt), string(p.Decision), string(p.Reason), blob(p.Activity),
+		nullMS(p.DeletedAt), p.Likes, p.Dislikes).Scan(&p.ID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("add post %s to community %d: %w", p.ObjectID, p.CommunityID, community.ErrExists)
+	}
+	if err != nil {
+		return fmt.Errorf("add post %s: %w", p.ObjectID, err)
+	}
+	return nil
+}
+
+// PostByObject returns a community's post of a remote object.
+func (db *DB) PostByObject(ctx context.Context, communityID int64, objectID string) (community.Post, error) {
+	p, err := scanPost(db.r.QueryRowContext(ctx, `SELECT `+postColumns+` FROM posts
+		WHERE community_id = ? AND object_id = ?`, communityID, objectID))
+	return p, notFound(err)
+}
+
+// PostsByObject returns a remote object's posts in every community, by ID.
+func (db *DB) PostsByObject(ctx context.Context, objectID string) ([]community.Post, error) {
+	return scanPosts(db.r.QueryContext(ctx, `SELECT `+postColumns+` FROM posts WHERE object_id = ? ORDER BY id`, objectID))
+}
+
+// PostByID returns a post.
+func (db *DB) PostByID(ctx context.Context, id int64) (community.Post, error) {
+	p, err := scanPost(db.r.QueryRowContext(ctx, `SELECT `+postColumns+` FROM posts WHERE id = ?`, id))
+	return p, notFound(err)
+}
+
+// UpdatePost saves what an edit, a decision, a deletion or reactions change.
+func (db *DB) UpdatePost(ctx context.Context, p community.Post) error {
+	attachments, err := encodeAttachments(p.Attachments)
+	if err != nil {
+		return fmt.Errorf("update post %d: %w", p.ID, err)
+	}
+	res, err := db.w.ExecContext(ctx, `UPDATE posts SET title = ?, summary = ?, content = ?, sensitive = ?,
+			attachments = ?, url = ?, updated = ?, visibility = ?, decision = ?, reason = ?, deleted_at = ?,
+			likes = ?, dislikes = ?
+		WHERE id = ?`,
+		p.Title, p.Summary, p.Content, p.Sensitive, attachments, p.URL, ms(p.Updated), string(p.Visibility),
+		string(p.Decision), string(p.Reason), nullMS(p.DeletedAt), p.Likes, p.Dislikes, p.ID)
+	if err := expectOne(res, err); err != nil {
+		return fmt.Errorf("update post %d: %w", p.ID, err)
+	}
+	return nil
+}
+
+// Posts lists a community's posts newest first, below beforeID (0: from
+// the newest).
+func (db *DB) Posts(ctx context.Context, communityID int64, beforeID int64, limit int, announcedOnly bool) ([]community.Post, error) {
+	if beforeID <= 0 {
+		beforeID = math.MaxInt64
+	}
+	q := `SELECT ` + postColumns + ` FROM posts WHERE community_id = ? AND id < ?`
+	if announcedOnly {
+		q += announcedPost
+	}
+	q += ` ORDER BY id DESC LIMIT ?`
+	return scanPosts(db.r.QueryContext(ctx, q, communityID, beforeID, limit))
+}
+
+// CountPosts counts a community's posts.
+func (db *DB) CountPosts(ctx context.Context, communityID int64, announcedOnly bool) (int, error) {
+	q := `SELECT count(*) FROM posts WHERE community_id = ?`
+	if announcedOnly {
+		q += announcedPost
+	}
+	var n int
+	err := db.r.QueryRowContext(ctx, q, communityID).Scan(&n)
+	return n, err
+}
+
+// CountAnnouncedSince counts an author's announced, live posts in a
+// community received at or after since.
+func (db *DB) CountAnnouncedSince(ctx context.Context, communityID int64, author string, since time.Time) (int, error) {
+	var n int
+	err := db.r.QueryRowContext(ctx, `SELECT count(*) FROM posts
+		WHERE author = ? AND community_id = ? AND received_at >= ?`+announcedPost,
+		author, communityID, ms(since)).Scan(&n)
+	return n, err
+}
+
+// PostsByAuthor lists an author's live posts in every community, by ID.
+func (db *DB) PostsByAuthor(ctx context.Context, author string) ([]community.Post, error) {
+	return scanPosts(db.r.QueryContext(ctx, `SELECT `+postColumns+` FROM posts
+		WHERE author = ? AND deleted_at IS NULL ORDER BY id`, author))
+}
+
+// SetReaction adds or removes an actor's Like or Dislike of a post and
+// recounts the post's reactions in the same transaction, so the counts
+// always agree with the reactions table.
+func (db *DB) SetReaction(ctx context.Context, postID int64, actor, kind string, add bool) (likes, dislikes int, changed bool, err error) {
+	if kind != "Like" && kind != "Dislike" {
+		return 0, 0, false, fmt.Errorf("reaction to post %d: %w kind %q: use Like or Dislike", postID, community.ErrInvalid, kind)
+	}
+	tx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, 0, false, fmt.Errorf("reaction to post %d: %w", postID, err)
+	}
+	defer tx.Rollback()
+	// Read the counts first: a missing post is ErrNotFound, not a foreign
+	// key failure, and an unchanged reaction returns them as they are.
+	if err := tx.QueryRowContext(ctx, `SELECT likes, dislikes FROM posts WHERE id = ?`, postID).Scan(&likes, &dislikes); err != nil {
+		return 0, 0, false, fmt.Errorf("reaction to post %d: %w", postID, notFound(err))
+	}
+	var res sql.Result
+	if add {
+		res, err = tx.ExecContext(ctx, `INSERT INTO reactions (post_id, actor, kind) VALUES (?, ?, ?)
+			ON CONFLICT (post_id, actor, kind) DO NOTHING`, postID, actor, kind)
+	} else {
+		res, err = tx.ExecContext(ctx, `DELETE FROM reactions WHERE post_id = ? AND actor = ? AND kind = ?`, postID, actor, kind)
+	}
+	if err != nil {
+		return 0, 0, false, fmt.Errorf("reaction to post %d: %w", postID, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, 0, false, fmt.Errorf("reaction to post %d: %w", postID, err)
+	}
+	if n == 0 {
+		return likes, dislikes, false, nil
+	}
+	err = tx.QueryRowContext(ctx, `UPDATE posts SET
+			likes = (SELECT count(*) FROM reactions WHERE post_id = posts.id AND kind = 'Like'),
+			dislikes = (SELECT count(*) FROM reactions WHERE post_id = posts.id AND kind = 'Dislike')
+		WHERE id = ? RETURNING likes, dislikes`, postID).Scan(&likes, &dislikes)
+	if err != nil {
+		return 0, 0, false, fmt.Errorf("reaction to post %d: %w", postID, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, 0, false, fmt.Errorf("reaction to post %d: %w", postID, err)
+	}
+	return likes, dislikes, true, nil
+}
