@@ -61,7 +61,7 @@ func newDeliveryRig(t *testing.T, cfg federation.DeliveryConfig) *deliveryRig {
 	base, _ := url.Parse(srv.URL)
 	clk := &clock{t: time.Now().UTC()}
 	local := federation.NewLocal(base, db, clk.Now)
-	docs = federation.NewDocuments(local, db, clk.Now())
+	docs = federation.NewDocuments(local, db, db, clk.Now())
 	client := federation.NewHTTPClient(federation.ClientConfig{AllowPrivate: true})
 	d := federation.NewDeliverer(federation.DelivererDeps{
 		Config: cfg, Queue: db, Hosts: db, Gone: db, Local: local, Client: client,

@@ -142,7 +142,7 @@ func (db *DB) OutActivity(ctx context.Context, iri string) (federation.OutActivi
 
 // HostSucceeded clears a host's failure state.
 func (db *DB) HostSucceeded(ctx context.Context, host string) error {
-	_, err := db.w.ExecContext(ctx, `DELETE FROM hosts WHERE host = ?`, host)
+	_, err := db.w.ExecContext(ctx, `UPDATE hosts SET failing_since = NULL, unavailable_since = NULL WHERE host = ?`, host)
 	return err
 }
 

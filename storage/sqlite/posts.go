@@ -225,6 +225,12 @@ func (db *DB) SetReaction(ctx context.Context, postID int64, actor, kind string,
 	}
 	var res sql.Result
 	if add {
+		// A vote is up or down, never both: a new one replaces the other
+		// (as Lemmy counts them).
+		if _, err := tx.ExecContext(ctx, `DELETE FROM reactions WHERE post_id = ? AND actor = ? AND kind <> ?`,
+			postID, actor, kind); err != nil {
+			return 0, 0, false, fmt.Errorf("reaction to post %d: %w", postID, err)
+		}
 		res, err = tx.ExecContext(ctx, `INSERT INTO reactions (post_id, actor, kind) VALUES (?, ?, ?)
 			ON CONFLICT (post_id, actor, kind) DO NOTHING`, postID, actor, kind)
 	} else {

@@ -363,11 +363,12 @@ func TestSetReaction(t *testing.T) {
 		{"like", ann, "Like", true, 1, 0, true},
 		{"repeated like", ann, "Like", true, 1, 0, false},
 		{"another like", bob, "Like", true, 2, 0, true},
-		{"dislike", bob, "Dislike", true, 2, 1, true},
-		{"undo like", ann, "Like", false, 1, 1, true},
-		{"undo like again", ann, "Like", false, 1, 1, false},
-		{"undo dislike never made", ann, "Dislike", false, 1, 1, false},
-		{"undo dislike", bob, "Dislike", false, 1, 0, true},
+		{"dislike replaces the like", bob, "Dislike", true, 1, 1, true},
+		{"undo like", ann, "Like", false, 0, 1, true},
+		{"undo like again", ann, "Like", false, 0, 1, false},
+		{"undo dislike never made", ann, "Dislike", false, 0, 1, false},
+		{"like replaces the dislike", bob, "Like", true, 1, 0, true},
+		{"undo like", bob, "Like", false, 0, 0, true},
 	}
 	for _, tt := range steps {
 		likes, dislikes, changed, err := db.SetReaction(ctx, p.ID, tt.actor, tt.kind, tt.add)
