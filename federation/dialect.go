@@ -1,0 +1,307 @@
+package federation
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+)
+
+// microblogSoftware are NodeInfo software names of servers that show a
+// community's boost as Mastodon does: they take Announce{object id}, fetch
+// the post from its origin, and ignore Announce{Create} (PROTOCOL.md
+// section 5).
+var microblogSoftware = map[string]bool{
+	"mastodon":   true, // glitch-soc reports "mastodon" too
+	"hometown":   true, // Mastodon fork
+	"gotosocial": true,
+	"pleroma":    true,
+	"akkoma":     true,
+	// Misskey and its forks.
+	"misskey":       true,
+	"sharkey":       true,
+	"firefish":      true,
+	"calckey":       true, // Firefish's former name
+	"foundkey":      true,
+	"iceshrimp":     true,
+	"iceshrimp.net": true,
+	"catodon":       true,
+	"cherrypick":    true,
+	"hollo":         true, // Fedify-based single-user microblog
+	"snac":          true,
+	"takahe":        true,
+	"mitra":         true, // the mitra fixture: a Mastodon-style Note with Lemmy's audience added
+	"pixelfed":      true, // boosts are Announce{object id}, like Mastodon's
+	// PeerTube channels are Groups but not forums (PeerTube#6142: "we don't
+	// accept likes/notes"); PeerTube itself announces by IRI (the peertube
+	// fixture activities/announce_video.json), and its Announce handler
+	// fetches the object it names as a video, which an embedded Create
+	// is not.
+	"peertube": true,
+}
+
+// threadiverseSoftware are servers that follow groups as FEP-1b12 describes
+// them: they take the group's Announce of the author's own activity, and
+// relay edits, deletions and votes the same way (PROTOCOL.md section 5).
+var threadiverseSoftware = map[string]bool{
+	"lemmy":     true,
+	"mbin":      true,
+	"kbin":      true,
+	"piefed":    true,
+	"nodebb":    true, // categories are FEP-1b12 groups
+	"discourse": true, // the discourse-activity-pub plugin
+	"friendica": true, // PROTOCOL.md section 5; its fixtures post into Lemmy communities
+	"hubzilla":  true,
+	"lotide":    true, // a Lemmy-like link aggregator (the lotide fixtures)
+}
+
+// DialectOf tells which dialect a server speaks from its NodeInfo
+// software.name, compared without case. Software not listed, and "" (no
+// NodeInfo, or not asked yet), is UnknownPeer, which gets both dialects: a
+// microblog peer ignores Announce{Create} and a threadiverse peer does not
+// show Announce{object id} as a group post, so sending both is safe, where a
+// wrong guess would lose the post. Bonfire is left unknown on purpose: its
+// support for FEP-1b12 groups is still being investigated
+// (bonfire-app#1390), while Mastodon-style boosts work there.
+func DialectOf(software string) Dialect {
+	s := strings.ToLower(strings.TrimSpace(software))
+	switch {
+	case microblogSoftware[s]:
+		return Microblog
+	case threadiverseSoftware[s]:
+		return Threadiverse
+	}
+	return UnknownPeer
+}
+
+// NodeInfo fetching limits: the documents are small (Mastodon's is under
+// 2 KiB), and a refresh runs off the delivery path, so a slow host only
+// delays its own answer.
+const (
+	nodeInfoMaxBody = 256 << 10
+	nodeInfoTimeout = 10 * time.Second
+	nodeInfoMaxAge  = 24 * time.Hour
+	nodeInfoSchema  = "http://nodeinfo.diaspora.software/ns/schema/"
+)
+
+// ErrNoNodeInfo is wrapped by Refresh's error when a host answered but has
+// no usable NodeInfo (404, malformed JSON, no schema link, a link to another
+// host, no software name). The host is then recorded as software "".
+var ErrNoNodeInfo = errors.New("no usable NodeInfo")
+
+// Dialects knows which dialect each peer host speaks, from the software
+// its NodeInfo names (PROTOCOL.md section 5), cached in a SoftwareStore
+// for a day.
+type Dialects struct {
+	store  SoftwareStore
+	client *http.Client
+	now    func() time.Time
+
+	mu       sync.Mutex
+	inFlight map[string]bool // hosts being refreshed: one GET at a time per host
+}
+
+// NewDialects returns Dialects. client should come from NewHTTPClient, so
+// that a NodeInfo link cannot reach private addresses; now may be nil for
+// time.Now.
+func NewDialects(store SoftwareStore, client *http.Client, now func() time.Time) *Dialects {
+	if now == nil {
+		now = time.Now
+	}
+	if client == nil {
+		client = NewHTTPClient(ClientConfig{})
+	}
+	// A host answers for itself only: a redirect elsewhere is refused
+	// before it is followed, as a link elsewhere is.
+	c := *client
+	next := client.CheckRedirect
+	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if !SameHost(req.URL.String(), via[0].URL.String()) {
+			return fmt.Errorf("%w: redirected to another host %s", ErrNoNodeInfo, req.URL.Host)
+		}
+		if next != nil {
+			return next(req, via)
+		}
+		if len(via) > maxRedirects {
+			return fmt.Errorf("%w: more than %d", ErrTooManyRedirects, maxRedirects)
+		}
+		return nil
+	}
+	return &Dialects{store: store, client: &c, now: now, inFlight: map[string]bool{}}
+}
+
+// Of returns the dialect of host (a URL's host, with its port if it has
+// one) from what the store knows. It never touches the network: a fan-out
+// must not wait on a peer's NodeInfo. A host not known yet, or a store
+// error, is UnknownPeer, which gets both dialects.
+func (d *Dialects) Of(ctx context.Context, host string) Dialect {
+	software, _, err := d.store.HostSoftware(ctx, strings.ToLower(host))
+	if err != nil {
+		return UnknownPeer
+	}
+	return DialectOf(software)
+}
+
+// Refresh learns the software of the host of baseURL (any URL on it, such
+// as an actor IRI) unless the store has an answer younger than a day. It
+// reads {scheme}://{host}/.well-known/nodeinfo, follows its NodeInfo 2.1 or
+// 2.0 link (any NodeInfo schema link otherwise) on the same host, and
+// stores software.name in lower case.
+//
+// A host with no usable NodeInfo is stored as "" so that it is not asked
+// again for a day, and the error wraps ErrNoNodeInfo. When the host cannot
+// be reached or fails (network error, 5xx, 429), what was known before is
+// kept, with the new time, for the same reason. A cancelled ctx stores
+// nothing.
+func (d *Dialects) Refresh(ctx context.Context, baseURL string) error {
+	if err := IsAllowedURL(baseURL); err != nil {
+		return fmt.Errorf("refresh nodeinfo of %s: %w", baseURL, err)
+	}
+	u, err := url.Parse(baseURL)
+	if err != nil {
+		return fmt.Errorf("refresh nodeinfo of %s: %w", baseURL, err)
+	}
+	host := strings.ToLower(u.Host)
+	known, at, err := d.store.HostSoftware(ctx, host)
+	if err != nil {
+		return fmt.Errorf("refresh nodeinfo of %s: %w", host, err)
+	}
+	if !at.IsZero() && d.now().Sub(at) < nodeInfoMaxAge {
+		return nil
+	}
+	if !d.begin(host) {
+		return nil // another goroutine is asking right now
+	}
+	defer d.end(host)
+
+	fctx, cancel := context.WithTimeout(ctx, nodeInfoTimeout)
+	defer cancel()
+	software, ferr := d.fetch(fctx, strings.ToLower(u.Scheme)+"://"+host)
+	if ferr != nil && ctx.Err() != nil {
+		return fmt.Errorf("refresh nodeinfo of %s: %w", host, ctx.Err())
+	}
+	if ferr != nil && !errors.Is(ferr, ErrNoNodeInfo) {
+		software = known // unreachable today is not "no NodeInfo"
+	}
+	if err := d.store.SetHostSoftware(ctx, host, software, d.now().UTC()); err != nil {
+		return fmt.Errorf("refresh nodeinfo of %s: %w", host, err)
+	}
+	if ferr != nil {
+		return fmt.Errorf("refresh nodeinfo of %s: %w", host, ferr)
+	}
+	return nil
+}
+
+func (d *Dialects) begin(host string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.inFlight[host] {
+		return false
+	}
+	d.inFlight[host] = true
+	return true
+}
+
+func (d *Dialects) end(host string) {
+	d.mu.Lock()
+	delete(d.inFlight, host)
+	d.mu.Unlock()
+}
+
+// fetch reads the software name from the NodeInfo of origin
+// (scheme://host). Its errors wrap ErrNoNodeInfo when the host answered
+// without a usable document.
+func (d *Dialects) fetch(ctx context.Context, origin string) (string, error) {
+	wellKnown := origin + "/.well-known/nodeinfo"
+	var index struct {
+		Links []struct {
+			Rel  string `json:"rel"`
+			Href string `json:"href"`
+		} `json:"links"`
+	}
+	if err := d.getJSON(ctx, wellKnown, &index); err != nil {
+		return "", err
+	}
+	href, rank := "", 0
+	for _, l := range index.Links {
+		r := 0
+		switch {
+		case l.Rel == nodeInfoSchema+"2.1":
+			r = 3
+		case l.Rel == nodeInfoSchema+"2.0":
+			r = 2
+		case strings.HasPrefix(l.Rel, nodeInfoSchema):
+			r = 1
+		}
+		if r > rank && l.Href != "" {
+			href, rank = l.Href, r
+		}
+	}
+	if href == "" {
+		return "", fmt.Errorf("%s: %w: no NodeInfo schema link", wellKnown, ErrNoNodeInfo)
+	}
+	// The host speaks for itself only: a link elsewhere could name
+	// someone else's software (or send Agora's GETs to a third party).
+	if !SameHost(href, wellKnown) {
+		return "", fmt.Errorf("%s: %w: link to another host %s", wellKnown, ErrNoNodeInfo, href)
+	}
+	var doc struct {
+		Software struct {
+			Name string `json:"name"`
+		} `json:"software"`
+	}
+	if err := d.getJSON(ctx, href, &doc); err != nil {
+		return "", err
+	}
+	name := strings.ToLower(strings.TrimSpace(doc.Software.Name))
+	if name == "" {
+		return "", fmt.Errorf("%s: %w: no software.name", href, ErrNoNodeInfo)
+	}
+	return name, nil
+}
+
+// getJSON GETs a small JSON document from the host of rawURL. A redirect
+// to another host (refused by the client's CheckRedirect), a 4xx other than
+// 429, an oversized or malformed body wrap ErrNoNodeInfo; network errors,
+// 429 and 5xx do not.
+func (d *Dialects) getJSON(ctx context.Context, rawURL string, v any) error {
+	if err := IsAllowedURL(rawURL); err != nil {
+		return fmt.Errorf("%w: %w", ErrNoNodeInfo, err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
+	if err != nil {
+		return fmt.Errorf("get %s: %w: %w", rawURL, ErrNoNodeInfo, err)
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := d.client.Do(req)
+	if err != nil {
+		return fmt.Errorf("get %s: %w", rawURL, err) // wraps ErrNoNodeInfo for a redirect elsewhere
+	}
+	defer resp.Body.Close()
+	final := resp.Request.URL.String()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		_, _ = io.CopyN(io.Discard, resp.Body, 4<<10)
+		serr := &StatusError{Code: resp.StatusCode, URL: final}
+		if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500 {
+			return fmt.Errorf("get %s: %w", rawURL, serr)
+		}
+		return fmt.Errorf("get %s: %w: %w", rawURL, ErrNoNodeInfo, serr)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, nodeInfoMaxBody+1))
+	if err != nil {
+		return fmt.Errorf("get %s: %w", rawURL, err)
+	}
+	if len(body) > nodeInfoMaxBody {
+		return fmt.Errorf("get %s: %w: %w: over %d bytes", rawURL, ErrNoNodeInfo, ErrTooLarge, nodeInfoMaxBody)
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		return fmt.Errorf("get %s: %w: %w", rawURL, ErrNoNodeInfo, err)
+	}
+	return nil
+}
