@@ -34,6 +34,12 @@ func (in *Inbox) create(ctx context.Context, act *Object) (string, error) {
 		return "ignored: create of " + obj.Type, nil
 	}
 	post := PostFromObject(act, obj)
+	if obj.InReplyTo != "" {
+		// A reply joins its parent's thread when we have the parent.
+		if parents, err := in.posts.ByObject(ctx, obj.InReplyTo); err == nil && len(parents) > 0 && parents[0].ThreadRoot != "" {
+			post.ThreadRoot = parents[0].ThreadRoot
+		}
+	}
 	vis := in.visibility(ctx, act, obj, post.Author)
 	post.Visibility = vis
 	var results []string

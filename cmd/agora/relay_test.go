@@ -240,6 +240,9 @@ func TestRelayAcrossServers(t *testing.T) {
 	if n := len(activities(t, mastodon, "Announce")); n != 1 {
 		t.Fatalf("a refused post was announced: %d Announces at Mastodon", n)
 	}
+	if p := postOf(t, a, "gardening", mastodon.URL()+"/notes/reply"); p.ThreadRoot != hello.id || p.InReplyTo != hello.id {
+		t.Errorf("reply thread root %q, in reply to %q; want %q", p.ThreadRoot, p.InReplyTo, hello.id)
+	}
 
 	// A post forwarded by someone else (dave forwards alice's note) is
 	// fetched from its origin before it is trusted.
