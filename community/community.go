@@ -31,6 +31,9 @@ type Community struct {
 	RequiresApproval bool   // join requests wait for a moderator
 	PostingPolicy    PostingPolicy
 	AnnounceReplies  bool // boost replies too (default off: mastodon#18069, guppe#54)
+	Rules            string // Markdown written by the admin, shown on the community page
+	Avatar           string // media id of the avatar image ("" for none), served at {base}/media/{id}
+	Cover            string // media id of the cover image ("" for none)
 	CreatedAt        time.Time
 	UpdatedAt        time.Time
 	DeletedAt        time.Time // zero unless deleted; the name stays reserved
@@ -73,6 +76,7 @@ func ValidateName(name string) error {
 const (
 	MaxTitle   = 200
 	MaxSummary = 10000
+	MaxRules   = 10000
 )
 
 // Validate checks the fields an admin sets.
@@ -88,6 +92,9 @@ func (c Community) Validate() error {
 	}
 	if len(c.Summary) > MaxSummary {
 		return fmt.Errorf("%w summary: longer than %d bytes", ErrInvalid, MaxSummary)
+	}
+	if len(c.Rules) > MaxRules {
+		return fmt.Errorf("%w rules: longer than %d bytes", ErrInvalid, MaxRules)
 	}
 	if c.PostingPolicy != "" && !ValidPostingPolicy(c.PostingPolicy) {
 		return fmt.Errorf("%w posting policy %q: use members, open or moderators", ErrInvalid, c.PostingPolicy)

@@ -49,6 +49,8 @@ func (d *Documents) GroupActor(ctx context.Context, c community.Community) ([]by
 		Name:                      c.Title,
 		Summary:                   SummaryHTML(c.Summary),
 		URL:                       iri,
+		Icon:                      d.mediaURL(c.Avatar),
+		Image:                     d.mediaURL(c.Cover),
 		Inbox:                     iri + "/inbox",
 		Outbox:                    iri + "/outbox",
 		Followers:                 iri + "/followers",
@@ -61,6 +63,14 @@ func (d *Documents) GroupActor(ctx context.Context, c community.Community) ([]by
 		Discoverable:              true,
 		Published:                 c.CreatedAt,
 	})
+}
+
+// mediaURL is where an uploaded image is served ("" for none).
+func (d *Documents) mediaURL(id string) string {
+	if id == "" {
+		return ""
+	}
+	return d.local.Base() + "/media/" + id
 }
 
 // InstanceActor renders the instance's Application actor, which signs the

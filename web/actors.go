@@ -2,7 +2,6 @@ package web
 
 import (
 	"errors"
-	"html/template"
 	"io"
 	"mime"
 	"net/http"
@@ -51,29 +50,7 @@ func (s *server) communityActor(w http.ResponseWriter, r *http.Request) {
 		s.writeAS2(w, r, body, err)
 		return
 	}
-	members, err := s.Communities.CountMembers(r.Context(), c, community.Joined)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Add("Vary", "Accept")
-	pages.ExecuteTemplate(w, "community", map[string]any{
-		"C":       c,
-		"Handle":  "@" + c.Name + "@" + s.Local.Host(),
-		"Members": members,
-		"Summary": template.HTML(federation.SummaryHTML(c.Summary)),
-	})
-}
-
-func (s *server) home(w http.ResponseWriter, r *http.Request) {
-	cs, err := s.Communities.List(r.Context())
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	pages.ExecuteTemplate(w, "home", map[string]any{"Communities": cs, "Host": s.Local.Host()})
+	s.communityPage(w, r, c)
 }
 
 // signedFetch enforces authorized fetch on AS2 GETs other than actors and

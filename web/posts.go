@@ -2,7 +2,6 @@ package web
 
 import (
 	"bytes"
-	"html/template"
 	"net/http"
 	"strconv"
 
@@ -65,13 +64,7 @@ func (s *server) post(w http.ResponseWriter, r *http.Request) {
 		s.writeAS2(w, r, body, err)
 		return
 	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Add("Vary", "Accept")
-	pages.ExecuteTemplate(w, "post", map[string]any{
-		"C": c, "P": p,
-		// Content was sanitized when it was received (federation.SanitizeHTML).
-		"Content": template.HTML(p.Content),
-	})
+	s.postPage(w, r, c, p)
 }
 
 // outActivity serves a public activity Agora sent ({community}/announce/7),

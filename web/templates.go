@@ -1,13 +1,98 @@
 package web
 
 import (
+	"bytes"
 	"embed"
 	"html/template"
+	"io/fs"
+	"net/http"
+	"path"
+	"strings"
 )
 
 //go:embed templates/*.html
 var templateFS embed.FS
 
-// pages are the server-rendered HTML pages. html/template escapes every
-// value; only SummaryHTML output (escaped by construction) is marked safe.
-var pages = template.Must(template.ParseFS(templateFS, "templates/*.html"))
+//go:embed static
+var staticFS embed.FS
+
+// pages are the server-rendered HTML pages, each parsed with the layout.
+// html/template escapes every value; only HTML that Agora sanitized
+// (SanitizeHTML for remote posts, Markdown for the admin's text) is
+// marked safe.
+var pages = func() map[string]*template.Template {
+	names, err := fs.Glob(templateFS, "templates/*.html")
+	if err != nil {
+		panic(err)
+	}
+	out := map[string]*template.Template{}
+	for _, n := range names {
+		if path.Base(n) == "layout.html" {
+			continue
+		}
+		name := strings.TrimSuffix(path.Base(n), ".html")
+		out[name] = template.Must(template.ParseFS(templateFS, "templates/layout.html", n))
+	}
+	return out
+}()
+
+// site is what the layout shows of the instance.
+type site struct {
+	Name        string
+	Description template.HTML
+}
+
+// render writes a page. data gets the layout's fields (Site, AdminName,
+// CSRF) added. The page is rendered to a buffer first, so a template error
+// gives a clean 500 instead of half a page.
+func (s *server) render(w http.ResponseWriter, r *http.Request, status int, page string, data map[string]any) {
+	if data == nil {
+		data = map[string]any{}
+	}
+	data["Site"] = s.site(r)
+	data["AdminName"] = adminName(r)
+	if _, ok := data["CSRF"]; !ok && adminName(r) != "" {
+		data["CSRF"] = s.csrfToken(w, r)
+	}
+	var buf bytes.Buffer
+	if err := pages[page].ExecuteTemplate(&buf, "layout", data); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	w.Write(buf.Bytes())
+}
+
+// Instance settings keys.
+const (
+	settingName        = "name"
+	settingDescription = "description"
+)
+
+func (s *server) site(r *http.Request) site {
+	st := site{Name: "Agora"}
+	if s.Admin == nil {
+		return st
+	}
+	set, err := s.Admin.Settings(r.Context())
+	if err != nil {
+		s.Log.Warn("settings", "err", err)
+		return st
+	}
+	if v := set[settingName]; v != "" {
+		st.Name = v
+	}
+	st.Description = Markdown(set[settingDescription])
+	return st
+}
+
+// static serves the CSS and the small script (copy button) from the binary.
+func staticHandler() http.Handler {
+	sub, _ := fs.Sub(staticFS, "static")
+	files := http.FileServerFS(sub)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		files.ServeHTTP(w, r)
+	})
+}

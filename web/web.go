@@ -15,6 +15,7 @@ import (
 	"github.com/agorafed/agora/community"
 	"github.com/agorafed/agora/federation"
 	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/httprate"
 )
 
 // MaxInboxBody is the largest activity an inbox reads (PROTOCOL.md section 3).
@@ -33,6 +34,12 @@ type Deps struct {
 	Version         string
 	Metrics         http.Handler // may be nil
 	Health          func(context.Context) error
+	Admin           AdminStore     // admin accounts, sessions, media, settings
+	Pages           PageStore      // read model of the HTML pages
+	Actors          ActorReader    // cached remote actors: post authors
+	Delivery        DeliveryStatus // the delivery status page
+	Finger          Finger         // WebFinger, for the Join form
+	AllowHTTP       bool           // WebFinger falls back to http (allow_private_addresses)
 	Log             *slog.Logger
 	Now             func() time.Time
 }
@@ -56,7 +63,7 @@ func New(d Deps) http.Handler {
 	}
 	s := &server{Deps: d}
 	r := chi.NewRouter()
-	r.Use(securityHeaders)
+	r.Use(securityHeaders(strings.HasPrefix(d.Local.Base(), "http://")))
 	r.Get("/.well-known/webfinger", s.webfinger)
 	r.Get("/.well-known/host-meta", s.hostMeta)
 	r.Get("/.well-known/nodeinfo", s.nodeinfoLinks)
@@ -65,11 +72,22 @@ func New(d Deps) http.Handler {
 	if d.Metrics != nil {
 		r.Method(http.MethodGet, "/metrics", d.Metrics)
 	}
-	r.Get("/", s.home)
 	r.Get("/actor", s.instanceActor)
 	r.Post("/inbox", s.inbox)
 	r.Post("/actor/inbox", s.inbox)
+	r.Handle("/static/*", http.StripPrefix("/static/", staticHandler()))
+	r.Get("/media/{id:[0-9a-f]{32}\\.(png|jpg)}", s.media)
+	// The HTML pages and forms: sessions and CSRF apply to them, not to the
+	// inboxes above, whose requests are signed instead.
+	r.Group(func(r chi.Router) {
+		r.Use(s.withAdmin, s.csrfProtect)
+		r.Get("/", s.home)
+		r.Get("/c/{name}/join", s.joinForm)
+		r.With(httprate.LimitByIP(JoinLookups, time.Minute)).Post("/c/{name}/join", s.join)
+		r.Route("/admin", s.adminRoutes)
+	})
 	r.Route("/c/{name}", func(r chi.Router) {
+		r.Use(s.withAdmin)
 		r.Get("/", s.communityActor)
 		r.Post("/inbox", s.inbox)
 		r.Get("/followers", s.followers)
@@ -82,14 +100,9 @@ func New(d Deps) http.Handler {
 	return r
 }
 
-func securityHeaders(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h := w.Header()
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Referrer-Policy", "same-origin")
-		next.ServeHTTP(w, r)
-	})
-}
+// JoinLookups is how many Join forms one address may send a minute: each
+// makes Agora look a server up, which must not become a free proxy.
+const JoinLookups = 20
 
 // Errors of the HTTP layer itself.
 var (
@@ -107,7 +120,10 @@ func statusOf(err error) int {
 		return http.StatusUnsupportedMediaType
 	case errors.Is(err, federation.ErrNotVerified):
 		return http.StatusUnauthorized
-	case errors.Is(err, federation.ErrMalformed), errors.Is(err, community.ErrInvalid):
+	case errors.Is(err, errCSRF):
+		return http.StatusForbidden
+	case errors.Is(err, federation.ErrMalformed), errors.Is(err, community.ErrInvalid), errors.Is(err, errBadForm),
+		errors.Is(err, federation.ErrBadHandle):
 		return http.StatusBadRequest
 	case errors.Is(err, community.ErrNotFound):
 		return http.StatusNotFound

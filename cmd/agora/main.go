@@ -2,6 +2,7 @@
 //
 //	agora serve [--config agora.toml]
 //	agora community create|list|show|edit|delete|approve|reject|members ...
+//	agora admin create NAME
 //	agora version
 package main
 
@@ -35,6 +36,7 @@ Usage:
   agora community members NAME [--pending]
   agora community approve NAME ACTOR          ACTOR: actor URL or @user@host
   agora community reject NAME ACTOR
+  agora admin create NAME                     an admin account for /admin (password on stdin)
   agora version
 
 Every command takes --config FILE (or AGORA_CONFIG); without one, embedded
@@ -78,6 +80,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, env func(
 		return cmdServe(ctx, args[1:], stdout, stderr, env)
 	case "community":
 		return cmdCommunity(ctx, args[1:], stdout, stderr, env)
+	case "admin":
+		return cmdAdmin(ctx, args[1:], stdout, stderr, env)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "agora", version)
 		return nil

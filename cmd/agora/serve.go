@@ -57,6 +57,10 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 		return err
 	}
 	fmt.Fprintf(stdout, "agora %s serving %s on http://%s (data in %s)\n", version, cfg.BaseURL, ln.Addr(), cfg.DataDir)
+	if err := printSetupLink(ctx, srv.app, stdout); err != nil {
+		srv.Stop()
+		return err
+	}
 	select {
 	case <-ctx.Done():
 		log.Info("shutting down")
@@ -116,6 +120,12 @@ func startServer(ctx context.Context, cfg Config, log *slog.Logger, ln net.Liste
 		Version:         version,
 		Metrics:         promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 		Health:          func(ctx context.Context) error { _, err := a.db.QueueDepth(ctx); return err },
+		Admin:           a.db,
+		Pages:           a.db,
+		Actors:          a.db,
+		Delivery:        a.db,
+		Finger:          a.fetcher,
+		AllowHTTP:       cfg.AllowPrivateAddresses,
 		Log:             log,
 	})
 	s.http = &http.Server{

@@ -10,7 +10,7 @@ import (
 )
 
 const communityColumns = `id, name, title, summary, requires_approval, posting_policy, announce_replies,
-	created_at, updated_at, deleted_at`
+	created_at, updated_at, deleted_at, rules, avatar, cover`
 
 func scanCommunity(row interface{ Scan(...any) error }) (community.Community, error) {
 	var c community.Community
@@ -18,7 +18,7 @@ func scanCommunity(row interface{ Scan(...any) error }) (community.Community, er
 	var deleted sql.NullInt64
 	var policy string
 	err := row.Scan(&c.ID, &c.Name, &c.Title, &c.Summary, &c.RequiresApproval, &policy, &c.AnnounceReplies,
-		&created, &updated, &deleted)
+		&created, &updated, &deleted, &c.Rules, &c.Avatar, &c.Cover)
 	c.PostingPolicy = community.PostingPolicy(policy)
 	c.CreatedAt, c.UpdatedAt, c.DeletedAt = fromMS(created), fromMS(updated), fromMS(deleted.Int64)
 	return c, err
@@ -30,10 +30,10 @@ func (db *DB) CreateCommunity(ctx context.Context, c *community.Community) error
 		c.PostingPolicy = community.PostMembers
 	}
 	err := db.w.QueryRowContext(ctx, `INSERT INTO communities (name, title, summary, requires_approval, posting_policy,
-			announce_replies, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING RETURNING id`,
+			announce_replies, created_at, updated_at, rules, avatar, cover)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING RETURNING id`,
 		c.Name, c.Title, c.Summary, c.RequiresApproval, string(c.PostingPolicy), c.AnnounceReplies,
-		ms(c.CreatedAt), ms(c.UpdatedAt)).Scan(&c.ID)
+		ms(c.CreatedAt), ms(c.UpdatedAt), c.Rules, c.Avatar, c.Cover).Scan(&c.ID)
 	if err == sql.ErrNoRows {
 		return fmt.Errorf("community %s: %w", c.Name, community.ErrExists)
 	}
@@ -76,9 +76,9 @@ func (db *DB) UpdateCommunity(ctx context.Context, c community.Community) error 
 		c.PostingPolicy = community.PostMembers
 	}
 	res, err := db.w.ExecContext(ctx, `UPDATE communities SET title = ?, summary = ?, requires_approval = ?,
-			posting_policy = ?, announce_replies = ?, updated_at = ?
+			posting_policy = ?, announce_replies = ?, updated_at = ?, rules = ?, avatar = ?, cover = ?
 		WHERE id = ? AND deleted_at IS NULL`, c.Title, c.Summary, c.RequiresApproval, string(c.PostingPolicy),
-		c.AnnounceReplies, ms(c.UpdatedAt), c.ID)
+		c.AnnounceReplies, ms(c.UpdatedAt), c.Rules, c.Avatar, c.Cover, c.ID)
 	return expectOne(res, err)
 }
 

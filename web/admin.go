@@ -1,0 +1,491 @@
+package web
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/agorafed/agora/community"
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/httprate"
+)
+
+// LoginAttempts is how many login (and setup) posts one address may make a
+// minute; httprate answers 429 to the rest.
+const LoginAttempts = 10
+
+// adminRoutes mounts the admin console under /admin.
+func (s *server) adminRoutes(r chi.Router) {
+	limit := httprate.LimitByIP(LoginAttempts, time.Minute)
+	r.Get("/login", s.loginForm)
+	r.With(limit).Post("/login", s.login)
+	r.Get("/setup", s.setupForm)
+	r.With(limit).Post("/setup", s.setup)
+	r.Group(func(r chi.Router) {
+		r.Use(requireAdmin)
+		r.Get("/", s.adminHome)
+		r.Post("/logout", s.logout)
+		r.Get("/communities/new", s.newCommunityForm)
+		r.Post("/communities/new", s.createCommunity)
+		r.Get("/c/{name}", s.editCommunityForm)
+		r.Post("/c/{name}", s.editCommunity)
+		r.Get("/c/{name}/moderation", s.moderation)
+		r.Post("/c/{name}/approve", s.decideJoin(true))
+		r.Post("/c/{name}/reject", s.decideJoin(false))
+		r.Get("/settings", s.settingsForm)
+		r.Post("/settings", s.saveSettings)
+		r.Get("/delivery", s.delivery)
+		r.Post("/delivery/clear", s.clearHost)
+	})
+}
+
+func (s *server) loginForm(w http.ResponseWriter, r *http.Request) {
+	if adminName(r) != "" {
+		http.Redirect(w, r, "/admin", http.StatusSeeOther)
+		return
+	}
+	s.render(w, r, http.StatusOK, "admin_login", map[string]any{"CSRF": s.csrfToken(w, r)})
+}
+
+func (s *server) login(w http.ResponseWriter, r *http.Request) {
+	name := strings.TrimSpace(r.PostFormValue("name"))
+	id, hash, err := s.Admin.AdminByName(r.Context(), name)
+	if err != nil && !errors.Is(err, community.ErrNotFound) {
+		s.fail(w, r, err)
+		return
+	}
+	if !checkPassword(hash, r.PostFormValue("password")) {
+		s.Log.Warn("admin login failed", "name", name, "remote", r.RemoteAddr)
+		s.render(w, r, http.StatusUnauthorized, "admin_login", map[string]any{
+			"CSRF": s.csrfToken(w, r), "Name": name, "Error": "Wrong name or password.",
+		})
+		return
+	}
+	if err := s.startSession(w, r, id); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.Log.Info("admin logged in", "name", name)
+	http.Redirect(w, r, "/admin", http.StatusSeeOther)
+}
+
+func (s *server) logout(w http.ResponseWriter, r *http.Request) {
+	if c, err := r.Cookie(sessionCookie); err == nil {
+		if err := s.Admin.DeleteSession(r.Context(), tokenHash(c.Value)); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true,
+		Secure: s.secure(), SameSite: http.SameSiteLaxMode})
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+func (s *server) setupForm(w http.ResponseWriter, r *http.Request) {
+	token := r.URL.Query().Get("token")
+	valid, err := s.Admin.SetupTokenValid(r.Context(), tokenHash(token), s.Now())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	status := http.StatusOK
+	if !valid {
+		status = http.StatusNotFound
+	}
+	// The token must not leak to other sites through Referer.
+	w.Header().Set("Referrer-Policy", "no-referrer")
+	s.render(w, r, status, "admin_setup", map[string]any{"CSRF": s.csrfToken(w, r), "Token": token, "Valid": valid})
+}
+
+func (s *server) setup(w http.ResponseWriter, r *http.Request) {
+	token, name := r.PostFormValue("token"), strings.TrimSpace(r.PostFormValue("name"))
+	password := r.PostFormValue("password")
+	data := map[string]any{"CSRF": s.csrfToken(w, r), "Token": token, "Valid": true, "Name": name}
+	fail := func(status int, msg string) {
+		data["Error"] = msg
+		s.render(w, r, status, "admin_setup", data)
+	}
+	if err := ValidateAdminName(name); err != nil {
+		fail(http.StatusBadRequest, err.Error())
+		return
+	}
+	if password != r.PostFormValue("confirm") {
+		fail(http.StatusBadRequest, "The two passwords differ.")
+		return
+	}
+	hash, err := HashPassword(password)
+	if err != nil {
+		fail(http.StatusBadRequest, err.Error())
+		return
+	}
+	id, err := s.Admin.CreateFirstAdmin(r.Context(), tokenHash(token), name, hash, s.Now())
+	switch {
+	case errors.Is(err, community.ErrNotFound):
+		data["Valid"] = false
+		fail(http.StatusNotFound, "This setup link was used already or has expired.")
+		return
+	case errors.Is(err, community.ErrExists):
+		fail(http.StatusConflict, "That name is taken.")
+		return
+	case err != nil:
+		s.fail(w, r, err)
+		return
+	}
+	s.Log.Info("first admin created", "name", name)
+	if err := s.startSession(w, r, id); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/admin", http.StatusSeeOther)
+}
+
+type adminRow struct {
+	C                       community.Community
+	Handle                  string
+	Members, Pending, Posts int
+}
+
+func (s *server) adminHome(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	cs, err := s.Communities.List(ctx)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var rows []adminRow
+	for _, c := range cs {
+		row := adminRow{C: c, Handle: s.handle(c)}
+		if row.Members, err = s.Communities.CountMembers(ctx, c, community.Joined); err == nil {
+			if row.Pending, err = s.Communities.CountMembers(ctx, c, community.Pending); err == nil {
+				row.Posts, err = s.Pages.CountPosts(ctx, c.ID, false)
+			}
+		}
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		rows = append(rows, row)
+	}
+	depth, err := s.Delivery.QueueDepth(ctx)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.render(w, r, http.StatusOK, "admin_home", map[string]any{
+		"Rows": rows, "QueueDepth": depth, "Notice": r.URL.Query().Get("notice"),
+	})
+}
+
+func (s *server) newCommunityForm(w http.ResponseWriter, r *http.Request) {
+	s.render(w, r, http.StatusOK, "admin_community", map[string]any{
+		"New": true, "Host": s.Local.Host(), "C": community.Community{PostingPolicy: community.PostMembers},
+	})
+}
+
+// communityFromForm reads the editable fields and stores uploaded images.
+func (s *server) communityFromForm(r *http.Request, c *community.Community) error {
+	c.Title = strings.TrimSpace(r.PostFormValue("title"))
+	c.Summary = strings.TrimSpace(r.PostFormValue("summary"))
+	c.Rules = strings.TrimSpace(r.PostFormValue("rules"))
+	c.PostingPolicy = community.PostingPolicy(r.PostFormValue("posting"))
+	c.RequiresApproval = r.PostFormValue("approval") != ""
+	c.AnnounceReplies = r.PostFormValue("replies") != ""
+	for field, dst := range map[string]*string{"avatar": &c.Avatar, "cover": &c.Cover} {
+		f, fh, err := r.FormFile(field)
+		if errors.Is(err, http.ErrMissingFile) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", field, errBadForm)
+		}
+		if fh.Size == 0 {
+			f.Close()
+			continue
+		}
+		img, err := ReencodeImage(f)
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("%s: %w", field, err)
+		}
+		if err := s.Admin.PutMedia(r.Context(), img.ID, img.ContentType, img.Body, s.Now()); err != nil {
+			return err
+		}
+		*dst = img.ID
+	}
+	return nil
+}
+
+func (s *server) createCommunity(w http.ResponseWriter, r *http.Request) {
+	c := community.Community{Name: strings.TrimSpace(r.PostFormValue("name"))}
+	err := s.communityFromForm(r, &c)
+	if err == nil {
+		c, err = s.Communities.Create(r.Context(), c)
+	}
+	if err != nil {
+		s.formError(w, r, "admin_community", err, map[string]any{"New": true, "Host": s.Local.Host(), "C": c})
+		return
+	}
+	s.Log.Info("community created", "community", c.Name, "admin", adminName(r))
+	http.Redirect(w, r, "/admin?notice="+url.QueryEscape("Created "+s.handle(c)), http.StatusSeeOther)
+}
+
+// formError shows a form again with what was wrong, for errors the admin
+// can fix; others are failures.
+func (s *server) formError(w http.ResponseWriter, r *http.Request, page string, err error, data map[string]any) {
+	code := statusOf(err)
+	if code >= 500 {
+		s.fail(w, r, err)
+		return
+	}
+	data["Error"] = err.Error()
+	s.render(w, r, code, page, data)
+}
+
+func (s *server) editCommunityForm(w http.ResponseWriter, r *http.Request) {
+	c, err := s.Communities.Get(r.Context(), chi.URLParam(r, "name"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.render(w, r, http.StatusOK, "admin_community", map[string]any{"Host": s.Local.Host(), "C": c,
+		"Notice": r.URL.Query().Get("notice")})
+}
+
+func (s *server) editCommunity(w http.ResponseWriter, r *http.Request) {
+	name := chi.URLParam(r, "name")
+	old, err := s.Communities.Get(r.Context(), name)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	edited := old
+	if err := s.communityFromForm(r, &edited); err != nil {
+		s.formError(w, r, "admin_community", err, map[string]any{"Host": s.Local.Host(), "C": edited})
+		return
+	}
+	// Edit sends Update{Group}, so members' servers refresh name and images.
+	c, err := s.Communities.Edit(r.Context(), name, func(c *community.Community) { *c = edited })
+	if err != nil {
+		s.formError(w, r, "admin_community", err, map[string]any{"Host": s.Local.Host(), "C": edited})
+		return
+	}
+	http.Redirect(w, r, "/admin/c/"+c.Name+"?notice=Saved", http.StatusSeeOther)
+}
+
+type pendingView struct{ Actor, URL, Label string }
+
+type modPost struct {
+	postView
+	Excerpt string
+}
+
+func (s *server) moderation(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	c, err := s.Communities.Get(ctx, chi.URLParam(r, "name"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	ms, err := s.Communities.Members(ctx, c, community.Pending, "", 200)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var pending []pendingView
+	for _, m := range ms {
+		v := pendingView{Actor: m.Actor, URL: webLink(m.Actor), Label: m.Actor}
+		if a, err := s.Actors.RemoteActor(ctx, m.Actor); err == nil && a.PreferredUsername != "" {
+			if u, err := url.Parse(m.Actor); err == nil {
+				v.Label = "@" + a.PreferredUsername + "@" + u.Host
+			}
+			if l := webLink(a.URL); l != "" {
+				v.URL = l
+			}
+		}
+		pending = append(pending, v)
+	}
+	ps, err := s.Posts.List(ctx, c, 0, 50, false)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	views, err := s.views(ctx, c, ps)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	posts := make([]modPost, len(views))
+	for i, v := range views {
+		ex := v.P.Title
+		if ex == "" {
+			ex = clip(stripTags(v.P.Content), 120)
+		}
+		if ex == "" {
+			ex = "(no text)"
+		}
+		posts[i] = modPost{postView: v, Excerpt: ex}
+	}
+	s.render(w, r, http.StatusOK, "admin_moderation", map[string]any{
+		"C": c, "Pending": pending, "Posts": posts, "Notice": r.URL.Query().Get("notice"),
+	})
+}
+
+// stripTags reduces sanitized HTML to its text, for excerpts.
+func stripTags(h string) string {
+	var b strings.Builder
+	in := false
+	for _, r := range h {
+		switch {
+		case r == '<':
+			in = true
+		case r == '>':
+			in = false
+			b.WriteByte(' ')
+		case !in:
+			b.WriteRune(r)
+		}
+	}
+	return strings.NewReplacer("&amp;", "&", "&lt;", "<", "&gt;", ">", "&#39;", "'", "&quot;", `"`).Replace(b.String())
+}
+
+func (s *server) decideJoin(approve bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		name, actor := chi.URLParam(r, "name"), r.PostFormValue("actor")
+		var err error
+		verb := "Approved"
+		if approve {
+			err = s.Communities.Approve(r.Context(), name, actor)
+		} else {
+			verb = "Rejected"
+			err = s.Communities.Reject(r.Context(), name, actor)
+		}
+		if errors.Is(err, community.ErrNotProposed) {
+			err = fmt.Errorf("%w: %v", community.ErrNotFound, err)
+		}
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		s.Log.Info("join decided", "community", name, "actor", actor, "approved", approve, "admin", adminName(r))
+		http.Redirect(w, r, "/admin/c/"+name+"/moderation?notice="+url.QueryEscape(verb+" "+actor), http.StatusSeeOther)
+	}
+}
+
+func (s *server) settingsForm(w http.ResponseWriter, r *http.Request) {
+	set, err := s.Admin.Settings(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.render(w, r, http.StatusOK, "admin_settings", map[string]any{
+		"Name": set[settingName], "Description": set[settingDescription], "Notice": r.URL.Query().Get("notice"),
+	})
+}
+
+func (s *server) saveSettings(w http.ResponseWriter, r *http.Request) {
+	name := strings.TrimSpace(r.PostFormValue("name"))
+	desc := strings.TrimSpace(r.PostFormValue("description"))
+	if len(name) > 100 || len(desc) > community.MaxSummary {
+		s.render(w, r, http.StatusBadRequest, "admin_settings", map[string]any{
+			"Name": name, "Description": desc, "Error": "The name or the description is too long.",
+		})
+		return
+	}
+	for k, v := range map[string]string{settingName: name, settingDescription: desc} {
+		if err := s.Admin.SetSetting(r.Context(), k, v); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
+	http.Redirect(w, r, "/admin/settings?notice=Saved", http.StatusSeeOther)
+}
+
+type hostRow struct {
+	Host         string
+	Queued       int
+	FailingSince time.Time
+	Unavailable  bool
+}
+
+func (s *server) delivery(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	depth, err := s.Delivery.QueueDepth(ctx)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	queued, err := s.Delivery.QueueByHost(ctx)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	failing, err := s.Delivery.FailingHosts(ctx)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	unavailable, err := s.Delivery.UnavailableHosts(ctx)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	rows := map[string]*hostRow{}
+	row := func(h string) *hostRow {
+		if rows[h] == nil {
+			rows[h] = &hostRow{Host: h}
+		}
+		return rows[h]
+	}
+	for h, n := range queued {
+		row(h).Queued = n
+	}
+	for h, t := range failing {
+		row(h).FailingSince = t
+	}
+	for _, h := range unavailable {
+		row(h).Unavailable = true
+	}
+	var hosts []hostRow
+	for _, r := range rows {
+		hosts = append(hosts, *r)
+	}
+	// Worst first: unavailable, then failing longest, then most queued.
+	slices.SortFunc(hosts, func(a, b hostRow) int {
+		switch {
+		case a.Unavailable != b.Unavailable:
+			if a.Unavailable {
+				return -1
+			}
+			return 1
+		case !a.FailingSince.Equal(b.FailingSince):
+			if b.FailingSince.IsZero() || (!a.FailingSince.IsZero() && a.FailingSince.Before(b.FailingSince)) {
+				return -1
+			}
+			return 1
+		case a.Queued != b.Queued:
+			return b.Queued - a.Queued
+		}
+		return strings.Compare(a.Host, b.Host)
+	})
+	s.render(w, r, http.StatusOK, "admin_delivery", map[string]any{
+		"QueueDepth": depth, "Hosts": hosts, "Notice": r.URL.Query().Get("notice"),
+	})
+}
+
+func (s *server) clearHost(w http.ResponseWriter, r *http.Request) {
+	host := r.PostFormValue("host")
+	if host == "" {
+		s.fail(w, r, fmt.Errorf("%w host: empty", community.ErrInvalid))
+		return
+	}
+	if err := s.Delivery.HostSucceeded(r.Context(), host); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.Log.Info("host cleared", "host", host, "admin", adminName(r))
+	http.Redirect(w, r, "/admin/delivery?notice="+url.QueryEscape("Cleared "+host), http.StatusSeeOther)
+}
