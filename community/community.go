@@ -30,7 +30,7 @@ type Community struct {
 	Summary          string // plain text or Markdown written by the admin
 	RequiresApproval bool   // join requests wait for a moderator
 	PostingPolicy    PostingPolicy
-	AnnounceReplies  bool // boost replies too (default off: mastodon#18069, guppe#54)
+	AnnounceReplies  bool   // boost replies too (default off: mastodon#18069, guppe#54)
 	Rules            string // Markdown written by the admin, shown on the community page
 	Avatar           string // media id of the avatar image ("" for none), served at {base}/media/{id}
 	Cover            string // media id of the cover image ("" for none)
