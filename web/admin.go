@@ -334,22 +334,30 @@ func (s *server) moderation(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// stripTags reduces sanitized HTML to its text, for excerpts.
+// stripTags reduces sanitized HTML to its text, for excerpts; block
+// elements become spaces, inline ones nothing.
 func stripTags(h string) string {
-	var b strings.Builder
+	var b, tag strings.Builder
 	in := false
 	for _, r := range h {
 		switch {
 		case r == '<':
 			in = true
-		case r == '>':
+			tag.Reset()
+		case r == '>' && in:
 			in = false
-			b.WriteByte(' ')
-		case !in:
+			name := strings.ToLower(strings.TrimPrefix(strings.Fields(tag.String() + " ")[0], "/"))
+			switch strings.TrimSuffix(name, "/") {
+			case "p", "br", "li", "div", "blockquote", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "pre", "hr":
+				b.WriteByte(' ')
+			}
+		case in:
+			tag.WriteRune(r)
+		default:
 			b.WriteRune(r)
 		}
 	}
-	return strings.NewReplacer("&amp;", "&", "&lt;", "<", "&gt;", ">", "&#39;", "'", "&quot;", `"`).Replace(b.String())
+	return strings.NewReplacer("&amp;", "&", "&lt;", "<", "&gt;", ">", "&#39;", "'", "&#34;", `"`, "&quot;", `"`).Replace(b.String())
 }
 
 func (s *server) decideJoin(approve bool) http.HandlerFunc {

@@ -117,7 +117,9 @@ func testJPEG(t *testing.T, w, h int) []byte {
 func testPNG(t *testing.T, w, h int) []byte {
 	img := image.NewRGBA(image.Rect(0, 0, w, h))
 	for x := range w {
-		img.Set(x, h/2, color.RGBA{200, 40, 40, 255})
+		for y := range h {
+			img.Set(x, y, color.RGBA{uint8(40 + x*150/w), uint8(90 + y*120/h), 160, 255})
+		}
 	}
 	var buf bytes.Buffer
 	if err := png.Encode(&buf, img); err != nil {
@@ -446,6 +448,11 @@ func TestJoinFromBrowser(t *testing.T) {
 func fakeSubscribeServer(t *testing.T, template string) *httptest.Server {
 	var srv *httptest.Server
 	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/authorize_interaction" {
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			io.WriteString(w, "Follow "+r.URL.Query().Get("uri")+"?")
+			return
+		}
 		if r.URL.Path != "/.well-known/webfinger" {
 			http.NotFound(w, r)
 			return
