@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/agorafed/agora/federation/fedtest"
 )
@@ -469,4 +470,211 @@ func fakeSubscribeServer(t *testing.T, template string) *httptest.Server {
 	}))
 	t.Cleanup(srv.Close)
 	return srv
+}
+
+// publishWith publishes a note whose object gets extra fields (summary,
+// sensitive, attachment...).
+func publishWith(t *testing.T, a *testAgora, remote *fedtest.Server, user string, n note, extra map[string]any) {
+	t.Helper()
+	obj := n.object(remote, user)
+	for k, v := range extra {
+		obj[k] = v
+	}
+	doc, _ := json.Marshal(obj)
+	remote.PutDocument(strings.TrimPrefix(n.id, remote.URL()), doc)
+	body, _ := json.Marshal(map[string]any{
+		"@context": "https://www.w3.org/ns/activitystreams",
+		"id":       n.id + "/create", "type": "Create", "actor": remote.ActorIRI(user),
+		"object": obj, "to": n.to, "cc": n.cc,
+	})
+	post(t, remote, a.base()+"/inbox", user, body)
+}
+
+func TestCommunityFeedAndThread(t *testing.T) {
+	a := startAgora(t, t.TempDir(), "", func(c *Config) { c.Posting.RatePosts = 0 })
+	a.mustCLI("community", "create", "gardening", "--title", "Gardening")
+	remote := fedtest.NewServer(t, fedtest.Options{Users: []string{"alice", "bob"}, Software: "mastodon"})
+	group := a.base() + "/c/gardening"
+	for _, u := range []string{"alice", "bob"} {
+		body, _ := follow(remote, u, group)
+		post(t, remote, a.base()+"/inbox", u, body)
+	}
+	waitUntil(t, "members", func() bool { return followersCount(t, a, "gardening") == 2 })
+	addr := func(user string) note {
+		return note{to: []string{asPublic}, cc: []string{remote.ActorIRI(user) + "/followers", group}, mentions: []string{group}}
+	}
+
+	// A post with a content warning and media, a reply to it, one its
+	// author deletes, and enough others to need a second page.
+	cw := addr("alice")
+	cw.id, cw.content = remote.URL()+"/notes/cw", "<p>The slugs ate everything</p>"
+	publishWith(t, a, remote, "alice", cw, map[string]any{"summary": "Garden horror", "sensitive": true,
+		"attachment": []map[string]any{
+			{"type": "Document", "mediaType": "image/jpeg", "url": remote.URL() + "/media/slug.jpg", "name": "A fat slug on a leaf"},
+			{"type": "Document", "mediaType": "video/mp4", "url": remote.URL() + "/media/slug.mp4", "name": "Slug video"},
+			{"type": "Document", "mediaType": "image/png", "url": "javascript:alert(1)", "name": "evil"},
+		}})
+	cwPost := postOf(t, a, "gardening", cw.id)
+	reply := addr("bob")
+	reply.id, reply.content, reply.inReplyTo = remote.URL()+"/notes/reply", "<p>Beer traps work</p>", cw.id
+	reply.publish(t, a, remote, "bob")
+	postOf(t, a, "gardening", reply.id)
+	gone := addr("bob")
+	gone.id, gone.content = remote.URL()+"/notes/gone", "<p>I will delete this</p>"
+	gone.publish(t, a, remote, "bob")
+	gonePost := postOf(t, a, "gardening", gone.id)
+	del, _ := json.Marshal(map[string]any{"@context": "https://www.w3.org/ns/activitystreams", "id": gone.id + "/delete",
+		"type": "Delete", "actor": remote.ActorIRI("bob"), "object": map[string]any{"id": gone.id, "type": "Tombstone"}, "to": []string{asPublic}})
+	post(t, remote, a.base()+"/inbox", "bob", del)
+	waitUntil(t, "deleted", func() bool {
+		p, err := a.srv.app.posts.ByID(context.Background(), gonePost.ID)
+		return err == nil && !p.DeletedAt.IsZero()
+	})
+	var last note
+	for i := range FeedPageForTest + 1 {
+		last = addr("alice")
+		last.id, last.content = remote.URL()+"/notes/n"+strconv.Itoa(i), "<p>Note number "+strconv.Itoa(i)+"</p>"
+		last.publish(t, a, remote, "alice")
+	}
+	postOf(t, a, "gardening", last.id)
+
+	b := newBrowser(t)
+	_, page1 := b.get(group)
+	m := regexp.MustCompile(`href="(/c/gardening\?before=\d+)"`).FindStringSubmatch(page1)
+	if m == nil {
+		t.Fatalf("first page has no link to older posts")
+	}
+	_, page2 := b.get(a.base() + strings.ReplaceAll(m[1], "&amp;", "&"))
+	both := page1 + page2
+	if strings.Count(page1, `<article class="post">`) != FeedPageForTest {
+		t.Errorf("first page shows %d posts, want %d", strings.Count(page1, `<article class="post">`), FeedPageForTest)
+	}
+	checks := []struct {
+		what string
+		ok   bool
+	}{
+		{"newest first", strings.Index(page1, "Note number 20") < strings.Index(page1, "Note number 19")},
+		{"content warning collapsed", strings.Contains(both, `<details class="cw"><summary>Garden horror</summary>`)},
+		{"image with alt text, lazy", strings.Contains(both, `alt="A fat slug on a leaf" loading="lazy"`)},
+		{"other media as a link", strings.Contains(both, `href="`+remote.URL()+`/media/slug.mp4"`)},
+		{"no javascript: attachment", !strings.Contains(both, "javascript:")},
+		{"reply count", strings.Contains(both, "1 reply")},
+		{"author name linking to profile", strings.Contains(both, `href="`+remote.URL()+`/@alice"`) && strings.Contains(both, "<strong>Alice</strong>")},
+		{"deleted post not shown", !strings.Contains(both, "I will delete this")},
+		{"reply not in the feed", !strings.Contains(both, "Beer traps work")},
+		{"link to the original", strings.Contains(both, `href="`+cw.id+`" rel="nofollow noopener noreferrer">Original`)},
+	}
+	for _, c := range checks {
+		if !c.ok {
+			t.Errorf("feed: %s", c.what)
+		}
+	}
+	// The post page shows the thread, each post linking to its original.
+	resp, thread := b.get(group + "/p/" + itoa(cwPost.ID))
+	if resp.StatusCode != http.StatusOK || !strings.Contains(thread, "Beer traps work") || !strings.Contains(thread, `href="`+reply.id+`"`) ||
+		!strings.Contains(thread, "The slugs ate everything") {
+		t.Errorf("post page: %d\n%s", resp.StatusCode, thread)
+	}
+	if resp, _ := b.get(group + "/p/" + itoa(gonePost.ID)); resp.StatusCode != http.StatusGone {
+		t.Errorf("deleted post page: %d, want 410", resp.StatusCode)
+	}
+	if resp, _ := b.get(group + "/p/999999"); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("unknown post page: %d, want 404", resp.StatusCode)
+	}
+	if resp, _ := b.get(a.base() + "/c/nosuch"); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("unknown community page: %d, want 404", resp.StatusCode)
+	}
+}
+
+// FeedPageForTest is web.FeedPage, spelled here so the test reads alone.
+const FeedPageForTest = 20
+
+func TestAdminModerationAndDelivery(t *testing.T) {
+	a := startAgora(t, t.TempDir(), "", nil)
+	a.mustCLI("community", "create", "club", "--title", "Club", "--approval")
+	remote := fedtest.NewServer(t, fedtest.Options{Users: []string{"alice", "bob"}, Software: "mastodon"})
+	club := a.base() + "/c/club"
+	for _, u := range []string{"alice", "bob"} {
+		body, _ := follow(remote, u, club)
+		post(t, remote, a.base()+"/inbox", u, body)
+	}
+	ctx := context.Background()
+	c, _ := a.srv.app.svc.Get(ctx, "club")
+	waitUntil(t, "pending", func() bool { n, _ := a.srv.app.svc.CountMembers(ctx, c, "pending"); return n == 2 })
+
+	b := loggedIn(t, a)
+	_, page := b.get(club[:len(a.base())] + "/admin/c/club/moderation")
+	if !strings.Contains(page, "@alice@") || !strings.Contains(page, "@bob@") {
+		t.Fatalf("moderation page lacks the pending joins:\n%s", page)
+	}
+	csrf := csrfRE.FindStringSubmatch(page)[1]
+	steps := []struct {
+		path, actor, csrf string
+		want              int
+	}{
+		{"/approve", remote.ActorIRI("alice"), "", http.StatusForbidden},
+		{"/approve", remote.ActorIRI("alice"), csrf, http.StatusSeeOther},
+		{"/reject", remote.ActorIRI("bob"), csrf, http.StatusSeeOther},
+		{"/approve", remote.ActorIRI("bob"), csrf, http.StatusNotFound}, // no longer pending
+		{"/approve", "https://nobody.example/u/x", csrf, http.StatusNotFound},
+	}
+	for _, s := range steps {
+		resp, body := b.postForm(a.base()+"/admin/c/club"+s.path, url.Values{"csrf": {s.csrf}, "actor": {s.actor}})
+		if resp.StatusCode != s.want {
+			t.Fatalf("%s %s: %d, want %d\n%s", s.path, s.actor, resp.StatusCode, s.want, body)
+		}
+	}
+	waitUntil(t, "Accept and Reject", func() bool { return len(received(remote, "Accept")) == 1 && len(received(remote, "Reject")) == 1 })
+	if n := followersCount(t, a, "club"); n != 1 {
+		t.Fatalf("members after approve/reject: %d", n)
+	}
+
+	// Delivery status: an unavailable host is shown and can be cleared.
+	if err := a.srv.app.db.MarkHostUnavailable(ctx, "dead.example", time.Now().Add(-8*24*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	_, page = b.get(a.base() + "/admin/delivery")
+	if !strings.Contains(page, "dead.example") || !strings.Contains(page, "unavailable") || !strings.Contains(page, "queue-depth") {
+		t.Fatalf("delivery page:\n%s", page)
+	}
+	resp, _ := b.postForm(a.base()+"/admin/delivery/clear", url.Values{"csrf": {csrf}, "host": {"dead.example"}})
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("clear: %d", resp.StatusCode)
+	}
+	if hosts, _ := a.srv.app.db.UnavailableHosts(ctx); len(hosts) != 0 {
+		t.Fatalf("unavailable after clear: %v", hosts)
+	}
+	if resp, _ := b.postForm(a.base()+"/admin/delivery/clear", url.Values{"csrf": {csrf}}); resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("clear without host: %d, want 400", resp.StatusCode)
+	}
+}
+
+func TestAdminCreateCommand(t *testing.T) {
+	a := startAgora(t, t.TempDir(), "", nil)
+	tests := []struct {
+		args    []string
+		stdin   string
+		wantErr bool
+	}{
+		{[]string{"admin", "create", "root"}, "correct horse battery\n", false},
+		{[]string{"admin", "create", "root"}, "correct horse battery\n", true}, // taken
+		{[]string{"admin", "create", "other"}, "short\n", true},
+		{[]string{"admin", "create", "other"}, "", true},
+		{[]string{"admin", "create", "Bad Name"}, "correct horse battery\n", true},
+		{[]string{"admin", "create"}, "correct horse battery\n", true},
+		{[]string{"admin", "delete", "root"}, "", true},
+		{[]string{"admin", "create", "second"}, "another good password", false}, // no newline at the end
+	}
+	for _, tt := range tests {
+		old := stdin
+		stdin = strings.NewReader(tt.stdin)
+		_, err := a.cli(tt.args...)
+		stdin = old
+		if (err != nil) != tt.wantErr {
+			t.Errorf("%v with %q: err %v, want error %v", tt.args, tt.stdin, err, tt.wantErr)
+		}
+	}
+	if n, _ := a.srv.app.db.CountAdmins(context.Background()); n != 2 {
+		t.Errorf("%d admins, want 2", n)
+	}
 }
