@@ -25,6 +25,11 @@ type Documents struct {
 	members   MemberLister
 	announces AnnounceStore
 	started   time.Time
+
+	// SummaryHTML renders a community's summary for its actor document;
+	// nil is the plain-text SummaryHTML. cmd/agora sets the web pages'
+	// Markdown renderer, so peers show what the page shows.
+	SummaryHTML func(string) string
 }
 
 // NewDocuments returns Documents. started dates the instance actor.
@@ -47,7 +52,7 @@ func (d *Documents) GroupActor(ctx context.Context, c community.Community) ([]by
 		Type:                      "Group",
 		PreferredUsername:         c.Name,
 		Name:                      c.Title,
-		Summary:                   SummaryHTML(c.Summary),
+		Summary:                   d.summaryHTML(c.Summary),
 		URL:                       iri,
 		Icon:                      d.mediaURL(c.Avatar),
 		Image:                     d.mediaURL(c.Cover),
@@ -63,6 +68,13 @@ func (d *Documents) GroupActor(ctx context.Context, c community.Community) ([]by
 		Discoverable:              true,
 		Published:                 c.CreatedAt,
 	})
+}
+
+func (d *Documents) summaryHTML(s string) string {
+	if d.SummaryHTML != nil {
+		return d.SummaryHTML(s)
+	}
+	return SummaryHTML(s)
 }
 
 // mediaURL is where an uploaded image is served ("" for none).

@@ -15,6 +15,7 @@ import (
 	"github.com/agorafed/agora/community"
 	"github.com/agorafed/agora/federation"
 	"github.com/agorafed/agora/storage/sqlite"
+	"github.com/agorafed/agora/web"
 )
 
 // app is every part of Agora, wired. Only this package knows the concrete
@@ -90,6 +91,7 @@ func openApp(ctx context.Context, cfg Config, log *slog.Logger, metrics *federat
 	a.keys = federation.NewKeyCache(a.fetcher, db, federation.KeyCacheConfig{})
 	a.actors = federation.NewActors(db, a.fetcher, nil)
 	a.docs = federation.NewDocuments(a.local, db, db, a.started)
+	a.docs.SummaryHTML = func(s string) string { return string(web.Markdown(s)) } // as the community page shows it
 	a.dialects = federation.NewDialects(db, a.client, nil)
 	var notify func()
 	if withDeliverer {

@@ -297,6 +297,9 @@ func TestAdminCreatesCommunityWithImages(t *testing.T) {
 	if code != http.StatusOK {
 		t.Fatalf("actor: %d", code)
 	}
+	if sum, _ := doc["summary"].(string); !strings.Contains(sum, "<strong>birds</strong>") || strings.Contains(sum, "<script") {
+		t.Errorf("actor summary %q, want the Markdown rendered and sanitized", sum)
+	}
 	urls := map[string]string{}
 	for _, k := range []string{"icon", "image"} {
 		m, _ := doc[k].(map[string]any)
