@@ -246,3 +246,38 @@ func TestCheckPassword(t *testing.T) {
 		t.Error("an unknown admin logged in")
 	}
 }
+
+// BenchmarkReencodeImage measures an upload's decode and re-encode: a
+// 1200x300 cover as JPEG and a 256x256 avatar as PNG.
+func BenchmarkReencodeImage(b *testing.B) {
+	for _, tt := range []struct {
+		name string
+		enc  func(*bytes.Buffer) error
+	}{
+		{"cover-jpeg-1200x300", func(buf *bytes.Buffer) error { return jpeg.Encode(buf, picture(1200, 300), nil) }},
+		{"avatar-png-256x256", func(buf *bytes.Buffer) error { return png.Encode(buf, picture(256, 256)) }},
+	} {
+		var buf bytes.Buffer
+		if err := tt.enc(&buf); err != nil {
+			b.Fatal(err)
+		}
+		b.Run(tt.name, func(b *testing.B) {
+			b.SetBytes(int64(buf.Len()))
+			for b.Loop() {
+				if _, err := ReencodeImage(bytes.NewReader(buf.Bytes())); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkMarkdown measures rendering and sanitizing a community
+// description, which happens on every page view.
+func BenchmarkMarkdown(b *testing.B) {
+	src := strings.Repeat("## Welcome\n\nSeeds, *soil* and **sun**. See [the wiki](https://example.org/wiki).\n\n- vegetables\n- flowers\n\n", 5)
+	b.SetBytes(int64(len(src)))
+	for b.Loop() {
+		Markdown(src)
+	}
+}

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
@@ -384,6 +386,18 @@ func TestBrowser(t *testing.T) {
 			t.Errorf("community page is %dpx wider than a phone", overflow)
 		}
 		v.screenshot("community-phone")
+		v.do(chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			_, err := cdp.Call(ctx, tg, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+				Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "dark"}},
+			})
+			return err
+		}), chromedp.Navigate(group), chromedp.WaitVisible(chromedp.CSS(".feed")))
+		var bg string
+		v.eval(`getComputedStyle(document.body).backgroundColor`, &bg)
+		if bg != "rgb(21, 23, 26)" {
+			t.Errorf("dark mode background %q", bg)
+		}
+		v.screenshot("community-phone-dark")
 		v.clean("community page")
 	})
 
