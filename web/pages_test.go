@@ -2,6 +2,7 @@ package web
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"image"
 	"image/color"
@@ -14,8 +15,10 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/agorafed/agora/community"
+	"github.com/agorafed/agora/federation"
 )
 
 func TestMarkdownIsSanitized(t *testing.T) {
@@ -279,5 +282,34 @@ func BenchmarkMarkdown(b *testing.B) {
 	b.SetBytes(int64(len(src)))
 	for b.Loop() {
 		Markdown(src)
+	}
+}
+
+// sessionsOnly is an AdminStore that only records sessions.
+type sessionsOnly struct{ AdminStore }
+
+func (sessionsOnly) AddSession(context.Context, string, int64, time.Time, time.Time) error {
+	return nil
+}
+
+func TestCookiesSecureUnderHTTPS(t *testing.T) {
+	for base, wantSecure := range map[string]bool{"https://groups.example.org": true, "http://127.0.0.1:8080": false} {
+		u, _ := url.Parse(base)
+		s := &server{Deps: Deps{Local: federation.NewLocal(u, nil, nil), Admin: sessionsOnly{}, Now: time.Now}}
+		w := httptest.NewRecorder()
+		r := httptest.NewRequest(http.MethodPost, "/admin/login", nil)
+		if err := s.startSession(w, r, 1); err != nil {
+			t.Fatal(err)
+		}
+		s.csrfToken(w, r)
+		cookies := w.Result().Cookies()
+		if len(cookies) != 2 {
+			t.Fatalf("%s: cookies %v", base, cookies)
+		}
+		for _, c := range cookies {
+			if c.Secure != wantSecure || !c.HttpOnly || c.SameSite != http.SameSiteLaxMode || len(c.Value) < 43 {
+				t.Errorf("%s: cookie %s: Secure=%v HttpOnly=%v SameSite=%v", base, c.Name, c.Secure, c.HttpOnly, c.SameSite)
+			}
+		}
 	}
 }
