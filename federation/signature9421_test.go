@@ -272,7 +272,9 @@ func TestRFC9421Rejects(t *testing.T) {
 		{"no keyid", func(t *testing.T) *http.Request {
 			return post9421(t, now, std9421, fmt.Sprintf(";created=%d", now.Unix()), nil)
 		}, nil, federation.ErrMalformedSignature},
-		{"unknown alg", func(t *testing.T) *http.Request { return post9421(t, now, std9421, params9421(now, "hmac-sha256"), nil) }, nil, federation.ErrMalformedSignature},
+		{"unknown alg", func(t *testing.T) *http.Request {
+			return post9421(t, now, std9421, params9421(now, "hmac-sha256"), nil)
+		}, nil, federation.ErrMalformedSignature},
 		{"component with parameters", func(t *testing.T) *http.Request {
 			r := post9421(t, now, std9421, ok, nil)
 			r.Header.Set("Signature-Input", strings.Replace(r.Header.Get("Signature-Input"), `"date"`, `"date";sf`, 1))
@@ -289,8 +291,12 @@ func TestRFC9421Rejects(t *testing.T) {
 		{"no created", func(t *testing.T) *http.Request {
 			return post9421(t, now, std9421, `;keyid="`+testKeyID+`"`, nil)
 		}, nil, federation.ErrDateWindow},
-		{"created 2 h ahead", func(t *testing.T) *http.Request { return post9421(t, now, std9421, params9421(now.Add(2*time.Hour), ""), nil) }, nil, federation.ErrDateWindow},
-		{"created 13 h behind", func(t *testing.T) *http.Request { return post9421(t, now, std9421, params9421(now.Add(-13*time.Hour), ""), nil) }, nil, federation.ErrDateWindow},
+		{"created 2 h ahead", func(t *testing.T) *http.Request {
+			return post9421(t, now, std9421, params9421(now.Add(2*time.Hour), ""), nil)
+		}, nil, federation.ErrDateWindow},
+		{"created 13 h behind", func(t *testing.T) *http.Request {
+			return post9421(t, now, std9421, params9421(now.Add(-13*time.Hour), ""), nil)
+		}, nil, federation.ErrDateWindow},
 		{"expired", func(t *testing.T) *http.Request {
 			return post9421(t, now, std9421, params9421(now, "")+fmt.Sprintf(";expires=%d", now.Add(-time.Minute).Unix()), nil)
 		}, nil, federation.ErrDateWindow},
