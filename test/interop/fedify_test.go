@@ -4,7 +4,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 )
 
 const (
@@ -193,15 +192,17 @@ func TestAgoraAnnounceTamperedRefused(t *testing.T) {
 
 	bob.must("tamper", map[string]bool{"on": true})
 	first := alice.must("post", map[string]any{"to": []string{a.handle("gardening")}, "content": "first"})["note"].(string)
-	waitUntil(t, "bob's inbox answers the tampered Announce", func() bool {
+	// Fedify is no known microblog server: Agora sends both dialects'
+	// Announces (of the Note, and of the Create).
+	waitUntil(t, "bob's inbox answers both tampered Announces", func() bool {
+		n := 0
 		for _, r := range bob.requests() {
 			if r.Method == "POST" && r.Tampered {
-				return true
+				n++
 			}
 		}
-		return false
+		return n >= 2
 	})
-	time.Sleep(500 * time.Millisecond) // both dialects' deliveries
 	for _, r := range bob.requests() {
 		if r.Method == "POST" && r.Tampered && r.Status != 401 {
 			t.Errorf("Fedify answered a tampered delivery with %d, want 401: %+v", r.Status, r)
@@ -216,5 +217,72 @@ func TestAgoraAnnounceTamperedRefused(t *testing.T) {
 	bob.waitFor("the untouched Announce", func(r received) bool { return r.Type == "Announce" && r.ObjectID == second })
 	if rs := bob.find(func(r received) bool { return r.ObjectID == first }); len(rs) > 0 {
 		t.Errorf("the tampered Announce arrived after all: %+v", rs)
+	}
+}
+
+// TestFedifyVisibility: which of a Fedify member's posts the community
+// boosts, by Mastodon-style addressing (PROTOCOL.md sections 4 and 8).
+func TestFedifyVisibility(t *testing.T) {
+	requireNode(t)
+	a := startAgora(t)
+	a.cli("community", "create", "gardening")
+	alice := startPeer(t, "alice", "")
+	bob := startPeer(t, "bob", cavage)
+	for _, p := range []*peer{alice, bob} {
+		p.must("follow", map[string]string{"target": a.handle("gardening")})
+		p.waitFor("Accept", func(r received) bool { return r.Type == "Accept" })
+	}
+	parent := alice.must("post", map[string]any{"to": []string{a.handle("gardening")}, "content": "parent"})["note"].(string)
+	bob.waitFor("Announce of the parent", func(r received) bool { return r.Type == "Announce" && r.ObjectID == parent })
+
+	tests := []struct {
+		name       string
+		post       map[string]any
+		announced  bool
+		visibility string
+	}{
+		{"public", map[string]any{"visibility": "public"}, true, "public"},
+		{"unlisted", map[string]any{"visibility": "unlisted"}, true, "unlisted"},
+		{"followers only", map[string]any{"visibility": "followers"}, false, "followers"},
+		{"direct", map[string]any{"visibility": "direct"}, false, "direct"},
+		{"public reply (replies off by default)", map[string]any{"visibility": "public", "inReplyTo": parent}, false, "public"},
+	}
+	notes := make([]string, len(tests))
+	for i, tt := range tests {
+		tt.post["to"] = []string{a.handle("gardening")}
+		tt.post["content"] = tt.name
+		notes[i] = alice.must("post", tt.post)["note"].(string)
+	}
+	// Every post decided; then the announced ones reach bob.
+	lines := map[string]string{}
+	waitUntil(t, "every post decided", func() bool {
+		for _, l := range strings.Split(a.cli("community", "posts", "gardening", "-n", "50"), "\n") {
+			for _, n := range notes {
+				if strings.HasSuffix(strings.TrimSpace(l), n) {
+					lines[n] = l
+				}
+			}
+		}
+		return len(lines) == len(notes)
+	})
+	for i, tt := range tests {
+		fields := strings.Fields(lines[notes[i]])
+		// ID DATE TIME DECISION REASON VISIBILITY AUTHOR OBJECT
+		if len(fields) < 8 || (fields[3] == "announce") != tt.announced || fields[5] != tt.visibility {
+			t.Errorf("%s: Agora recorded %q, want announced=%v visibility %s", tt.name, lines[notes[i]], tt.announced, tt.visibility)
+		}
+		if tt.announced {
+			bob.waitFor("Announce of the "+tt.name+" post", func(r received) bool { return r.Type == "Announce" && r.ObjectID == notes[i] })
+		}
+	}
+	for i, tt := range tests {
+		if rs := bob.find(func(r received) bool { return r.ObjectID == notes[i] }); !tt.announced && len(rs) > 0 {
+			t.Errorf("%s post announced: %v", tt.name, rs)
+		}
+	}
+
+	// A like of a boosted post is verified and accepted by Agora.
+	if _, err := bob.call("like", map[string]any{"to": []string{a.handle("gardening")}, "object": parent}); err != nil {
+		t.Errorf("like: %v", err)
 	}
 }

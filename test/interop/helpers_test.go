@@ -105,6 +105,7 @@ func startAgora(t *testing.T) *agora {
 	cmd := exec.Command(agoraBin, "serve", "--config", a.config)
 	logw := &lockedWriter{w: a.logs}
 	cmd.Stdout, cmd.Stderr = logw, logw
+	cmd.SysProcAttr = childAttr()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -217,6 +218,7 @@ func startPeer(t *testing.T, name, firstKnock string) *peer {
 		args = append(args, "--first-knock", firstKnock)
 	}
 	cmd := exec.Command(nodeBin, args...)
+	cmd.SysProcAttr = childAttr()
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
