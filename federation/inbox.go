@@ -47,6 +47,7 @@ type Inbox struct {
 	dialects   *Dialects
 	members    Membership
 	deliveries *Deliverer // may be nil: told that a host is alive again
+	schemes    *schemeRecorder
 	metrics    *Metrics
 	log        *slog.Logger
 	now        func() time.Time
@@ -66,6 +67,7 @@ type InboxDeps struct {
 	Dialects   *Dialects
 	Members    Membership
 	Deliverer  *Deliverer
+	Schemes    SchemeStore // may be nil: which signature scheme each host uses is not kept
 	Metrics    *Metrics
 	Log        *slog.Logger
 	Now        func() time.Time
@@ -83,7 +85,7 @@ func NewInbox(d InboxDeps) *Inbox {
 		d.Metrics = NewMetrics(nil)
 	}
 	return &Inbox{local: d.Local, keys: d.Keys, store: d.Store, actors: d.Actors, cache: d.ActorCache,
-		svc: d.Service, posts: d.Posts, fetch: d.Fetcher, dialects: d.Dialects, members: d.Members, deliveries: d.Deliverer, metrics: d.Metrics, log: d.Log, now: d.Now,
+		svc: d.Service, posts: d.Posts, fetch: d.Fetcher, dialects: d.Dialects, members: d.Members, deliveries: d.Deliverer, schemes: newSchemeRecorder(d.Schemes), metrics: d.Metrics, log: d.Log, now: d.Now,
 		wake: make(chan struct{}, 1)}
 }
 
@@ -124,9 +126,13 @@ func (in *Inbox) Receive(ctx context.Context, r *http.Request, body []byte) (res
 	if key.Owner != act.Actor {
 		return "", fmt.Errorf("%w: %s signed for %s", ErrForged, key.Owner, act.Actor)
 	}
-	if in.deliveries != nil {
-		if u, err := url.Parse(act.Actor); err == nil {
+	in.metrics.Signatures.WithLabelValues(sig.Scheme).Inc()
+	if u, err := url.Parse(act.Actor); err == nil {
+		if in.deliveries != nil {
 			in.deliveries.HostAlive(u.Host)
+		}
+		if err := in.schemes.record(ctx, u.Host, sig.Scheme, in.now()); err != nil {
+			in.log.Warn("record signature scheme", "actor", act.Actor, "scheme", sig.Scheme, "err", err)
 		}
 	}
 	if !in.concernsUs(ctx, act) {
