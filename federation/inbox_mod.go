@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 
+	nethtml "golang.org/x/net/html"
+
 	"github.com/agorafed/agora/community"
 )
 
@@ -80,7 +82,7 @@ func (in *Inbox) directMessage(ctx context.Context, act, obj *Object, names []st
 	if v := Visibility(obj, followers); v != community.Direct {
 		return false, "", nil
 	}
-	text := PlainText(obj.Content)
+	text := commandText(obj.Content)
 	mentions := map[string]string{}
 	for _, m := range obj.Mentions {
 		name := strings.ToLower(strings.TrimSpace(m.Name))
@@ -228,4 +230,25 @@ func (in *Inbox) flagConcernsUs(ctx context.Context, act *Object) bool {
 		}
 	}
 	return false
+}
+
+// commandText reads the text of a direct message as its author typed it:
+// inline tags (Mastodon wraps a mention's name in spans: @<span>carol</span>)
+// join their text without a space, block tags and <br> separate words.
+func commandText(content string) string {
+	var b strings.Builder
+	z := nethtml.NewTokenizer(strings.NewReader(content))
+	for {
+		switch z.Next() {
+		case nethtml.ErrorToken:
+			return strings.Join(strings.Fields(b.String()), " ")
+		case nethtml.TextToken:
+			b.Write(z.Text())
+		case nethtml.StartTagToken, nethtml.EndTagToken, nethtml.SelfClosingTagToken:
+			switch name, _ := z.TagName(); string(name) {
+			case "p", "br", "div", "li", "blockquote", "pre":
+				b.WriteByte(' ')
+			}
+		}
+	}
 }

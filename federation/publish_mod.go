@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"html"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -28,10 +29,15 @@ func (p *Publisher) threadiverseInboxes(ctx context.Context, c community.Communi
 
 // toThreadiverse sends a moderation activity, addressed as Lemmy
 // addresses its own (public, cc the community), to threadiverse members.
-func (p *Publisher) toThreadiverse(ctx context.Context, c community.Community, a Activity) error {
+// The servers of also (the banned actor) are told too: no longer members,
+// they would otherwise not learn of it.
+func (p *Publisher) toThreadiverse(ctx context.Context, c community.Community, a Activity, also ...string) error {
 	inboxes, err := p.threadiverseInboxes(ctx, c)
 	if err != nil {
 		return fmt.Errorf("%s to threadiverse members of %s: %w", a.Type, c.Name, err)
+	}
+	for _, actor := range also {
+		inboxes = p.withActorServer(ctx, inboxes, actor)
 	}
 	iri := p.local.CommunityIRI(c.Name)
 	a.To = []string{PublicCollection}
@@ -39,6 +45,20 @@ func (p *Publisher) toThreadiverse(ctx context.Context, c community.Community, a
 	a.Audience = []string{iri}
 	_, err = p.send(ctx, &c, a, inboxes)
 	return err
+}
+
+// withActorServer adds the inbox of actor's server to inboxes, unless the
+// server is a microblog one (which has no use for a community's Block) or
+// the actor cannot be fetched.
+func (p *Publisher) withActorServer(ctx context.Context, inboxes []string, actor string) []string {
+	a, err := p.actors.Get(ctx, actor, false)
+	if err != nil || p.dialects.Of(ctx, community.HostOf(a.DeliveryInbox())) == Microblog {
+		return inboxes
+	}
+	if inbox := a.DeliveryInbox(); !slices.Contains(inboxes, inbox) {
+		inboxes = append(inboxes, inbox)
+	}
+	return inboxes
 }
 
 // blockJSON renders the Block of a ban (Lemmy's community ban: Block with
@@ -74,6 +94,7 @@ func (p *Publisher) BlockActor(ctx context.Context, c community.Community, actor
 	if err != nil {
 		return fmt.Errorf("block %s: %w", actor, err)
 	}
+	inboxes = p.withActorServer(ctx, inboxes, actor)
 	n, body, err := p.blockJSON(ctx, c, actor, reason, removeData)
 	if err != nil {
 		return fmt.Errorf("block %s: %w", actor, err)
@@ -94,7 +115,7 @@ func (p *Publisher) UnblockActor(ctx context.Context, c community.Community, act
 	if err != nil {
 		return err
 	}
-	return p.toThreadiverse(ctx, c, Activity{Type: "Undo", ObjectRaw: stripContext(inner)})
+	return p.toThreadiverse(ctx, c, Activity{Type: "Undo", ObjectRaw: stripContext(inner)}, actor)
 }
 
 // ModeratorAdded sends Add{actor} to the moderators collection.
