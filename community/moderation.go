@@ -109,6 +109,11 @@ type ModerationStore interface {
 	Unpin(ctx context.Context, communityID, postID int64) error
 	PinnedPosts(ctx context.Context, communityID int64) ([]Post, error) // newest pin first
 
+	// SetModLogPublic and ModLogPublic say whether the community shows its
+	// moderation log on its web page.
+	SetModLogPublic(ctx context.Context, communityID int64, public bool) error
+	ModLogPublic(ctx context.Context, communityID int64) (bool, error)
+
 	// NoteRefusal records that actor was refused at time at, and reports
 	// whether no refusal had been recorded for them since since.
 	NoteRefusal(ctx context.Context, communityID int64, actor string, at, since time.Time) (bool, error)

@@ -477,6 +477,27 @@ func (m *Moderation) Log(ctx context.Context, c Community, limit int) ([]LogEntr
 	return m.mods.ModLog(ctx, c.ID, limit)
 }
 
+// SetLogPublic shows or hides the community's moderation log on its web page.
+func (m *Moderation) SetLogPublic(ctx context.Context, c Community, by string, public bool) error {
+	if err := m.mods.SetModLogPublic(ctx, c.ID, public); err != nil {
+		return err
+	}
+	return m.log(ctx, c.ID, by, "log-public", c.Name, strconv.FormatBool(public))
+}
+
+// PublicLog returns the community's moderation log if the community shows
+// it, ErrNotFound if not.
+func (m *Moderation) PublicLog(ctx context.Context, c Community, limit int) ([]LogEntry, error) {
+	public, err := m.mods.ModLogPublic(ctx, c.ID)
+	if err != nil {
+		return nil, err
+	}
+	if !public {
+		return nil, fmt.Errorf("moderation log of %s: %w", c.Name, ErrNotFound)
+	}
+	return m.mods.ModLog(ctx, c.ID, limit)
+}
+
 // Reports lists a community's reports.
 func (m *Moderation) Reports(ctx context.Context, c Community, openOnly bool) ([]Report, error) {
 	return m.mods.Reports(ctx, c.ID, openOnly)

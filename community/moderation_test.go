@@ -193,6 +193,8 @@ func (s *memMods) ModLog(context.Context, int64, int) ([]LogEntry, error) { retu
 func (s *memMods) Pin(context.Context, int64, int64, time.Time) error     { return nil }
 func (s *memMods) Unpin(context.Context, int64, int64) error              { return nil }
 func (s *memMods) PinnedPosts(context.Context, int64) ([]Post, error)     { return nil, nil }
+func (s *memMods) SetModLogPublic(context.Context, int64, bool) error     { return nil }
+func (s *memMods) ModLogPublic(context.Context, int64) (bool, error)      { return false, nil }
 func (s *memMods) NoteRefusal(_ context.Context, _ int64, a string, at, since time.Time) (bool, error) {
 	if last, ok := s.refusals[a]; ok && !last.Before(since) {
 		return false, nil

@@ -79,6 +79,7 @@ func New(d Deps) http.Handler {
 		r.Get("/{kind:[a-z]+}/{n:[0-9]+}", s.outActivity)
 		r.Get("/featured", s.featured)
 		r.Get("/moderators", s.moderators)
+		r.Get("/modlog", s.modLog)
 	})
 	return r
 }

@@ -49,6 +49,7 @@ Usage:
   agora mod reports NAME [--all]
   agora mod resolve NAME REPORT
   agora mod log NAME [-n 50]                  the moderation log
+  agora mod log NAME --public=true|false      show it on the community's web page, or not
   agora domain block DOMAIN [--community NAME] [--reason R]
                                               instance-wide unless --community
   agora domain unblock DOMAIN [--community NAME]

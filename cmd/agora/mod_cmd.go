@@ -26,6 +26,7 @@ func cmdMod(ctx context.Context, args []string, stdout, stderr io.Writer, env fu
 	var owner, removePosts, all *bool
 	var reason *string
 	var limit *int
+	var public *string
 	want := 2
 	switch sub {
 	case "add":
@@ -44,6 +45,7 @@ func cmdMod(ctx context.Context, args []string, stdout, stderr io.Writer, env fu
 	case "log":
 		want = 1
 		limit = fs.Int("n", 50, "how many entries")
+		public = fs.String("public", "", "true: show the log on the community's web page; false: hide it")
 	default:
 		return usageError{fmt.Sprintf("mod: unknown command %q", sub)}
 	}
@@ -154,6 +156,17 @@ func cmdMod(ctx context.Context, args []string, stdout, stderr io.Writer, env fu
 		}
 		fmt.Fprintf(stdout, "resolved report %d in %s\n", id, c.Name)
 	case "log":
+		if *public != "" {
+			show, err := strconv.ParseBool(*public)
+			if err != nil {
+				return usageError{fmt.Sprintf("mod log: --public=%q: use true or false", *public)}
+			}
+			if err := a.mod.SetLogPublic(ctx, c, by, show); err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "the moderation log of %s is %s\n", c.Name, map[bool]string{true: "public at " + a.local.CommunityIRI(c.Name) + "/modlog", false: "private"}[show])
+			return nil
+		}
 		entries, err := a.mod.Log(ctx, c, *limit)
 		if err != nil {
 			return err

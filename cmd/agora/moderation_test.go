@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -404,6 +405,20 @@ func TestModerationByDirectMessage(t *testing.T) {
 		if !strings.Contains(log, want) {
 			t.Errorf("mod log lacks %q:\n%s", want, log)
 		}
+	}
+	// The log is private until the community makes it public.
+	if resp, err := http.Get(group + "/modlog"); err != nil || resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("private mod log: %v %v", resp.StatusCode, err)
+	}
+	a.mustCLI("mod", "log", "gardening", "--public=true")
+	resp, err := http.Get(group + "/modlog")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(page), "off-topic") || !strings.Contains(string(page), "<td>ban</td>") {
+		t.Fatalf("public mod log: %d\n%s", resp.StatusCode, page)
 	}
 }
 

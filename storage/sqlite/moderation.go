@@ -210,3 +210,20 @@ func (db *DB) NoteRefusal(ctx context.Context, communityID int64, actor string, 
 	n, err := res.RowsAffected()
 	return n > 0, err
 }
+
+// SetModLogPublic shows or hides a community's moderation log on its page.
+func (db *DB) SetModLogPublic(ctx context.Context, communityID int64, public bool) error {
+	q := `DELETE FROM public_mod_logs WHERE community_id = ?`
+	if public {
+		q = `INSERT INTO public_mod_logs (community_id) VALUES (?) ON CONFLICT DO NOTHING`
+	}
+	_, err := db.w.ExecContext(ctx, q, communityID)
+	return err
+}
+
+// ModLogPublic tells whether a community shows its moderation log.
+func (db *DB) ModLogPublic(ctx context.Context, communityID int64) (bool, error) {
+	var n int
+	err := db.r.QueryRowContext(ctx, `SELECT count(*) FROM public_mod_logs WHERE community_id = ?`, communityID).Scan(&n)
+	return n > 0, err
+}

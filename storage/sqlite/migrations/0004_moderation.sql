@@ -62,3 +62,8 @@ CREATE TABLE mod_refusals (
     refused_at   INTEGER NOT NULL,
     PRIMARY KEY (community_id, actor)
 ) WITHOUT ROWID;
+
+-- Communities whose moderation log is shown on their web page.
+CREATE TABLE public_mod_logs (
+    community_id INTEGER PRIMARY KEY REFERENCES communities(id)
+);
