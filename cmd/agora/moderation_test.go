@@ -509,6 +509,24 @@ func TestModerationApprovalAndInstanceBlocks(t *testing.T) {
 	join(t, a, lemmy, "dave", "open")
 	waitUntil(t, "dave back after unblock", func() bool { return followersCount(t, a, "open") == 1 })
 
+	// In a moderators-only community a moderator's post is announced, a
+	// member's is not: the decision knows the roles.
+	a.mustCLI("community", "create", "news", "--posting", "moderators")
+	a.mustCLI("mod", "add", "news", mastodon.ActorIRI("alice"))
+	news := a.base() + "/c/news"
+	join(t, a, mastodon, "bob", "news")
+	waitUntil(t, "bob in news", func() bool { return followersCount(t, a, "news") == 1 })
+	byMod := note{id: mastodon.URL() + "/notes/news1", content: "news", to: []string{asPublic}, cc: []string{news}, mentions: []string{news}}
+	byMod.publish(t, a, mastodon, "alice")
+	byMember := note{id: mastodon.URL() + "/notes/news2", content: "me too", to: []string{asPublic}, cc: []string{news}, mentions: []string{news}}
+	byMember.publish(t, a, mastodon, "bob")
+	if p := postOf(t, a, "news", byMod.id); !p.Announced() {
+		t.Fatalf("moderator's post in a moderators-only community: %s", p.Reason)
+	}
+	if p := postOf(t, a, "news", byMember.id); p.Reason != community.ReasonNotModerator {
+		t.Fatalf("member's post in a moderators-only community: %s", p.Reason)
+	}
+
 	if _, err := a.cli("domain", "block", "not a domain"); err == nil {
 		t.Fatalf("blocking a bad domain succeeded")
 	}
