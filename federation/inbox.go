@@ -46,7 +46,8 @@ type Inbox struct {
 	fetch      *Fetcher
 	dialects   *Dialects
 	members    Membership
-	deliveries *Deliverer // may be nil: told that a host is alive again
+	mod        *community.Moderation // may be nil: no commands, reports or domain blocks
+	deliveries *Deliverer            // may be nil: told that a host is alive again
 	schemes    *schemeRecorder
 	metrics    *Metrics
 	log        *slog.Logger
@@ -66,6 +67,7 @@ type InboxDeps struct {
 	Fetcher    *Fetcher // fetches posts from their origin when they were not delivered by their author
 	Dialects   *Dialects
 	Members    Membership
+	Moderation *community.Moderation // may be nil
 	Deliverer  *Deliverer
 	Schemes    SchemeStore // may be nil: which signature scheme each host uses is not kept
 	Metrics    *Metrics
@@ -85,7 +87,8 @@ func NewInbox(d InboxDeps) *Inbox {
 		d.Metrics = NewMetrics(nil)
 	}
 	return &Inbox{local: d.Local, keys: d.Keys, store: d.Store, actors: d.Actors, cache: d.ActorCache,
-		svc: d.Service, posts: d.Posts, fetch: d.Fetcher, dialects: d.Dialects, members: d.Members, deliveries: d.Deliverer, schemes: newSchemeRecorder(d.Schemes), metrics: d.Metrics, log: d.Log, now: d.Now,
+		svc: d.Service, posts: d.Posts, fetch: d.Fetcher, dialects: d.Dialects, members: d.Members, mod: d.Moderation,
+		deliveries: d.Deliverer, schemes: newSchemeRecorder(d.Schemes), metrics: d.Metrics, log: d.Log, now: d.Now,
 		wake: make(chan struct{}, 1)}
 }
 
@@ -135,6 +138,11 @@ func (in *Inbox) Receive(ctx context.Context, r *http.Request, body []byte) (res
 			in.log.Warn("record signature scheme", "actor", act.Actor, "scheme", sig.Scheme, "err", err)
 		}
 	}
+	if blocked, err := in.instanceBlocked(ctx, act.Actor); err != nil {
+		return "", fmt.Errorf("domain blocks: %w", err)
+	} else if blocked {
+		return ResultIgnored, nil
+	}
 	if !in.concernsUs(ctx, act) {
 		return ResultIgnored, nil
 	}
@@ -173,7 +181,7 @@ func (in *Inbox) concernsUs(ctx context.Context, act *Object) bool {
 			return true
 		}
 	}
-	if in.knows(ctx, act.Actor) {
+	if in.knows(ctx, act.Actor) || in.flagConcernsUs(ctx, act) {
 		return true
 	}
 	// Likes and replies from people who saw a boost name only the post.
@@ -300,6 +308,8 @@ func (in *Inbox) apply(ctx context.Context, act *Object) (string, error) {
 		return in.deletePost(ctx, act)
 	case "Like", "Dislike":
 		return in.react(ctx, act, act.Type, act.Object, true)
+	case "Flag":
+		return in.flag(ctx, act)
 	case "Undo":
 		switch o := act.Object; {
 		case o == nil:
