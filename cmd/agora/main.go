@@ -35,6 +35,7 @@ Usage:
   agora community members NAME [--pending]
   agora community approve NAME ACTOR          ACTOR: actor URL or @user@host
   agora community reject NAME ACTOR
+  agora bench fanout|ingest [flags]          measure fan-out and ingest (BENCHMARKS.md)
   agora version
 
 Every command takes --config FILE (or AGORA_CONFIG); without one, embedded
@@ -78,6 +79,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, env func(
 		return cmdServe(ctx, args[1:], stdout, stderr, env)
 	case "community":
 		return cmdCommunity(ctx, args[1:], stdout, stderr, env)
+	case "bench":
+		return cmdBench(ctx, args[1:], stdout, stderr, env)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "agora", version)
 		return nil

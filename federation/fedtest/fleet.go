@@ -92,7 +92,10 @@ type FleetTally struct {
 	Once       int // live hosts that got exactly one matching activity, once
 	Duplicates int // counted receptions beyond the first at a host
 	Missing    int // live hosts that got none
-	Invalid    int // matching receptions whose signature did not verify
+	// MissingSteady counts the missing hosts that are not flaky: those a
+	// first attempt should have reached.
+	MissingSteady int
+	Invalid       int // matching receptions whose signature did not verify
 	// First and Last are the earliest and latest first arrival at a live
 	// host; LastSteady the latest at a live host that is not flaky.
 	First, Last, LastSteady time.Time
@@ -341,6 +344,9 @@ func (f *Fleet) Tally(typ, object string) FleetTally {
 		switch {
 		case n == 0:
 			t.Missing++
+			if !h.Flaky {
+				t.MissingSteady++
+			}
 			if len(t.MissingHosts) < 10 {
 				t.MissingHosts = append(t.MissingHosts, h.Host)
 			}
