@@ -10,6 +10,8 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"runtime/pprof"
+	"sync"
 	"syscall"
 	"time"
 
@@ -56,6 +58,7 @@ type benchFlags struct {
 	logLevel *string
 	inproc   *bool
 	keep     *bool
+	profile  *string
 }
 
 func addBenchFlags(fs *flag.FlagSet, env func(string) string) benchFlags {
@@ -64,7 +67,26 @@ func addBenchFlags(fs *flag.FlagSet, env func(string) string) benchFlags {
 		logLevel: fs.String("log-level", "warn", "Agora's log level during the run (logs go to stderr)"),
 		inproc:   fs.Bool("inproc", false, "run the remote side in this process (tests; CPU figures then include it)"),
 		keep:     fs.Bool("keep", false, "keep the temporary data dir"),
+		profile:  fs.String("cpuprofile", "", "write a CPU profile (pprof) of the measured part to this file"),
 	}
+}
+
+// startProfile starts the CPU profile if --cpuprofile asks for one; the
+// returned function stops it.
+func (bf benchFlags) startProfile() (stop func(), err error) {
+	if *bf.profile == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(*bf.profile)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	var once sync.Once
+	return func() { once.Do(func() { pprof.StopCPUProfile(); f.Close() }) }, nil
 }
 
 // benchServer is Agora started for a benchmark.

@@ -97,6 +97,11 @@ func cmdBenchFanout(ctx context.Context, args []string, stdout, stderr io.Writer
 			"published": time.Now().UTC().Format(time.RFC3339),
 		},
 	})
+	stopProfile, err := bf.startProfile()
+	if err != nil {
+		return err
+	}
+	defer stopProfile()
 	cpu0 := cpuTime()
 	resp, err = rem.call(remoteReq{Op: "post", URL: a.local.SharedInbox(), Host: poster, User: 0, Body: body})
 	if err != nil {
@@ -122,6 +127,7 @@ func cmdBenchFanout(ctx context.Context, args []string, stdout, stderr io.Writer
 		tl, st = *resp.Tally, *resp.Stats
 		if !steady && tl.MissingSteady == 0 {
 			steady, cpuSteady, reqSteady = true, cpuTime()-cpu0, st.Requests
+			stopProfile()
 			fmt.Fprintf(stdout, "all %d steady live hosts have it: T = %v after the 202 (%d requests so far)\n",
 				tl.Live-countFlaky(fleet), tl.LastSteady.Sub(accepted).Round(time.Millisecond), st.Requests)
 		}

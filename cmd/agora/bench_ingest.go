@@ -105,6 +105,11 @@ func cmdBenchIngest(ctx context.Context, args []string, stdout, stderr io.Writer
 	var steps []stepResult
 	var best *stepResult
 	accepted := 0
+	stopProfile, err := bf.startProfile()
+	if err != nil {
+		return err
+	}
+	defer stopProfile()
 	for _, rate := range rates {
 		if err := drained(ctx, a, time.Minute); err != nil {
 			return err
