@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"os"
 	"runtime"
@@ -210,6 +209,3 @@ func round(v float64, n int) float64 {
 	}
 	return float64(int64(v*p+0.5)) / p
 }
-
-// discardLog is for the pieces of a benchmark that are not Agora.
-var discardLog = slog.New(slog.DiscardHandler)
