@@ -54,6 +54,7 @@ Usage:
                                               instance-wide unless --community
   agora domain unblock DOMAIN [--community NAME]
   agora domain list [--community NAME]
+  agora bench fanout|ingest [flags]          measure fan-out and ingest (BENCHMARKS.md)
   agora version
 
 Every command takes --config FILE (or AGORA_CONFIG); without one, embedded
@@ -101,6 +102,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, env func(
 		return cmdMod(ctx, args[1:], stdout, stderr, env)
 	case "domain":
 		return cmdDomain(ctx, args[1:], stdout, stderr, env)
+	case "bench":
+		return cmdBench(ctx, args[1:], stdout, stderr, env)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "agora", version)
 		return nil
