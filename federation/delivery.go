@@ -31,7 +31,7 @@ type DeliveryConfig struct {
 // unavailable after 7 days (Mastodon).
 func DefaultDeliveryConfig() DeliveryConfig {
 	return DeliveryConfig{
-		Workers:          256,
+		Workers:          512,
 		PerHost:          4,
 		MaxAttempts:      17,
 		UnavailableAfter: 7 * 24 * time.Hour,
