@@ -40,6 +40,7 @@ func (s *server) adminRoutes(r chi.Router) {
 		r.Post("/settings", s.saveSettings)
 		r.Get("/delivery", s.delivery)
 		r.Post("/delivery/clear", s.clearHost)
+		s.modRoutes(r)
 	})
 }
 
@@ -280,7 +281,8 @@ type pendingView struct{ Actor, URL, Label string }
 
 type modPost struct {
 	postView
-	Excerpt string
+	Excerpt               string
+	Removable, Restorable bool
 }
 
 func (s *server) moderation(w http.ResponseWriter, r *http.Request) {
@@ -297,16 +299,7 @@ func (s *server) moderation(w http.ResponseWriter, r *http.Request) {
 	}
 	var pending []pendingView
 	for _, m := range ms {
-		v := pendingView{Actor: m.Actor, URL: webLink(m.Actor), Label: m.Actor}
-		if a, err := s.Actors.RemoteActor(ctx, m.Actor); err == nil && a.PreferredUsername != "" {
-			if u, err := url.Parse(m.Actor); err == nil {
-				v.Label = "@" + a.PreferredUsername + "@" + u.Host
-			}
-			if l := webLink(a.URL); l != "" {
-				v.URL = l
-			}
-		}
-		pending = append(pending, v)
+		pending = append(pending, s.actorLabel(ctx, m.Actor))
 	}
 	ps, err := s.Posts.List(ctx, c, 0, 50, false)
 	if err != nil {
@@ -327,11 +320,16 @@ func (s *server) moderation(w http.ResponseWriter, r *http.Request) {
 		if ex == "" {
 			ex = "(no text)"
 		}
-		posts[i] = modPost{postView: v, Excerpt: ex}
+		posts[i] = modPost{postView: v, Excerpt: ex,
+			Removable:  v.P.Announced(),
+			Restorable: v.P.Reason == community.ReasonRemoved && v.P.DeletedAt.IsZero()}
 	}
-	s.render(w, r, http.StatusOK, "admin_moderation", map[string]any{
-		"C": c, "Pending": pending, "Posts": posts, "Notice": r.URL.Query().Get("notice"),
-	})
+	data := map[string]any{"C": c, "Pending": pending, "Posts": posts, "Notice": r.URL.Query().Get("notice")}
+	if err := s.moderationData(ctx, c, data); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.render(w, r, http.StatusOK, "admin_moderation", data)
 }
 
 // stripTags reduces sanitized HTML to its text, for excerpts; block
@@ -363,11 +361,19 @@ func stripTags(h string) string {
 func (s *server) decideJoin(approve bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		name, actor := chi.URLParam(r, "name"), r.PostFormValue("actor")
-		var err error
 		verb := "Approved"
-		if approve {
+		by := community.LocalAccount(adminName(r))
+		c, err := s.Communities.Get(r.Context(), name)
+		switch {
+		case err != nil:
+		case approve && s.Moderation != nil:
+			err = s.Moderation.Approve(r.Context(), c, by, actor)
+		case approve:
 			err = s.Communities.Approve(r.Context(), name, actor)
-		} else {
+		case s.Moderation != nil:
+			verb = "Rejected"
+			err = s.Moderation.Reject(r.Context(), c, by, actor)
+		default:
 			verb = "Rejected"
 			err = s.Communities.Reject(r.Context(), name, actor)
 		}

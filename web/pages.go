@@ -241,12 +241,28 @@ func (s *server) communityPage(w http.ResponseWriter, r *http.Request, c communi
 	if len(ps) == FeedPage {
 		older = "/c/" + c.Name + "?before=" + strconv.FormatInt(ps[len(ps)-1].ID, 10)
 	}
+	var mods []modView
+	logPublic := false
+	if s.Moderation != nil {
+		ms, err := s.Moderation.Moderators(ctx, c)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		for _, m := range ms {
+			if m.Remote() { // local accounts are the admins, named below
+				mods = append(mods, modView{pendingView: s.actorLabel(ctx, m.Actor), Role: m.Role})
+			}
+		}
+		_, err = s.Moderation.PublicLog(ctx, c, 1)
+		logPublic = err == nil
+	}
 	w.Header().Add("Vary", "Accept")
 	s.render(w, r, http.StatusOK, "community", map[string]any{
 		"C": c, "Handle": s.handle(c), "Host": s.Local.Host(), "Members": members,
 		"Avatar": s.mediaURL(c.Avatar), "Cover": s.mediaURL(c.Cover), "Initial": initial(c.Title),
 		"Description": Markdown(c.Summary), "Rules": Markdown(c.Rules),
-		"Posts": views, "Older": older,
+		"Posts": views, "Older": older, "Moderators": mods, "LogPublic": logPublic,
 	})
 }
 

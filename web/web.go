@@ -41,6 +41,7 @@ type Deps struct {
 	Delivery        DeliveryStatus // the delivery status page
 	Finger          Finger         // WebFinger, for the Join form
 	AllowHTTP       bool           // WebFinger falls back to http (allow_private_addresses)
+	Resolver        ActorResolver  // @user@host to actor IRI, for the moderation forms
 	Log             *slog.Logger
 	Now             func() time.Time
 }

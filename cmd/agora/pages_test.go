@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agorafed/agora/community"
 	"github.com/agorafed/agora/federation/fedtest"
 )
 
@@ -679,5 +680,122 @@ func TestAdminCreateCommand(t *testing.T) {
 	}
 	if n, _ := a.srv.app.db.CountAdmins(context.Background()); n != 2 {
 		t.Errorf("%d admins, want 2", n)
+	}
+}
+
+func TestAdminModerationActions(t *testing.T) {
+	a := startAgora(t, t.TempDir(), "", nil)
+	a.mustCLI("community", "create", "gardening", "--title", "Gardening")
+	remote := fedtest.NewServer(t, fedtest.Options{Users: []string{"alice", "bob"}, Software: "mastodon"})
+	group := a.base() + "/c/gardening"
+	for _, u := range []string{"alice", "bob"} {
+		body, _ := follow(remote, u, group)
+		post(t, remote, a.base()+"/inbox", u, body)
+	}
+	waitUntil(t, "members", func() bool { return followersCount(t, a, "gardening") == 2 })
+	n := note{id: remote.URL() + "/notes/spam", content: "<p>Buy cheap seeds</p>", to: []string{asPublic},
+		cc: []string{group}, mentions: []string{group}}
+	n.publish(t, a, remote, "bob")
+	p := postOf(t, a, "gardening", n.id)
+	ctx := context.Background()
+	c, _ := a.srv.app.svc.Get(ctx, "gardening")
+
+	b := loggedIn(t, a)
+	admin := a.base() + "/admin/c/gardening"
+	csrf := b.csrf(admin + "/moderation")
+	hostPort := strings.TrimPrefix(remote.URL(), "http://")
+	feedHas := func(s string) bool { _, page := newBrowser(t).get(group); return strings.Contains(page, s) }
+	steps := []struct {
+		name, path string
+		form       url.Values
+		want       int
+		check      func() bool
+	}{
+		{"remove without CSRF", "/posts/" + itoa(p.ID) + "/remove", url.Values{"reason": {"spam"}}, http.StatusForbidden, nil},
+		{"remove", "/posts/" + itoa(p.ID) + "/remove", url.Values{"csrf": {csrf}, "reason": {"spam"}}, http.StatusSeeOther,
+			func() bool { return !feedHas("Buy cheap seeds") }},
+		{"remove again", "/posts/" + itoa(p.ID) + "/remove", url.Values{"csrf": {csrf}}, http.StatusConflict, nil},
+		{"restore", "/posts/" + itoa(p.ID) + "/restore", url.Values{"csrf": {csrf}}, http.StatusSeeOther,
+			func() bool { return feedHas("Buy cheap seeds") }},
+		{"unknown post", "/posts/999999/remove", url.Values{"csrf": {csrf}}, http.StatusNotFound, nil},
+		{"ban", "/ban", url.Values{"csrf": {csrf}, "actor": {"@bob@" + hostPort}, "reason": {"spam"}, "remove_posts": {"1"}}, http.StatusSeeOther,
+			func() bool {
+				m, _ := a.srv.app.db.Member(ctx, c.ID, remote.ActorIRI("bob"))
+				return m.State == "banned" && !feedHas("Buy cheap seeds")
+			}},
+		{"ban unknown account", "/ban", url.Values{"csrf": {csrf}, "actor": {"@nobody@" + hostPort}}, http.StatusBadRequest, nil},
+		{"unban", "/unban", url.Values{"csrf": {csrf}, "actor": {remote.ActorIRI("bob")}}, http.StatusSeeOther,
+			func() bool { _, err := a.srv.app.db.Member(ctx, c.ID, remote.ActorIRI("bob")); return err != nil }},
+		{"add moderator", "/mods/add", url.Values{"csrf": {csrf}, "actor": {"@alice@" + hostPort}, "role": {"moderator"}}, http.StatusSeeOther,
+			func() bool { return feedHas(`@alice@` + hostPort + `</a>`) }},
+		{"add local owner", "/mods/add", url.Values{"csrf": {csrf}, "actor": {"local:root"}, "role": {"owner"}}, http.StatusSeeOther, nil},
+		{"bad role", "/mods/add", url.Values{"csrf": {csrf}, "actor": {"local:root"}, "role": {"king"}}, http.StatusBadRequest, nil},
+		{"remove moderator", "/mods/remove", url.Values{"csrf": {csrf}, "actor": {remote.ActorIRI("alice")}}, http.StatusSeeOther,
+			func() bool { return !feedHas(`@alice@` + hostPort + `</a>`) }},
+		{"remove the last owner", "/mods/remove", url.Values{"csrf": {csrf}, "actor": {"local:root"}}, http.StatusForbidden, nil},
+		{"block domain", "/domains/block", url.Values{"csrf": {csrf}, "domain": {"spam.example"}, "reason": {"spam"}}, http.StatusSeeOther, nil},
+		{"block nonsense", "/domains/block", url.Values{"csrf": {csrf}, "domain": {"not a domain!"}}, http.StatusBadRequest, nil},
+		{"unblock domain", "/domains/unblock", url.Values{"csrf": {csrf}, "domain": {"spam.example"}}, http.StatusSeeOther, nil},
+		{"make the log public", "/log/public", url.Values{"csrf": {csrf}, "public": {"true"}}, http.StatusSeeOther,
+			func() bool {
+				resp, page := newBrowser(t).get(group + "/modlog")
+				return resp.StatusCode == 200 && strings.Contains(page, "ban")
+			}},
+	}
+	for _, s := range steps {
+		resp, body := b.postForm(admin+s.path, s.form)
+		if resp.StatusCode != s.want {
+			t.Fatalf("%s: %d, want %d\n%s", s.name, resp.StatusCode, s.want, body)
+		}
+		if s.check != nil && !s.check() {
+			t.Fatalf("%s: not done", s.name)
+		}
+	}
+
+	// A report shows on the page and can be resolved.
+	rep, err := a.srv.app.mod.Report(ctx, c, community.Report{Reporter: remote.ActorIRI("alice"), ActivityID: remote.URL() + "/flags/1",
+		Targets: []string{remote.ActorIRI("bob"), n.id}, Content: "rude seed seller", CreatedAt: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, page := b.get(admin + "/moderation")
+	for _, want := range []string{"rude seed seller", "/reports/" + itoa(rep.ID) + "/resolve", "Blocked servers", "spam"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("moderation page lacks %q", want)
+		}
+	}
+	if resp, _ := b.postForm(admin+"/reports/"+itoa(rep.ID)+"/resolve", url.Values{"csrf": {csrf}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("resolve: %d", resp.StatusCode)
+	}
+	if _, page := b.get(admin + "/moderation"); !strings.Contains(page, "resolved by local:root") {
+		t.Errorf("report not shown resolved")
+	}
+
+	// Instance-wide domain blocks.
+	if resp, _ := b.postForm(a.base()+"/admin/domains/block", url.Values{"csrf": {csrf}, "domain": {"bad.example"}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("instance block: %d", resp.StatusCode)
+	}
+	if _, page := b.get(a.base() + "/admin/domains"); !strings.Contains(page, "bad.example") {
+		t.Errorf("instance block not listed")
+	}
+	if resp, _ := b.postForm(a.base()+"/admin/domains/unblock", url.Values{"csrf": {csrf}, "domain": {"bad.example"}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("instance unblock: %d", resp.StatusCode)
+	}
+	if resp, _ := b.postForm(a.base()+"/admin/domains/unblock", url.Values{"csrf": {csrf}, "domain": {"bad.example"}}); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("unblocking twice: %d, want 404", resp.StatusCode)
+	}
+	// Every action is in the log, as the admin's local account.
+	entries, _ := a.srv.app.mod.Log(ctx, c, 100)
+	actions := map[string]bool{}
+	for _, e := range entries {
+		if e.By != "local:root" {
+			t.Errorf("log entry by %q, want local:root", e.By)
+		}
+		actions[e.Action] = true
+	}
+	for _, want := range []string{"remove", "restore", "ban", "unban", "addmod", "delmod", "block", "unblock", "resolve"} {
+		if !actions[want] {
+			t.Errorf("log lacks %q: %v", want, actions)
+		}
 	}
 }

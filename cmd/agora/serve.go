@@ -127,6 +127,7 @@ func startServer(ctx context.Context, cfg Config, log *slog.Logger, ln net.Liste
 		Delivery:        a.db,
 		Finger:          a.fetcher,
 		AllowHTTP:       cfg.AllowPrivateAddresses,
+		Resolver:        federation.NewResolver(a.fetcher, cfg.AllowPrivateAddresses),
 		Log:             log,
 	})
 	s.http = &http.Server{
