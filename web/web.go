@@ -30,6 +30,7 @@ type Deps struct {
 	Inbox           *federation.Inbox
 	Keys            federation.KeyResolver // verifies signed GETs under authorized fetch
 	AuthorizedFetch bool
+	Limits          Limits // on the inboxes; zero: none
 	Version         string
 	Metrics         http.Handler // may be nil
 	Health          func(context.Context) error
@@ -67,11 +68,12 @@ func New(d Deps) http.Handler {
 	}
 	r.Get("/", s.home)
 	r.Get("/actor", s.instanceActor)
-	r.Post("/inbox", s.inbox)
-	r.Post("/actor/inbox", s.inbox)
+	limited := inboxLimits(d.Limits)
+	r.With(limited...).Post("/inbox", s.inbox)
+	r.With(limited...).Post("/actor/inbox", s.inbox)
 	r.Route("/c/{name}", func(r chi.Router) {
 		r.Get("/", s.communityActor)
-		r.Post("/inbox", s.inbox)
+		r.With(limited...).Post("/inbox", s.inbox)
 		r.Get("/followers", s.followers)
 		r.Get("/outbox", s.outbox)
 		r.Get("/p/{id:[0-9]+}", s.post)
