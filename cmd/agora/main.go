@@ -35,6 +35,9 @@ Usage:
   agora community members NAME [--pending]
   agora community approve NAME ACTOR          ACTOR: actor URL or @user@host
   agora community reject NAME ACTOR
+  agora host list [--all]                     remote hosts failing, unavailable or with queued deliveries
+  agora host clear HOST                       make an unavailable host available; its deliveries are due now
+  agora backup FILE                           consistent copy of the database (keys included), server running or not
   agora version
 
 Every command takes --config FILE (or AGORA_CONFIG); without one, embedded
@@ -78,6 +81,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, env func(
 		return cmdServe(ctx, args[1:], stdout, stderr, env)
 	case "community":
 		return cmdCommunity(ctx, args[1:], stdout, stderr, env)
+	case "host":
+		return cmdHost(ctx, args[1:], stdout, stderr, env)
+	case "backup":
+		return cmdBackup(ctx, args[1:], stdout, stderr, env)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "agora", version)
 		return nil
