@@ -82,6 +82,8 @@ func (f *Fetcher) WebFinger(ctx context.Context, handle string, allowHTTP bool) 
 		if jrd, herr = f.webfinger(ctx, "http", host, resource); herr == nil {
 			return jrd, nil
 		}
+		// Both reasons: the http one may be a refusal (a forbidden address).
+		return JRD{}, fmt.Errorf("%w; then over http: %w", err, herr)
 	}
 	return jrd, err
 }
