@@ -1,12 +1,14 @@
 package web
 
 import (
+	"fmt"
 	"net"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/agorafed/agora/federation"
 	"github.com/go-chi/chi/v5/middleware"
 	"github.com/go-chi/httprate"
 )
@@ -127,4 +129,28 @@ func concurrencyLimit(n int) func(http.Handler) http.Handler {
 			}
 		})
 	}
+}
+
+// checkHost refuses a signed request made for another server: the
+// signature covers the Host header, so a request that a peer signed for
+// some other host, replayed here with that Host, would verify. Behind the
+// reverse proxy, which passes Host through, it is the public host.
+func (s *server) checkHost(r *http.Request) error {
+	if hostKeyOf(r.Host, s.Local.Base()) != hostKeyOf(s.Local.Host(), s.Local.Base()) {
+		return fmt.Errorf("%w: request for host %q, this is %q", federation.ErrNotVerified, r.Host, s.Local.Host())
+	}
+	return nil
+}
+
+// hostKeyOf is host in lower case with the base URL's default port made
+// explicit, so that "example.org" and "example.org:443" compare equal.
+func hostKeyOf(host, base string) string {
+	host = strings.ToLower(strings.TrimSuffix(host, "."))
+	if _, _, err := net.SplitHostPort(host); err == nil {
+		return host
+	}
+	if strings.HasPrefix(base, "https:") {
+		return net.JoinHostPort(strings.Trim(host, "[]"), "443")
+	}
+	return net.JoinHostPort(strings.Trim(host, "[]"), "80")
 }
