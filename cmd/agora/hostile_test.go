@@ -524,3 +524,124 @@ func TestHostileInput(t *testing.T) {
 	post(t, mastodon, inbox, "bob", body)
 	waitUntil(t, "bob's Accept", func() bool { return len(received(mastodon, "Accept")) == 4 })
 }
+
+// TestHostileContent: what a member may post is accepted (202), but no
+// script, event handler or javascript: URL reaches a page, whichever field
+// carries it; a post whose object lives on another host is fetched from
+// there and not announced as the sender's.
+func TestHostileContent(t *testing.T) {
+	a := startAgora(t, t.TempDir(), "", nil)
+	a.mustCLI("community", "create", "gardening", "--title", "Gardening")
+	mastodon := fedtest.NewServer(t, fedtest.Options{Users: []string{"alice"}, Software: "mastodon"})
+	evil := fedtest.NewServer(t, fedtest.Options{Users: []string{"mallory"}})
+	group := a.base() + "/c/gardening"
+	body, _ := follow(mastodon, "alice", group)
+	post(t, mastodon, a.base()+"/inbox", "alice", body)
+	waitUntil(t, "alice a member", func() bool { return followersCount(t, a, "gardening") == 1 })
+
+	public := "https://www.w3.org/ns/activitystreams#Public"
+	xss := `<script>alert(1)</script><img src=x onerror=alert(1)><a href="javascript:alert(1)">x</a>` +
+		`<svg onload=alert(1)></svg><iframe src="https://evil.example"></iframe><style>*{display:none}</style>` +
+		"<p>ok \u202eevil\u202c \u200b</p>"
+	tests := []struct {
+		name   string
+		fields map[string]any
+	}{
+		{"content", map[string]any{"content": xss}},
+		{"name (title)", map[string]any{"name": xss, "content": "hi"}},
+		{"summary (content warning)", map[string]any{"summary": xss, "content": "hi"}},
+		{"url", map[string]any{"url": "javascript:alert(1)", "content": "hi"}},
+		{"contentMap", map[string]any{"contentMap": map[string]string{"en": xss}}},
+		{"tag names", map[string]any{"content": "hi", "tag": []map[string]string{{"type": "Hashtag", "name": xss, "href": "javascript:alert(1)"}}}},
+		{"attachment", map[string]any{"content": "hi", "attachment": []map[string]string{{"type": "Document", "name": xss, "url": "javascript:alert(1)"}}}},
+		{"a name of 900 KB", map[string]any{"name": "<script>alert(1)</script>" + strings.Repeat("x", 900_000), "content": "hi"}},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			id := fmt.Sprintf("%s/statuses/h%d", mastodon.ActorIRI("alice"), i)
+			obj := map[string]any{"id": id, "type": "Note", "attributedTo": mastodon.ActorIRI("alice"),
+				"to": []string{public, group}, "published": time.Now().UTC().Format(time.RFC3339)}
+			for k, v := range tt.fields {
+				obj[k] = v
+			}
+			body, _ := json.Marshal(map[string]any{"@context": "https://www.w3.org/ns/activitystreams",
+				"id": id + "/activity", "type": "Create", "actor": mastodon.ActorIRI("alice"), "object": obj,
+				"to": []string{public, group}})
+			post(t, mastodon, a.base()+"/inbox", "alice", body)
+			p := postOf(t, a, "gardening", id)
+			for _, page := range []string{fmt.Sprintf("%s/p/%d", group, p.ID), group, a.base() + "/"} {
+				resp, err := http.Get(page)
+				if err != nil {
+					t.Fatal(err)
+				}
+				html, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					t.Fatalf("%s: status %d", page, resp.StatusCode)
+				}
+				lower := strings.ToLower(string(html))
+				for _, bad := range []string{"<script>alert", "onerror=", "onload=", "javascript:", "<iframe", "<svg", "<style>*"} {
+					if strings.Contains(lower, bad) {
+						i := strings.Index(lower, bad)
+						t.Errorf("%s serves %q: ...%s...", page, bad, lower[max(0, i-60):min(len(lower), i+60)])
+					}
+				}
+			}
+		})
+	}
+
+	// A Create signed by alice whose object lives on the evil host: it is
+	// fetched from there, and the copy that host serves (attributed to its
+	// own user) is not alice's post, so it is not announced.
+	objID := evil.URL() + "/notes/planted"
+	planted, _ := json.Marshal(map[string]any{"@context": "https://www.w3.org/ns/activitystreams", "id": objID, "type": "Note",
+		"attributedTo": evil.ActorIRI("mallory"), "content": "buy now", "to": []string{public, group}})
+	evil.PutDocument("/notes/planted", planted)
+	body, _ = json.Marshal(map[string]any{"@context": "https://www.w3.org/ns/activitystreams",
+		"id": mastodon.ActorIRI("alice") + "/statuses/planted/activity", "type": "Create", "actor": mastodon.ActorIRI("alice"),
+		"object": map[string]any{"id": objID, "type": "Note", "attributedTo": mastodon.ActorIRI("alice"), "content": "buy now",
+			"to": []string{public, group}}, "to": []string{public, group}})
+	post(t, mastodon, a.base()+"/inbox", "alice", body)
+	p := postOf(t, a, "gardening", objID)
+	if p.Author == mastodon.ActorIRI("alice") || p.Decision == "announce" {
+		t.Fatalf("a post planted on another host was taken as alice's: author %s, decision %s (%s)", p.Author, p.Decision, p.Reason)
+	}
+	if evil.Hits("/notes/planted") == 0 {
+		t.Error("the object was not fetched from its origin")
+	}
+}
+
+// TestInboxSSRF: with allow_private_addresses = false (the default), a
+// signature whose keyId is on a loopback or private address is refused
+// without the key ever being fetched.
+func TestInboxSSRF(t *testing.T) {
+	dir := t.TempDir()
+	a := startAgora(t, dir, "", func(c *Config) { c.AllowPrivateAddresses = false })
+	a.mustCLI("community", "create", "gardening", "--title", "Gardening")
+	remote := fedtest.NewServer(t, fedtest.Options{Users: []string{"alice"}})
+	alice := remote.SigningKey("alice")
+	before := dbDigest(t, dir)
+	for _, keyHost := range []string{strings.TrimPrefix(remote.URL(), "http://"), "10.0.0.1", "169.254.169.254", "192.168.1.1", "172.16.0.1", "0.0.0.0", "[::1]"} {
+		actor := "http://" + keyHost + "/users/alice"
+		body, _ := json.Marshal(map[string]any{"@context": "https://www.w3.org/ns/activitystreams",
+			"id": actor + "/follows/1", "type": "Follow", "actor": actor, "object": a.base() + "/c/gardening"})
+		r := newPost(a.base()+"/inbox", body, "application/activity+json")
+		k := alice
+		k.KeyID = actor + "#main-key"
+		federation.SignRequest(r, k, body, time.Now())
+		resp, err := http.DefaultClient.Do(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 401 {
+			t.Errorf("keyId on %s: status %d, want 401", keyHost, resp.StatusCode)
+		}
+	}
+	if n := remote.Hits("/users/alice"); n != 0 {
+		t.Fatalf("the key was fetched from loopback %d times", n)
+	}
+	if d := diffDigest(before, dbDigest(t, dir)); len(d) > 0 {
+		t.Fatalf("refused requests changed the database: %v", d)
+	}
+}
