@@ -1,7 +1,9 @@
 package web
 
 import (
+	"bytes"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strconv"
@@ -114,11 +116,22 @@ func keyIDOf(sig string) string {
 }
 
 // concurrencyLimit lets n requests through at once and refuses the others
-// with 503 and Retry-After.
+// with 503 and Retry-After. The body is read before a slot is taken, so a
+// client sending it slowly (until the server's read timeout) holds no slot;
+// at most MaxInboxBody+1 bytes are read, and the handler answers 413 past
+// MaxInboxBody as it would have.
 func concurrencyLimit(n int) func(http.Handler) http.Handler {
 	slots := make(chan struct{}, n)
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Body != nil && r.ContentLength <= MaxInboxBody {
+				body, err := io.ReadAll(io.LimitReader(r.Body, MaxInboxBody+1))
+				if err != nil {
+					http.Error(w, "reading the request: "+err.Error(), http.StatusBadRequest)
+					return
+				}
+				r.Body = io.NopCloser(bytes.NewReader(body))
+			}
 			select {
 			case slots <- struct{}{}:
 				defer func() { <-slots }()

@@ -1,10 +1,13 @@
 package web
 
 import (
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -132,5 +135,41 @@ func TestKeyIDOf(t *testing.T) {
 		if got := keyIDOf(tt.header); got != tt.want {
 			t.Errorf("keyIDOf(%q) = %q, want %q", tt.header, got, tt.want)
 		}
+	}
+}
+
+// blockingBody is a request body that sends nothing until released.
+type blockingBody struct{ release chan struct{} }
+
+func (b blockingBody) Read(p []byte) (int, error) { <-b.release; return 0, io.EOF }
+func (b blockingBody) Close() error               { return nil }
+
+// A client sending its body slowly holds no slot.
+func TestConcurrencyLimitSlowBody(t *testing.T) {
+	var seen atomic.Int64
+	h := limited(Limits{MaxConcurrent: 1}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		seen.Add(int64(len(b)))
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	release := make(chan struct{})
+	done := make(chan int)
+	go func() {
+		r := httptest.NewRequest(http.MethodPost, "/inbox", nil)
+		r.Body = blockingBody{release}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		done <- w.Code
+	}()
+	time.Sleep(50 * time.Millisecond) // let it block in the body (no timing is asserted)
+	r := httptest.NewRequest(http.MethodPost, "/inbox", strings.NewReader(`{"a":1}`))
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	if w.Code != http.StatusAccepted || seen.Load() != 7 {
+		t.Fatalf("while another sends its body slowly: status %d, body %d bytes seen", w.Code, seen.Load())
+	}
+	close(release)
+	if code := <-done; code != http.StatusAccepted {
+		t.Fatalf("the slow request: %d", code)
 	}
 }

@@ -23,6 +23,8 @@ type Config struct {
 	Delivery              DeliveryConfig `toml:"delivery"`
 	Posting               PostingConfig  `toml:"posting"`
 	Inbox                 InboxConfig    `toml:"inbox"`
+
+	timeouts serverTimeouts // not in the file: tests shorten them
 }
 
 // InboxConfig is the [inbox] table: what one client may make the inboxes

@@ -241,7 +241,9 @@ func TestHostileInput(t *testing.T) {
 		{"no type", func() *http.Request {
 			return signed(inbox, activity(map[string]any{"actor": mastodon.ActorIRI("alice"), "object": group}), alice)
 		}, 400},
-		{"no actor", func() *http.Request { return signed(inbox, activity(map[string]any{"type": "Follow", "object": group}), alice) }, 400},
+		{"no actor", func() *http.Request {
+			return signed(inbox, activity(map[string]any{"type": "Follow", "object": group}), alice)
+		}, 400},
 		{"actor is an object without id", func() *http.Request {
 			return signed(inbox, activity(map[string]any{"type": "Follow", "actor": map[string]any{"type": "Person"}, "object": group}), alice)
 		}, 400},
@@ -263,9 +265,21 @@ func TestHostileInput(t *testing.T) {
 		}, 413},
 		{"1 MiB + 1, signed", func() *http.Request { return signed(inbox, bytes.Repeat([]byte(" "), 1<<20+1), alice) }, 413},
 		// Content types.
-		{"text/plain", func() *http.Request { r := signed(inbox, followOf(mastodon, "alice"), alice); r.Header.Set("Content-Type", "text/plain"); return r }, 415},
-		{"no content type", func() *http.Request { r := signed(inbox, followOf(mastodon, "alice"), alice); r.Header.Del("Content-Type"); return r }, 415},
-		{"text/html", func() *http.Request { r := signed(inbox, followOf(mastodon, "alice"), alice); r.Header.Set("Content-Type", "text/html"); return r }, 415},
+		{"text/plain", func() *http.Request {
+			r := signed(inbox, followOf(mastodon, "alice"), alice)
+			r.Header.Set("Content-Type", "text/plain")
+			return r
+		}, 415},
+		{"no content type", func() *http.Request {
+			r := signed(inbox, followOf(mastodon, "alice"), alice)
+			r.Header.Del("Content-Type")
+			return r
+		}, 415},
+		{"text/html", func() *http.Request {
+			r := signed(inbox, followOf(mastodon, "alice"), alice)
+			r.Header.Set("Content-Type", "text/html")
+			return r
+		}, 415},
 		{"form", func() *http.Request {
 			r := signed(inbox, followOf(mastodon, "alice"), alice)
 			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
@@ -455,7 +469,11 @@ func TestHostileInput(t *testing.T) {
 		// Oversize fields.
 		{"1 MB community name in the path", get("/c/" + huge), 431},
 		{"1 MB WebFinger resource", webfinger("acct:" + huge + "@" + host), 431},
-		{"1 MB header", func() *http.Request { r := signed(inbox, followOf(mastodon, "alice"), alice); r.Header.Set("X-Pad", huge); return r }, 431},
+		{"1 MB header", func() *http.Request {
+			r := signed(inbox, followOf(mastodon, "alice"), alice)
+			r.Header.Set("X-Pad", huge)
+			return r
+		}, 431},
 		{"2 KB WebFinger resource", webfinger("acct:" + strings.Repeat("g", 2000) + "@" + host), 400},
 		{"65-character community name", getAS2("/c/" + strings.Repeat("g", 65)), 404},
 		// WebFinger.
