@@ -2,6 +2,8 @@
 //
 //	agora serve [--config agora.toml]
 //	agora community create|list|show|edit|delete|approve|reject|members ...
+//	agora host list|clear ...
+//	agora backup FILE
 //	agora version
 package main
 
