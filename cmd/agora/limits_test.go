@@ -263,3 +263,31 @@ func (h *holdingListener) serve(t *testing.T, backend *fedtest.Server) string {
 	})
 	return origin
 }
+
+func TestInboxConfig(t *testing.T) {
+	tests := []struct {
+		env     map[string]string
+		want    InboxConfig
+		wantErr string
+	}{
+		{nil, InboxConfig{MaxConcurrent: 64, RatePerIP: 1200, RatePerActor: 120, RateWindow: Duration{time.Minute}}, ""},
+		{map[string]string{"AGORA_INBOX_MAX_CONCURRENT": "0", "AGORA_INBOX_RATE_PER_IP": "0", "AGORA_INBOX_RATE_PER_ACTOR": "5", "AGORA_INBOX_RATE_WINDOW": "1h"},
+			InboxConfig{RatePerActor: 5, RateWindow: Duration{time.Hour}}, ""},
+		{map[string]string{"AGORA_INBOX_MAX_CONCURRENT": "-1"}, InboxConfig{}, "inbox.max_concurrent"},
+		{map[string]string{"AGORA_INBOX_RATE_PER_IP": "-3"}, InboxConfig{}, "inbox.rate_per_ip"},
+		{map[string]string{"AGORA_INBOX_RATE_PER_ACTOR": "x"}, InboxConfig{}, "AGORA_INBOX_RATE_PER_ACTOR"},
+		{map[string]string{"AGORA_INBOX_RATE_WINDOW": "0s"}, InboxConfig{}, "inbox.rate_window"},
+	}
+	for _, tt := range tests {
+		cfg, err := loadConfig("", func(k string) string { return tt.env[k] })
+		if tt.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("%v: err = %v, want one naming %s", tt.env, err, tt.wantErr)
+			}
+			continue
+		}
+		if err != nil || cfg.Inbox != tt.want {
+			t.Errorf("%v: %+v, %v; want %+v", tt.env, cfg.Inbox, err, tt.want)
+		}
+	}
+}
