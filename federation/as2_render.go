@@ -253,10 +253,11 @@ var newActivity = map[string]func() activityType{
 	"Add":      func() activityType { return streams.NewActivityStreamsAdd() },
 	"Remove":   func() activityType { return streams.NewActivityStreamsRemove() },
 	"Block":    func() activityType { return streams.NewActivityStreamsBlock() },
+	"Create":   func() activityType { return streams.NewActivityStreamsCreate() },
 }
 
 // RenderActivity renders an Accept, Reject, Delete, Update, Undo, Announce,
-// Add, Remove or Block.
+// Add, Remove, Block or Create.
 func RenderActivity(a Activity) ([]byte, error) {
 	b, err := renderActivity(a)
 	if err != nil {

@@ -828,7 +828,7 @@ func TestRenderActivityErrors(t *testing.T) {
 		name   string
 		change func(*Activity)
 	}{
-		{"Create is not Agora's to send", func(a *Activity) { a.Type = "Create" }},
+		{"Like is not Agora's to send", func(a *Activity) { a.Type = "Like" }},
 		{"Follow is not Agora's to send", func(a *Activity) { a.Type = "Follow" }},
 		{"no id", func(a *Activity) { a.ID = "" }},
 		{"no actor", func(a *Activity) { a.Actor = "" }},

@@ -46,7 +46,9 @@ type Inbox struct {
 	fetch      *Fetcher
 	dialects   *Dialects
 	members    Membership
-	deliveries *Deliverer // may be nil: told that a host is alive again
+	mod        *community.Moderation // may be nil: no commands, reports or domain blocks
+	deliveries *Deliverer            // may be nil: told that a host is alive again
+	schemes    *schemeRecorder
 	metrics    *Metrics
 	log        *slog.Logger
 	now        func() time.Time
@@ -65,7 +67,9 @@ type InboxDeps struct {
 	Fetcher    *Fetcher // fetches posts from their origin when they were not delivered by their author
 	Dialects   *Dialects
 	Members    Membership
+	Moderation *community.Moderation // may be nil
 	Deliverer  *Deliverer
+	Schemes    SchemeStore // may be nil: which signature scheme each host uses is not kept
 	Metrics    *Metrics
 	Log        *slog.Logger
 	Now        func() time.Time
@@ -83,7 +87,8 @@ func NewInbox(d InboxDeps) *Inbox {
 		d.Metrics = NewMetrics(nil)
 	}
 	return &Inbox{local: d.Local, keys: d.Keys, store: d.Store, actors: d.Actors, cache: d.ActorCache,
-		svc: d.Service, posts: d.Posts, fetch: d.Fetcher, dialects: d.Dialects, members: d.Members, deliveries: d.Deliverer, metrics: d.Metrics, log: d.Log, now: d.Now,
+		svc: d.Service, posts: d.Posts, fetch: d.Fetcher, dialects: d.Dialects, members: d.Members, mod: d.Moderation,
+		deliveries: d.Deliverer, schemes: newSchemeRecorder(d.Schemes), metrics: d.Metrics, log: d.Log, now: d.Now,
 		wake: make(chan struct{}, 1)}
 }
 
@@ -124,10 +129,19 @@ func (in *Inbox) Receive(ctx context.Context, r *http.Request, body []byte) (res
 	if key.Owner != act.Actor {
 		return "", fmt.Errorf("%w: %s signed for %s", ErrForged, key.Owner, act.Actor)
 	}
-	if in.deliveries != nil {
-		if u, err := url.Parse(act.Actor); err == nil {
+	in.metrics.Signatures.WithLabelValues(sig.Scheme).Inc()
+	if u, err := url.Parse(act.Actor); err == nil {
+		if in.deliveries != nil {
 			in.deliveries.HostAlive(u.Host)
 		}
+		if err := in.schemes.record(ctx, u.Host, sig.Scheme, in.now()); err != nil {
+			in.log.Warn("record signature scheme", "actor", act.Actor, "scheme", sig.Scheme, "err", err)
+		}
+	}
+	if blocked, err := in.instanceBlocked(ctx, act.Actor); err != nil {
+		return "", fmt.Errorf("domain blocks: %w", err)
+	} else if blocked {
+		return ResultIgnored, nil
 	}
 	if !in.concernsUs(ctx, act) {
 		return ResultIgnored, nil
@@ -167,7 +181,7 @@ func (in *Inbox) concernsUs(ctx context.Context, act *Object) bool {
 			return true
 		}
 	}
-	if in.knows(ctx, act.Actor) {
+	if in.knows(ctx, act.Actor) || in.flagConcernsUs(ctx, act) {
 		return true
 	}
 	// Likes and replies from people who saw a boost name only the post.
@@ -294,6 +308,8 @@ func (in *Inbox) apply(ctx context.Context, act *Object) (string, error) {
 		return in.deletePost(ctx, act)
 	case "Like", "Dislike":
 		return in.react(ctx, act, act.Type, act.Object, true)
+	case "Flag":
+		return in.flag(ctx, act)
 	case "Undo":
 		switch o := act.Object; {
 		case o == nil:

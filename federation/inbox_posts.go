@@ -26,6 +26,10 @@ func (in *Inbox) create(ctx context.Context, act *Object) (string, error) {
 	if len(names) == 0 {
 		return "ignored: addressed to no local community", nil
 	}
+	// A direct message to a community may be a moderator's command.
+	if handled, result, err := in.directMessage(ctx, act, obj, names); err != nil || handled {
+		return result, err
+	}
 	obj, authentic, err := in.authenticate(ctx, act, obj)
 	if err != nil {
 		return "", err

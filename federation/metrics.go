@@ -6,6 +6,7 @@ import "github.com/prometheus/client_golang/prometheus"
 type Metrics struct {
 	Inbox      *prometheus.CounterVec // by activity type and result
 	Deliveries *prometheus.CounterVec // by result: delivered, retry, failed, dropped
+	Signatures *prometheus.CounterVec // verified inbox POSTs by signature scheme
 }
 
 // NewMetrics makes the metrics and registers them with reg (nil: not
@@ -20,9 +21,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "agora_deliveries_total",
 			Help: "Delivery attempts, by result.",
 		}, []string{"result"}),
+		Signatures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "agora_inbox_signatures_total",
+			Help: "Verified inbox POSTs, by HTTP Signature scheme (draft-cavage-http-signatures-12, rfc9421).",
+		}, []string{"scheme"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Inbox, m.Deliveries)
+		reg.MustRegister(m.Inbox, m.Deliveries, m.Signatures)
 	}
 	return m
 }

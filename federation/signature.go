@@ -23,9 +23,8 @@ var (
 	// ErrNotVerified is wrapped by every signature verification failure.
 	ErrNotVerified = errors.New("request not verified")
 
-	// ErrNoSignature: no draft-cavage Signature header. A request carrying
-	// only an RFC 9421 Signature-Input is in this class too: answering it
-	// with 401 makes Fedify and Mastodon fall back to draft-cavage.
+	// ErrNoSignature: neither an RFC 9421 Signature-Input nor a
+	// draft-cavage Signature header.
 	ErrNoSignature = fmt.Errorf("%w: no signature", ErrNotVerified)
 
 	// ErrMalformedSignature: the Signature header cannot be parsed, lacks
@@ -152,26 +151,34 @@ func withEscapedPath(r *http.Request) *http.Request {
 	return &c
 }
 
-// Signature is a parsed draft-cavage signature whose headers, Date and
-// Digest have been checked, but whose cryptographic signature has not.
+// Signature is a parsed signature, draft-cavage or RFC 9421, whose
+// covered headers, Date (or created) and Digest (or Content-Digest) have
+// been checked, but whose cryptographic signature has not.
 type Signature struct {
+	Scheme    string // SchemeCavage or SchemeRFC9421
 	KeyID     string
 	Algorithm string   // as sent, lower-cased; "" when absent
-	Headers   []string // signed headers, lower-cased, in signing order
+	Headers   []string // signed headers (RFC 9421: components), lower-cased, in signing order
 	Date      time.Time
+
+	rfc *rfc9421Sig // set for RFC 9421
 
 	created, expires string
 	signature        string
 	req              *http.Request // the request as go-fed must see it
 }
 
-// ParseSignature reads r's Signature header and checks everything that needs
-// no key: that (request-target), host, date (and digest when there is a
-// body) are signed, that Date is within the window around now, and that
-// Digest matches body. The inbox looks at the returned KeyID (whose host,
-// whether it is known) before anything is fetched. Errors wrap
-// ErrNotVerified.
+// ParseSignature reads r's signature and checks everything that needs no
+// key. A request with a Signature-Input header is RFC 9421 (see
+// parseRFC9421); any other is draft-cavage: (request-target), host, date
+// (and digest when there is a body) must be signed, Date within the window
+// around now, and Digest must match body. The inbox looks at the returned
+// KeyID (whose host, whether it is known) before anything is fetched.
+// Errors wrap ErrNotVerified.
 func ParseSignature(r *http.Request, body []byte, now time.Time) (*Signature, error) {
+	if len(r.Header.Values("Signature-Input")) > 0 {
+		return parseRFC9421(r, body, now)
+	}
 	values := r.Header.Values("Signature")
 	if len(values) == 0 || strings.TrimSpace(values[0]) == "" {
 		return nil, ErrNoSignature
@@ -180,15 +187,11 @@ func ParseSignature(r *http.Request, body []byte, now time.Time) (*Signature, er
 		return nil, fmt.Errorf("%w: %d Signature headers", ErrMalformedSignature, len(values))
 	}
 	params, err := parseSignatureParams(values[0])
-	if (err != nil || params["keyid"] == "") && r.Header.Get("Signature-Input") != "" {
-		// An RFC 9421 request has a Signature header too (sig1=:...:),
-		// but it is not a draft-cavage one.
-		return nil, fmt.Errorf("%w (RFC 9421 only)", ErrNoSignature)
-	}
 	if err != nil {
 		return nil, err
 	}
 	s := &Signature{
+		Scheme:    SchemeCavage,
 		KeyID:     params["keyid"],
 		Algorithm: strings.ToLower(params["algorithm"]),
 		created:   params["created"],
@@ -312,6 +315,9 @@ func (s *Signature) Verify(ctx context.Context, keys KeyResolver) (PublicKey, er
 }
 
 func (s *Signature) verifyWith(key PublicKey) error {
+	if s.rfc != nil {
+		return s.rfc.verify(key.Key)
+	}
 	var algo httpsig.Algorithm
 	switch key.Key.(type) {
 	case *rsa.PublicKey:

@@ -233,18 +233,18 @@ func TestParseSignatureRejects(t *testing.T) {
 			r.Header.Del("Signature")
 			return r
 		}, nil, federation.ErrNoSignature},
-		{"RFC 9421 only", func(t *testing.T) *http.Request {
+		{"RFC 9421 input, no Content-Digest", func(t *testing.T) *http.Request {
 			r := post(t)
 			r.Header.Set("Signature-Input", `sig1=("@method" "@target-uri" "content-digest");created=1740830400;keyid="`+testKeyID+`"`)
 			r.Header.Set("Signature", "sig1=:AAAA:")
 			return r
-		}, nil, federation.ErrNoSignature},
+		}, nil, federation.ErrDigest},
 		{"RFC 9421 input, no Signature", func(t *testing.T) *http.Request {
 			r := post(t)
 			r.Header.Del("Signature")
 			r.Header.Set("Signature-Input", `sig1=("@method");keyid="x"`)
 			return r
-		}, nil, federation.ErrNoSignature},
+		}, nil, federation.ErrMalformedSignature},
 		{"garbage", withSignature("garbage"), nil, federation.ErrMalformedSignature},
 		{"unterminated", withSignature(`keyId="x,signature="AAAA`), nil, federation.ErrMalformedSignature},
 		{"no keyId", withSignature(`headers="(request-target) host date digest",signature="AAAA"`), nil, federation.ErrMalformedSignature},

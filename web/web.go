@@ -26,6 +26,7 @@ type Deps struct {
 	Docs            *federation.Documents
 	Communities     *community.Service
 	Posts           *community.Posts
+	Moderation      *community.Moderation
 	Activities      OutActivities
 	Inbox           *federation.Inbox
 	Keys            federation.KeyResolver // verifies signed GETs under authorized fetch
@@ -78,8 +79,9 @@ func New(d Deps) http.Handler {
 		r.Get("/outbox", s.outbox)
 		r.Get("/p/{id:[0-9]+}", s.post)
 		r.Get("/{kind:[a-z]+}/{n:[0-9]+}", s.outActivity)
-		r.Get("/featured", s.emptyCollection("featured"))
-		r.Get("/moderators", s.emptyCollection("moderators"))
+		r.Get("/featured", s.featured)
+		r.Get("/moderators", s.moderators)
+		r.Get("/modlog", s.modLog)
 	})
 	return r
 }

@@ -34,6 +34,7 @@ type app struct {
 	dialects  *federation.Dialects
 	svc       *community.Service
 	posts     *community.Posts
+	mod       *community.Moderation
 	metrics   *federation.Metrics
 	started   time.Time
 }
@@ -123,6 +124,13 @@ func openApp(ctx context.Context, cfg Config, log *slog.Logger, metrics *federat
 		RatePosts:   cfg.Posting.RatePosts,
 		RateWindow:  cfg.Posting.RateWindow.Duration,
 	}, nil)
+	a.mod = community.NewModeration(community.ModerationDeps{
+		Service: a.svc, Store: db, Posts: db, Mods: db, Publisher: a.publisher, PostPublisher: a.publisher,
+		ModPublisher: a.publisher, Resolver: federation.NewResolver(a.fetcher, cfg.AllowPrivateAddresses),
+		PostPages: func(c community.Community) string { return a.local.CommunityIRI(c.Name) + "/p/" },
+	})
+	a.svc.UseModeration(a.mod)
+	a.posts.UseModeration(a.mod)
 	return a, nil
 }
 

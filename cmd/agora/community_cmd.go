@@ -170,9 +170,9 @@ func cmdCommunity(ctx context.Context, args []string, stdout, stderr io.Writer, 
 			return err
 		}
 		if sub == "approve" {
-			err = a.svc.Approve(ctx, c.Name, actor)
+			err = a.mod.Approve(ctx, c, community.Admin, actor)
 		} else {
-			err = a.svc.Reject(ctx, c.Name, actor)
+			err = a.mod.Reject(ctx, c, community.Admin, actor)
 		}
 		if err != nil {
 			return err

@@ -85,7 +85,7 @@ func defaultConfig() Config {
 		LogLevel:  "info",
 		LogFormat: "text",
 		Delivery: DeliveryConfig{
-			Workers:          256,
+			Workers:          512,
 			PerHost:          4,
 			MaxAttempts:      17,
 			ConnectTimeout:   Duration{10 * time.Second},

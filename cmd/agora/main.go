@@ -2,6 +2,8 @@
 //
 //	agora serve [--config agora.toml]
 //	agora community create|list|show|edit|delete|approve|reject|members ...
+//	agora mod add|remove|list|ban|unban|remove-post|restore-post|pin|unpin|reports|resolve|log ...
+//	agora domain block|unblock|list ...
 //	agora host list|clear ...
 //	agora backup FILE
 //	agora version
@@ -37,6 +39,24 @@ Usage:
   agora community members NAME [--pending]
   agora community approve NAME ACTOR          ACTOR: actor URL or @user@host
   agora community reject NAME ACTOR
+  agora mod add NAME ACTOR [--owner]         ACTOR: actor URL, @user@host or local:NAME
+  agora mod remove NAME ACTOR                 takes the moderator role away
+  agora mod list NAME
+  agora mod ban NAME ACTOR [--reason R] [--remove-posts]
+  agora mod unban NAME ACTOR
+  agora mod remove-post NAME POST [--reason R]
+                                              POST: its id at origin, its page here or its number
+  agora mod restore-post NAME POST
+  agora mod pin|unpin NAME POST
+  agora mod reports NAME [--all]
+  agora mod resolve NAME REPORT
+  agora mod log NAME [-n 50]                  the moderation log
+  agora mod log NAME --public=true|false      show it on the community's web page, or not
+  agora domain block DOMAIN [--community NAME] [--reason R]
+                                              instance-wide unless --community
+  agora domain unblock DOMAIN [--community NAME]
+  agora domain list [--community NAME]
+  agora bench fanout|ingest [flags]          measure fan-out and ingest (BENCHMARKS.md)
   agora host list [--all]                     remote hosts failing, unavailable or with queued deliveries
   agora host clear HOST                       make an unavailable host available; its deliveries are due now
   agora backup FILE                           consistent copy of the database (keys included), server running or not
@@ -83,6 +103,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, env func(
 		return cmdServe(ctx, args[1:], stdout, stderr, env)
 	case "community":
 		return cmdCommunity(ctx, args[1:], stdout, stderr, env)
+	case "mod":
+		return cmdMod(ctx, args[1:], stdout, stderr, env)
+	case "domain":
+		return cmdDomain(ctx, args[1:], stdout, stderr, env)
+	case "bench":
+		return cmdBench(ctx, args[1:], stdout, stderr, env)
 	case "host":
 		return cmdHost(ctx, args[1:], stdout, stderr, env)
 	case "backup":

@@ -194,6 +194,29 @@ func TestRelayAcrossServers(t *testing.T) {
 		t.Fatalf("stored post %+v", hp)
 	}
 
+	// The outbox lists the boost; the post has a page at Agora (AS2 and
+	// HTML), and the Announce's id can be dereferenced.
+	code, outbox := getJSON(t, group+"/outbox")
+	if code != 200 || outbox["totalItems"].(float64) != 1 {
+		t.Fatalf("outbox: %d %v", code, outbox)
+	}
+	code, page := getJSON(t, group+"/outbox?page=1")
+	items, _ := page["orderedItems"].([]any)
+	if code != 200 || len(items) != 1 || items[0].(map[string]any)["object"] != hello.id {
+		t.Fatalf("outbox page: %d %v", code, page)
+	}
+	pageURL := fmt.Sprintf("%s/p/%d", group, hp.ID)
+	if code, doc := getJSON(t, pageURL); code != 200 || doc["id"] != pageURL || doc["object"] != hello.id {
+		t.Fatalf("post page as AS2: %d %v", code, doc)
+	}
+	if code, body := get(t, pageURL, "text/html"); code != 200 || !strings.Contains(string(body), "gardeners") ||
+		strings.Contains(string(body), "<script>alert") {
+		t.Fatalf("post page as HTML: %d %s", code, body)
+	}
+	if code, doc := getJSON(t, items[0].(map[string]any)["id"].(string)); code != 200 || doc["type"] != "Announce" {
+		t.Fatalf("announce id does not dereference: %d %v", code, doc)
+	}
+
 	// A retried delivery of the same Create boosts nothing twice.
 	post(t, mastodon, a.base()+"/inbox", "alice", hello.create(mastodon, "alice", "Create"))
 	settle()
@@ -242,6 +265,11 @@ func TestRelayAcrossServers(t *testing.T) {
 	}
 	if p := postOf(t, a, "gardening", mastodon.URL()+"/notes/reply"); p.ThreadRoot != hello.id || p.InReplyTo != hello.id {
 		t.Errorf("reply thread root %q, in reply to %q; want %q", p.ThreadRoot, p.InReplyTo, hello.id)
+	}
+	// A refused private post has no public page.
+	private := postOf(t, a, "gardening", mastodon.URL()+"/notes/private")
+	if code, _ := get(t, fmt.Sprintf("%s/p/%d", group, private.ID), "text/html"); code != 404 {
+		t.Errorf("followers-only post page: %d, want 404", code)
 	}
 
 	// A post forwarded by someone else (dave forwards alice's note) is
@@ -335,7 +363,7 @@ func TestRelayAcrossServers(t *testing.T) {
 
 	// The outbox lists what is still announced; the CLI shows every
 	// decision with its reason.
-	code, outbox := getJSON(t, group+"/outbox")
+	code, outbox = getJSON(t, group+"/outbox")
 	if code != 200 || outbox["totalItems"].(float64) != 0 {
 		t.Fatalf("outbox: %d %v (hello edited out, forwarded deleted)", code, outbox["totalItems"])
 	}

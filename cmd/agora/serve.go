@@ -102,13 +102,14 @@ func startServer(ctx context.Context, cfg Config, log *slog.Logger, ln net.Liste
 	s.inbox = federation.NewInbox(federation.InboxDeps{
 		Local: a.local, Keys: a.keys, Store: a.db, Actors: a.actors, ActorCache: a.db,
 		Service: a.svc, Posts: a.posts, Fetcher: a.fetcher, Dialects: a.dialects,
-		Members: a.db, Deliverer: a.deliverer, Metrics: metrics, Log: log,
+		Members: a.db, Moderation: a.mod, Deliverer: a.deliverer, Schemes: a.db, Metrics: metrics, Log: log,
 	})
 	handler := web.New(web.Deps{
 		Local:           a.local,
 		Docs:            a.docs,
 		Communities:     a.svc,
 		Posts:           a.posts,
+		Moderation:      a.mod,
 		Activities:      a.db,
 		Inbox:           s.inbox,
 		Keys:            a.keys,

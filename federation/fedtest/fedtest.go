@@ -396,6 +396,15 @@ var signedHeadersParam = regexp.MustCompile(`headers="([^"]*)"`)
 // verify checks r's signature the way a careful peer would, with go-fed
 // and no code from package federation.
 func (s *Server) verify(r *http.Request, body []byte) (keyID string, err error) {
+	return verifyRequest(r, body, func(ctx context.Context, keyID string) (*rsa.PublicKey, error) {
+		return fetchKey(ctx, s.client, keyID)
+	})
+}
+
+// verifyRequest checks a signed POST: (request-target), host, date and
+// digest signed, Date within an hour, Digest matching the body, and the
+// signature verifying with the key that key returns for the keyId.
+func verifyRequest(r *http.Request, body []byte, key func(ctx context.Context, keyID string) (*rsa.PublicKey, error)) (keyID string, err error) {
 	sig := r.Header.Get("Signature")
 	m := signedHeadersParam.FindStringSubmatch(sig)
 	if m == nil {
@@ -427,7 +436,7 @@ func (s *Server) verify(r *http.Request, body []byte) (keyID string, err error) 
 		return "", err
 	}
 	keyID = v.KeyId()
-	pub, err := s.fetchKey(r.Context(), keyID)
+	pub, err := key(r.Context(), keyID)
 	if err != nil {
 		return keyID, err
 	}
@@ -436,14 +445,14 @@ func (s *Server) verify(r *http.Request, body []byte) (keyID string, err error) 
 
 // fetchKey fetches an RSA public key from its keyId: an actor with
 // publicKey (one or several), or a key document.
-func (s *Server) fetchKey(ctx context.Context, keyID string) (*rsa.PublicKey, error) {
+func fetchKey(ctx context.Context, client *http.Client, keyID string) (*rsa.PublicKey, error) {
 	u, _, _ := strings.Cut(keyID, "#")
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return nil, err
 	}
 	req.Header.Set("Accept", federation.ActivityAccept)
-	resp, err := s.client.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("fetch key: %w", err)
 	}

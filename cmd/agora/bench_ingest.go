@@ -1,0 +1,294 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/agorafed/agora/federation"
+	"github.com/agorafed/agora/federation/fedtest"
+	"github.com/agorafed/agora/storage/sqlite"
+)
+
+// cmdBenchIngest is `agora bench ingest`: distinct signed Create{Note} from
+// cached actors, sent open loop at rising rates, to find the highest rate
+// the inbox sustains with p99 under a bound and no errors.
+func cmdBenchIngest(ctx context.Context, args []string, stdout, stderr io.Writer, env func(string) string) error {
+	fs := flag.NewFlagSet("bench ingest", flag.ContinueOnError)
+	bf := addBenchFlags(fs, env)
+	actors := fs.Int("actors", 1000, "distinct senders, keys cached by Agora before the run")
+	rateList := fs.String("rates", "500,1000,2000,3000,4000,5000,6500,8000,10000", "rates to try, per second, in order; stops at the first not sustained")
+	step := fs.Duration("step", 2*time.Second, "how long each rate is held")
+	p99Max := fs.Duration("p99", 250*time.Millisecond, "a rate is sustained when p99 is below this and nothing failed")
+	floorN := fs.Int("floor-n", 2000, "requests to measure the floor")
+	keyPool := fs.Int("keys", 8, "distinct RSA keys among the actors (each actor has its own keyId)")
+	timeout := fs.Duration("timeout", 5*time.Minute, "stop after this long")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usageError{fmt.Sprintf("bench ingest: unexpected argument %q", pos[0])}
+	}
+	var rates []float64
+	for _, s := range strings.Split(*rateList, ",") {
+		r, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+		if err != nil || r <= 0 {
+			return usageError{fmt.Sprintf("bench ingest: bad rate %q", s)}
+		}
+		rates = append(rates, r)
+	}
+	if *actors < 1 || *step <= 0 {
+		return usageError{"bench ingest: need --actors >= 1 and --step > 0"}
+	}
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+
+	const hosts = 10
+	perHost := (*actors + hosts - 1) / hosts
+	fmt.Fprintf(stdout, "ingest: %d actors on %d hosts, steps of %v, p99 < %v, %d cores\n", *actors, hosts, *step, *p99Max, cores())
+	rem, err := startRemote(ctx, *bf.inproc, stderr)
+	if err != nil {
+		return err
+	}
+	defer rem.Close()
+	resp, err := rem.call(remoteReq{Op: "fleet", Fleet: fedtest.FleetOptions{Hosts: hosts, UsersPerHost: perHost, KeyPool: *keyPool}})
+	if err != nil {
+		return err
+	}
+	fleet := resp.Hosts
+	b, err := startBenchServer(ctx, bf, env, stderr)
+	if err != nil {
+		return err
+	}
+	defer b.stop(*bf.keep, stderr)
+	a := b.app
+	c, err := createBenchCommunity(ctx, a)
+	if err != nil {
+		return err
+	}
+	group := a.local.CommunityIRI(c.Name)
+
+	// Cache every actor and key, as earlier traffic would have.
+	setup := time.Now()
+	if err := cacheActors(ctx, a, fleet, perHost); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "setup: %d actors and keys cached in %v\n", hosts*perHost, time.Since(setup).Round(time.Millisecond))
+
+	// The floor: verify + parse + insert + HTTP on a bare net/http server
+	// in this process, sent one request at a time.
+	floor, err := ingestFloor(ctx, a, b.dir, rem, group, *floorN)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "floor (verify + parse + insert + HTTP): %.1f us per activity, %.0f/s on %d cores\n",
+		us(floor), float64(cores())*float64(time.Second)/float64(floor), cores())
+
+	type stepResult struct {
+		rate                float64
+		res                 loadResult
+		cpuWindow, cpuTotal time.Duration
+		ok                  bool
+	}
+	var steps []stepResult
+	var best *stepResult
+	accepted := 0
+	stopProfile, err := bf.startProfile()
+	if err != nil {
+		return err
+	}
+	defer stopProfile()
+	for _, rate := range rates {
+		if err := drained(ctx, a, time.Minute); err != nil {
+			return err
+		}
+		n := int(rate * step.Seconds())
+		if _, err := rem.call(remoteReq{Op: "prepare", URL: a.local.SharedInbox(), N: n, Community: group}); err != nil {
+			return err
+		}
+		c0 := cpuTime()
+		resp, err := rem.call(remoteReq{Op: "fire", Rate: rate})
+		if err != nil {
+			return err
+		}
+		c1 := cpuTime()
+		if err := drained(ctx, a, time.Minute); err != nil {
+			return err
+		}
+		c2 := cpuTime()
+		res := *resp.Load
+		got := res.Statuses[http.StatusAccepted]
+		accepted += got
+		sr := stepResult{rate: rate, res: res, ok: res.Errors == 0 && res.P99 < *p99Max,
+			cpuWindow: (c1 - c0) / time.Duration(max(got, 1)), cpuTotal: (c2 - c0) / time.Duration(max(got, 1))}
+		steps = append(steps, sr)
+		verdict := "sustained"
+		if !sr.ok {
+			verdict = "NOT sustained"
+		}
+		fmt.Fprintf(stdout, "rate %6.0f/s: %6d sent, %6d accepted, %d errors, p50 %7.2f ms, p99 %7.2f ms, max %7.2f ms, CPU %6.1f us/activity while sending, %6.1f us with processing: %s\n",
+			rate, res.Sent, got, res.Errors, ms(res.P50), ms(res.P99), ms(res.Max), us(sr.cpuWindow), us(sr.cpuTotal), verdict)
+		if res.FirstErr != "" {
+			fmt.Fprintf(stdout, "  first error: %s\n", res.FirstErr)
+		}
+		if !sr.ok {
+			break
+		}
+		best = &steps[len(steps)-1]
+	}
+	// Every 202 means recorded: count what the database holds.
+	recorded, err := a.db.InboxCount(ctx)
+	if err != nil {
+		return err
+	}
+	lost := accepted - recorded
+	fig := map[string]any{"bench": "ingest", "actors": hosts * perHost, "cores": cores(), "step_s": step.Seconds(),
+		"floor_us": us(floor), "accepted": accepted, "recorded": recorded, "lost": lost, "rss_mb": round(peakRSSMB(), 1)}
+	if best == nil {
+		fmt.Fprintf(stdout, "no rate sustained\n")
+		fig["rate"] = 0
+	} else {
+		r3 := float64(floor) / float64(best.cpuTotal)
+		r3w := float64(floor) / float64(best.cpuWindow)
+		fmt.Fprintf(stdout, "sustained: %.0f activities/s, p99 %.2f ms (target >= 6500/s)\n", best.rate, ms(best.res.P99))
+		fmt.Fprintf(stdout, "CPU per accepted activity: %.1f us received and processed, %.1f us while sending; R3 = %.2f (%.2f while sending), target >= 0.7\n",
+			us(best.cpuTotal), us(best.cpuWindow), r3, r3w)
+		fig["rate"] = best.rate
+		fig["p99_ms"] = round(ms(best.res.P99), 2)
+		fig["cpu_us"] = us(best.cpuTotal)
+		fig["cpu_window_us"] = us(best.cpuWindow)
+		fig["r3"] = round(r3, 3)
+		fig["r3_window"] = round(r3w, 3)
+	}
+	if last := steps[len(steps)-1]; !last.ok {
+		fig["failed_rate"] = last.rate
+		fig["failed_p99_ms"] = round(ms(last.res.P99), 2)
+		fig["failed_errors"] = last.res.Errors
+	}
+	fmt.Fprintf(stdout, "recorded %d of %d accepted (lost %d), peak RSS %.1f MB\n", recorded, accepted, lost, peakRSSMB())
+	printJSON(stdout, fig)
+	return nil
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// cacheActors fetches every actor and key once, through Agora's caches.
+func cacheActors(ctx context.Context, a *app, fleet []fedtest.FleetHost, perHost int) error {
+	var wg sync.WaitGroup
+	errs := make(chan error, len(fleet))
+	for _, h := range fleet {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for u := range perHost {
+				iri := fmt.Sprintf("%s/users/u%d", h.URL, u)
+				if _, err := a.actors.Get(ctx, iri, false); err != nil {
+					errs <- err
+					return
+				}
+				if _, err := a.keys.PublicKey(ctx, iri+"#main-key", false); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	return <-errs
+}
+
+// drained waits until the inbox has processed everything recorded.
+func drained(ctx context.Context, a *app, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for {
+		items, err := a.db.UnprocessedInbox(ctx, 0, 1)
+		if err != nil {
+			return err
+		}
+		if len(items) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return errors.New("bench: the inbox did not catch up")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// ingestFloor measures verify + parse + insert + HTTP: a bare net/http
+// server in this process doing what the inbox must do before its 202
+// (the same signature, parsing and SQLite code, on a scratch database),
+// and nothing else, fed one request at a time.
+func ingestFloor(ctx context.Context, a *app, dir string, rem *remote, group string, n int) (time.Duration, error) {
+	db, err := sqlite.Open(ctx, filepath.Join(dir, "floor.db"))
+	if err != nil {
+		return 0, err
+	}
+	defer db.Close()
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusRequestEntityTooLarge)
+			return
+		}
+		sig, err := federation.ParseSignature(r, body, time.Now())
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusUnauthorized)
+			return
+		}
+		act, err := federation.Parse(body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		if _, err := sig.Verify(r.Context(), a.keys); err != nil {
+			http.Error(w, err.Error(), http.StatusUnauthorized)
+			return
+		}
+		id := act.ID
+		if id == "" {
+			sum := sha256.Sum256(body)
+			id = "sha256:" + hex.EncodeToString(sum[:])
+		}
+		if _, err := db.RecordInbox(r.Context(), federation.InboxItem{ActivityID: id, Type: act.Type, Actor: act.Actor,
+			Body: body, ReceivedAt: time.Now().UTC()}); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.WriteHeader(http.StatusAccepted)
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	defer srv.Close()
+	url := "http://" + ln.Addr().String() + "/inbox"
+	if _, err := rem.call(remoteReq{Op: "prepare", URL: url, N: n, Community: group}); err != nil {
+		return 0, err
+	}
+	c0 := cpuTime()
+	resp, err := rem.call(remoteReq{Op: "fire"})
+	if err != nil {
+		return 0, err
+	}
+	floor := (cpuTime() - c0) / time.Duration(max(n, 1))
+	if resp.Load.Errors > 0 {
+		return 0, fmt.Errorf("bench: floor server refused %d of %d: %s %v", resp.Load.Errors, n, resp.Load.FirstErr, resp.Load.Statuses)
+	}
+	return floor, nil
+}

@@ -1,0 +1,80 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+)
+
+// runBench runs an agora bench command, small and in one process, and
+// returns its last line decoded.
+func runBench(t *testing.T, args ...string) (map[string]any, string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	env := func(k string) string { return "" }
+	if err := run(context.Background(), append([]string{"bench"}, args...), &out, &errOut, env); err != nil {
+		t.Fatalf("bench %v: %v\n%s\n%s", args, err, out.String(), errOut.String())
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	var fig map[string]any
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &fig); err != nil {
+		t.Fatalf("last line %q is not JSON: %v", lines[len(lines)-1], err)
+	}
+	return fig, out.String()
+}
+
+func TestBenchFanout(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits for a flaky host's retry (15-25 s); skipped with -short")
+	}
+	fig, out := runBench(t, "fanout", "--inproc", "--hosts", "20", "--followers", "50", "--latency", "20ms",
+		"--dead", "0.1", "--flaky", "0.05", "--floor-n", "20", "--timeout", "40s")
+	want := map[string]float64{"hosts": 20, "followers": 50, "dead": 2, "flaky": 1, "live": 18, "once": 18, "dup": 0, "missing": 0, "invalid": 0}
+	for k, v := range want {
+		if fig[k] != v {
+			t.Errorf("%s = %v, want %v\n%s", k, fig[k], v, out)
+		}
+	}
+	for _, k := range []string{"t_s", "t_all_s", "r1", "r2", "floor_us", "cpu_per_delivery_us", "rss_mb"} {
+		if v, ok := fig[k].(float64); !ok || v <= 0 {
+			t.Errorf("%s = %v, want a positive figure\n%s", k, fig[k], out)
+		}
+	}
+	// The flaky host had to wait for a retry.
+	if fig["t_all_s"].(float64) < fig["t_s"].(float64) {
+		t.Errorf("t_all_s %v < t_s %v", fig["t_all_s"], fig["t_s"])
+	}
+}
+
+func TestBenchIngest(t *testing.T) {
+	fig, out := runBench(t, "ingest", "--inproc", "--actors", "20", "--keys", "2", "--rates", "50,100",
+		"--step", "500ms", "--floor-n", "20")
+	if fig["rate"] != 100.0 || fig["lost"] != 0.0 || fig["accepted"] != 75.0 || fig["recorded"] != 75.0 {
+		t.Errorf("figures %v, want rate 100, 75 accepted and recorded, none lost\n%s", fig, out)
+	}
+	for _, k := range []string{"r3", "floor_us", "cpu_us", "p99_ms"} {
+		if v, ok := fig[k].(float64); !ok || v <= 0 {
+			t.Errorf("%s = %v, want a positive figure\n%s", k, fig[k], out)
+		}
+	}
+}
+
+func TestBenchUsage(t *testing.T) {
+	for _, args := range [][]string{
+		{"bench"},
+		{"bench", "nope"},
+		{"bench", "fanout", "--hosts", "10", "--followers", "5"},
+		{"bench", "ingest", "--rates", "100,x"},
+		{"bench", "ingest", "extra"},
+	} {
+		var out, errOut bytes.Buffer
+		err := run(context.Background(), args, &out, &errOut, func(string) string { return "" })
+		var u usageError
+		if !errors.As(err, &u) {
+			t.Errorf("%v: err %v, want a usage error", args, err)
+		}
+	}
+}
