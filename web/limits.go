@@ -29,13 +29,6 @@ type Limits struct {
 	Window          time.Duration
 }
 
-// DefaultLimits are generous for honest peers: a large instance delivers
-// everything its users send from a few addresses, while one actor sending
-// two activities a second for a minute is a flood.
-func DefaultLimits() Limits {
-	return Limits{MaxConcurrent: 64, PerIP: 1200, PerActor: 120, Window: time.Minute}
-}
-
 // retryAfterBusy is the Retry-After of a 503 when the inbox is full: the
 // requests in progress take a few seconds at most.
 const retryAfterBusy = 5

@@ -94,7 +94,7 @@ func defaultConfig() Config {
 			ShutdownTimeout:  Duration{10 * time.Second},
 		},
 		Posting: PostingConfig{MaxMentions: 3, RatePosts: 10, RateWindow: Duration{time.Hour}},
-		Inbox:   InboxConfig{MaxConcurrent: 64, RatePerIP: 1200, RatePerActor: 120, RateWindow: Duration{time.Minute}},
+		Inbox:   InboxConfig{MaxConcurrent: 256, RatePerIP: 1200, RatePerActor: 120, RateWindow: Duration{time.Minute}},
 	}
 }
 

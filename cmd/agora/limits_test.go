@@ -270,7 +270,7 @@ func TestInboxConfig(t *testing.T) {
 		want    InboxConfig
 		wantErr string
 	}{
-		{nil, InboxConfig{MaxConcurrent: 64, RatePerIP: 1200, RatePerActor: 120, RateWindow: Duration{time.Minute}}, ""},
+		{nil, InboxConfig{MaxConcurrent: 256, RatePerIP: 1200, RatePerActor: 120, RateWindow: Duration{time.Minute}}, ""},
 		{map[string]string{"AGORA_INBOX_MAX_CONCURRENT": "0", "AGORA_INBOX_RATE_PER_IP": "0", "AGORA_INBOX_RATE_PER_ACTOR": "5", "AGORA_INBOX_RATE_WINDOW": "1h"},
 			InboxConfig{RatePerActor: 5, RateWindow: Duration{time.Hour}}, ""},
 		{map[string]string{"AGORA_INBOX_MAX_CONCURRENT": "-1"}, InboxConfig{}, "inbox.max_concurrent"},
