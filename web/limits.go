@@ -91,10 +91,27 @@ func clientIPKey(r *http.Request) string {
 // that actor's server then retries later, as it does after any 429.
 // Unsigned requests are not counted here: they are refused without work.
 func signerKey(r *http.Request) string {
-	if id := keyIDOf(r.Header.Get("Signature")); id != "" {
+	id := ""
+	if input := r.Header.Get("Signature-Input"); input != "" {
+		id = keyIDOf9421(input) // RFC 9421
+	} else {
+		id = keyIDOf(r.Header.Get("Signature"))
+	}
+	if id != "" {
 		return "key:" + id
 	}
 	return ""
+}
+
+// keyIDOf9421 reads the keyid parameter of the first signature in an RFC
+// 9421 Signature-Input header.
+func keyIDOf9421(input string) string {
+	_, rest, ok := strings.Cut(input, `;keyid="`)
+	if !ok {
+		return ""
+	}
+	id, _, _ := strings.Cut(rest, `"`)
+	return id
 }
 
 // keyIDOf reads the keyId parameter of a draft-cavage Signature header.

@@ -23,6 +23,7 @@ type limitReq struct {
 	remote string // RemoteAddr
 	xff    string // X-Forwarded-For
 	keyID  string // keyId of the Signature header; "" for none
+	input  string // keyid of an RFC 9421 Signature-Input; "" for none
 }
 
 func (lr limitReq) do(h http.Handler) *httptest.ResponseRecorder {
@@ -33,6 +34,10 @@ func (lr limitReq) do(h http.Handler) *httptest.ResponseRecorder {
 	}
 	if lr.keyID != "" {
 		r.Header.Set("Signature", `keyId="`+lr.keyID+`",algorithm="rsa-sha256",headers="(request-target) host date digest",signature="AAAA"`)
+	}
+	if lr.input != "" {
+		r.Header.Set("Signature-Input", `sig1=("@method" "@target-uri" "content-digest");created=1;keyid="`+lr.input+`";alg="rsa-v1_5-sha256"`)
+		r.Header.Set("Signature", "sig1=:AAAA:")
 	}
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, r)
@@ -65,6 +70,9 @@ func TestRateLimits(t *testing.T) {
 			[]limitReq{{remote: "203.0.113.1:1", keyID: alice}, {remote: "203.0.113.2:1", keyID: alice},
 				{remote: "203.0.113.3:1", keyID: alice}, {remote: "203.0.113.3:1", keyID: "https://b.example/users/bob#main-key"}},
 			[]int{202, 202, 429, 202}},
+		{"per actor, RFC 9421", Limits{PerActor: 1, Window: time.Hour},
+			[]limitReq{{remote: "203.0.113.1:1", input: alice}, {remote: "203.0.113.2:1", input: alice}, {remote: "203.0.113.2:1", input: "https://b.example/k"}},
+			[]int{202, 429, 202}},
 		{"unsigned requests are not counted per actor", Limits{PerActor: 1, Window: time.Hour},
 			[]limitReq{{remote: "203.0.113.1:1"}, {remote: "203.0.113.1:1"}, {remote: "203.0.113.1:1"}},
 			[]int{202, 202, 202}},

@@ -297,7 +297,7 @@ func TestHostileInput(t *testing.T) {
 		}, 415},
 		// Signatures (PROTOCOL.md section 2).
 		{"no signature", func() *http.Request { return newPost(inbox, followOf(mastodon, "alice"), "application/activity+json") }, 401},
-		{"RFC 9421 only", func() *http.Request {
+		{"RFC 9421 with a bogus signature", func() *http.Request {
 			r := newPost(inbox, followOf(mastodon, "alice"), "application/activity+json")
 			r.Header.Set("Signature-Input", `sig1=("@method" "@target-uri");created=1;keyid="`+alice.KeyID+`"`)
 			r.Header.Set("Signature", "sig1=:AAAA:")
