@@ -36,7 +36,8 @@ fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 
-# Each fuzz target for a minute (FUZZTIME=10s for a quick pass).
+# Each fuzz target for a minute (FUZZTIME=10s for a quick pass; CI runs
+# that after make test, from .ci/run).
 FUZZTIME ?= 1m
 fuzz:
 	@for pkg in $$($(GO) list ./...); do \

@@ -82,6 +82,8 @@ func (f *Fetcher) WebFinger(ctx context.Context, handle string, allowHTTP bool) 
 		if jrd, herr = f.webfinger(ctx, "http", host, resource); herr == nil {
 			return jrd, nil
 		}
+		// Both reasons: the http one may be a refusal (a forbidden address).
+		return JRD{}, fmt.Errorf("%w; then over http: %w", err, herr)
 	}
 	return jrd, err
 }
@@ -101,9 +103,25 @@ func (f *Fetcher) webfinger(ctx context.Context, scheme, host, resource string) 
 	if resp.StatusCode != http.StatusOK {
 		return JRD{}, fmt.Errorf("webfinger %s: %w", resource, &StatusError{Code: resp.StatusCode, URL: u})
 	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxJRD+1))
+	if err != nil {
+		return JRD{}, fmt.Errorf("webfinger %s: %w", resource, err)
+	}
+	if len(body) > maxJRD {
+		return JRD{}, fmt.Errorf("webfinger %s: %w: over %d bytes", resource, ErrTooLarge, maxJRD)
+	}
+	jrd, err := ParseJRD(body)
+	if err != nil {
+		return JRD{}, fmt.Errorf("webfinger %s: %w", resource, err)
+	}
+	return jrd, nil
+}
+
+// ParseJRD reads a WebFinger answer. Errors wrap ErrMalformed.
+func ParseJRD(body []byte) (JRD, error) {
 	var jrd JRD
-	if err := json.NewDecoder(io.LimitReader(resp.Body, maxJRD)).Decode(&jrd); err != nil {
-		return JRD{}, fmt.Errorf("webfinger %s: decode: %w", resource, err)
+	if err := json.Unmarshal(body, &jrd); err != nil {
+		return JRD{}, fmt.Errorf("%w: JRD: %v", ErrMalformed, err)
 	}
 	return jrd, nil
 }

@@ -59,6 +59,10 @@ func (s *server) signedFetch(w http.ResponseWriter, r *http.Request) bool {
 	if !s.AuthorizedFetch {
 		return true
 	}
+	if err := s.checkHost(r); err != nil {
+		s.fail(w, r, err)
+		return false
+	}
 	if err := federation.VerifyFetch(r.Context(), r, s.Keys, s.Now()); err != nil {
 		s.fail(w, r, err)
 		return false
@@ -99,6 +103,10 @@ func (s *server) emptyCollection(which string) http.HandlerFunc {
 // inbox. Routing is by content, not by URL (PROTOCOL.md section 3), so the
 // URL only has to name an existing community.
 func (s *server) inbox(w http.ResponseWriter, r *http.Request) {
+	if err := s.checkHost(r); err != nil {
+		s.reject(w, r, err)
+		return
+	}
 	if name := chi.URLParam(r, "name"); name != "" {
 		if _, err := s.Communities.Get(r.Context(), name); err != nil {
 			s.fail(w, r, err)

@@ -32,6 +32,7 @@ type Deps struct {
 	Inbox           *federation.Inbox
 	Keys            federation.KeyResolver // verifies signed GETs under authorized fetch
 	AuthorizedFetch bool
+	Limits          Limits // on the inboxes; zero: none
 	Version         string
 	Metrics         http.Handler // may be nil
 	Health          func(context.Context) error
@@ -75,8 +76,9 @@ func New(d Deps) http.Handler {
 		r.Method(http.MethodGet, "/metrics", d.Metrics)
 	}
 	r.Get("/actor", s.instanceActor)
-	r.Post("/inbox", s.inbox)
-	r.Post("/actor/inbox", s.inbox)
+	limited := inboxLimits(d.Limits)
+	r.With(limited...).Post("/inbox", s.inbox)
+	r.With(limited...).Post("/actor/inbox", s.inbox)
 	r.Handle("/static/*", http.StripPrefix("/static/", staticHandler()))
 	r.Get("/media/{id:[0-9a-f]{32}\\.(png|jpg)}", s.media)
 	// The HTML pages and forms: sessions and CSRF apply to them, not to the
@@ -91,7 +93,7 @@ func New(d Deps) http.Handler {
 	r.Route("/c/{name}", func(r chi.Router) {
 		r.Use(s.withAdmin)
 		r.Get("/", s.communityActor)
-		r.Post("/inbox", s.inbox)
+		r.With(limited...).Post("/inbox", s.inbox)
 		r.Get("/followers", s.followers)
 		r.Get("/outbox", s.outbox)
 		r.Get("/p/{id:[0-9]+}", s.post)

@@ -121,6 +121,9 @@ func startBenchServer(ctx context.Context, bf benchFlags, env func(string) strin
 	// Deliveries to dead hosts wait for their timeout; at the end of a run
 	// they need not.
 	cfg.Delivery.ShutdownTimeout = Duration{time.Second}
+	// The whole fleet sends from 127.0.0.1: per-address and per-actor rate
+	// limits would measure themselves. inbox.max_concurrent stays.
+	cfg.Inbox.RatePerIP, cfg.Inbox.RatePerActor = 0, 0
 	if err := cfg.validate(); err != nil {
 		os.RemoveAll(dir)
 		return nil, err

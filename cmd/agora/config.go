@@ -22,6 +22,18 @@ type Config struct {
 	LogFormat             string         `toml:"log_format"`
 	Delivery              DeliveryConfig `toml:"delivery"`
 	Posting               PostingConfig  `toml:"posting"`
+	Inbox                 InboxConfig    `toml:"inbox"`
+
+	timeouts serverTimeouts // not in the file: tests shorten them
+}
+
+// InboxConfig is the [inbox] table: what one client may make the inboxes
+// do. 0 is no limit.
+type InboxConfig struct {
+	MaxConcurrent int      `toml:"max_concurrent"`
+	RatePerIP     int      `toml:"rate_per_ip"`
+	RatePerActor  int      `toml:"rate_per_actor"`
+	RateWindow    Duration `toml:"rate_window"`
 }
 
 // PostingConfig is the [posting] table: the instance's anti-spam limits.
@@ -82,6 +94,7 @@ func defaultConfig() Config {
 			ShutdownTimeout:  Duration{10 * time.Second},
 		},
 		Posting: PostingConfig{MaxMentions: 3, RatePosts: 10, RateWindow: Duration{time.Hour}},
+		Inbox:   InboxConfig{MaxConcurrent: 256, RatePerIP: 1200, RatePerActor: 120, RateWindow: Duration{time.Minute}},
 	}
 }
 
@@ -164,6 +177,10 @@ func applyEnv(cfg *Config, env func(string) string) error {
 		integer("AGORA_POSTING_MAX_MENTIONS", &cfg.Posting.MaxMentions),
 		integer("AGORA_POSTING_RATE_POSTS", &cfg.Posting.RatePosts),
 		duration("AGORA_POSTING_RATE_WINDOW", &cfg.Posting.RateWindow),
+		integer("AGORA_INBOX_MAX_CONCURRENT", &cfg.Inbox.MaxConcurrent),
+		integer("AGORA_INBOX_RATE_PER_IP", &cfg.Inbox.RatePerIP),
+		integer("AGORA_INBOX_RATE_PER_ACTOR", &cfg.Inbox.RatePerActor),
+		duration("AGORA_INBOX_RATE_WINDOW", &cfg.Inbox.RateWindow),
 	)
 }
 
@@ -213,6 +230,17 @@ func (c *Config) validate() error {
 		return fmt.Errorf("config posting.rate_posts: want 0 (no limit) or more, got %d", p.RatePosts)
 	case p.RatePosts > 0 && p.RateWindow.Duration <= 0:
 		return errors.New("config posting.rate_window: must be positive")
+	}
+	in := c.Inbox
+	switch {
+	case in.MaxConcurrent < 0:
+		return fmt.Errorf("config inbox.max_concurrent: want 0 (no limit) or more, got %d", in.MaxConcurrent)
+	case in.RatePerIP < 0:
+		return fmt.Errorf("config inbox.rate_per_ip: want 0 (no limit) or more, got %d", in.RatePerIP)
+	case in.RatePerActor < 0:
+		return fmt.Errorf("config inbox.rate_per_actor: want 0 (no limit) or more, got %d", in.RatePerActor)
+	case (in.RatePerIP > 0 || in.RatePerActor > 0) && in.RateWindow.Duration < time.Second:
+		return errors.New("config inbox.rate_window: must be at least 1s")
 	}
 	return nil
 }

@@ -5,6 +5,8 @@
 //	agora admin create NAME
 //	agora mod add|remove|list|ban|unban|remove-post|restore-post|pin|unpin|reports|resolve|log ...
 //	agora domain block|unblock|list ...
+//	agora host list|clear ...
+//	agora backup FILE
 //	agora version
 package main
 
@@ -57,6 +59,9 @@ Usage:
   agora domain unblock DOMAIN [--community NAME]
   agora domain list [--community NAME]
   agora bench fanout|ingest [flags]          measure fan-out and ingest (BENCHMARKS.md)
+  agora host list [--all]                     remote hosts failing, unavailable or with queued deliveries
+  agora host clear HOST                       make an unavailable host available; its deliveries are due now
+  agora backup FILE                           consistent copy of the database (keys included), server running or not
   agora version
 
 Every command takes --config FILE (or AGORA_CONFIG); without one, embedded
@@ -108,6 +113,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, env func(
 		return cmdDomain(ctx, args[1:], stdout, stderr, env)
 	case "bench":
 		return cmdBench(ctx, args[1:], stdout, stderr, env)
+	case "host":
+		return cmdHost(ctx, args[1:], stdout, stderr, env)
+	case "backup":
+		return cmdBackup(ctx, args[1:], stdout, stderr, env)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "agora", version)
 		return nil

@@ -118,6 +118,7 @@ func startServer(ctx context.Context, cfg Config, log *slog.Logger, ln net.Liste
 		Inbox:           s.inbox,
 		Keys:            a.keys,
 		AuthorizedFetch: cfg.AuthorizedFetch,
+		Limits:          web.Limits{MaxConcurrent: cfg.Inbox.MaxConcurrent, PerIP: cfg.Inbox.RatePerIP, PerActor: cfg.Inbox.RatePerActor, Window: cfg.Inbox.RateWindow.Duration},
 		Version:         version,
 		Metrics:         promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 		Health:          func(ctx context.Context) error { _, err := a.db.QueueDepth(ctx); return err },
@@ -130,13 +131,14 @@ func startServer(ctx context.Context, cfg Config, log *slog.Logger, ln net.Liste
 		Resolver:        federation.NewResolver(a.fetcher, cfg.AllowPrivateAddresses),
 		Log:             log,
 	})
+	timeouts := cfg.timeouts.orDefaults()
 	s.http = &http.Server{
 		Handler: handler,
 		// Slow clients must not hold connections: limits on every phase.
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       120 * time.Second,
+		ReadHeaderTimeout: timeouts.ReadHeader,
+		ReadTimeout:       timeouts.Read,
+		WriteTimeout:      timeouts.Write,
+		IdleTimeout:       timeouts.Idle,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}

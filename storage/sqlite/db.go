@@ -86,10 +86,16 @@ func (db *DB) SchemaVersion(ctx context.Context) (int, error) {
 // Backup writes a consistent copy of the database to path (VACUUM INTO),
 // safe while the server runs.
 func (db *DB) Backup(ctx context.Context, path string) error {
-	if _, err := os.Stat(path); err == nil {
-		return fmt.Errorf("backup: %s exists", path)
+	// Created empty first, so that the copy of the private keys is never
+	// readable by others, not even for a moment; VACUUM INTO fills an
+	// empty file.
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("backup: %w", err)
 	}
+	f.Close()
 	if _, err := db.w.ExecContext(ctx, `VACUUM INTO ?`, path); err != nil {
+		os.Remove(path)
 		return fmt.Errorf("backup: %w", err)
 	}
 	return os.Chmod(path, 0o600)
