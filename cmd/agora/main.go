@@ -54,7 +54,7 @@ Usage:
                                               instance-wide unless --community
   agora domain unblock DOMAIN [--community NAME]
   agora domain list [--community NAME]
-  agora bench fanout|ingest [flags]          measure fan-out and ingest (BENCHMARKS.md)
+  agora bench fanout|ingest|soak [flags]     measure fan-out and ingest, soak (BENCHMARKS.md)
   agora version
 
 Every command takes --config FILE (or AGORA_CONFIG); without one, embedded
