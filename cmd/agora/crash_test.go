@@ -33,8 +33,8 @@ const crashWorkers = 64
 // TestCrash kills `agora serve` (the real binary, SIGKILL) at the moments
 // where a crash could lose or double work, restarts it on the same data
 // dir, and checks that every live member host gets the community's
-// Announce of the post exactly once, give or take the deliveries in flight
-// at the kill.
+// Announce of the post exactly once (and, for a deleted post, the Undo of
+// it), give or take the deliveries in flight at the kill.
 //
 // Members: one per host of a 2,000-host loopback fleet (1% dead), seeded
 // straight into the database as `agora bench fanout` does, plus a poster
@@ -198,6 +198,61 @@ func TestCrash(t *testing.T) {
 		}
 	})
 
+	// Between tombstoning a deleted post and queueing the Undo of its
+	// Announce: the kill comes as soon as the deletion is visible.
+	t.Run("kill after a deletion is stored", func(t *testing.T) {
+		poster := livePoster(fleet)
+		note := fleet.ActorIRI(poster, 0) + "/statuses/crash-fanout"
+		var announce string
+		for _, r := range fleet.Received(poster) {
+			if r.Type == "Announce" && r.Object == note {
+				announce = r.ActivityID
+			}
+		}
+		if announce == "" {
+			t.Fatal("the poster's host has no Announce of the first post")
+		}
+		db := n.openDB()
+		defer db.Close()
+		stored := make(chan struct{})
+		go func() {
+			defer close(stored)
+			deadline := time.Now().Add(20 * time.Second)
+			for time.Now().Before(deadline) {
+				var k int
+				if db.QueryRow(`SELECT count(*) FROM posts WHERE object_id = ? AND deleted_at IS NOT NULL`, note).Scan(&k) == nil && k > 0 {
+					n.kill()
+					return
+				}
+			}
+		}()
+		actor := fleet.ActorIRI(poster, 0)
+		del, _ := json.Marshal(map[string]any{"@context": "https://www.w3.org/ns/activitystreams",
+			"id": note + "#delete", "type": "Delete", "actor": actor, "to": []string{federation.PublicCollection},
+			"object": map[string]string{"id": note, "type": "Tombstone"}})
+		if code, err := fleet.SignedPost(context.Background(), n.base+"/inbox", poster, 0, del); err != nil || code != http.StatusAccepted {
+			t.Fatalf("POST Delete: %d %v", code, err)
+		}
+		<-stored
+		if n.running() {
+			t.Fatal("the deletion was not stored within 20 s")
+		}
+		var withdrawn int
+		func() {
+			db := n.openDB()
+			defer db.Close()
+			db.QueryRow(`SELECT count(*) FROM announces a JOIN posts p ON p.id = a.post_id
+				WHERE p.object_id = ? AND a.withdrawn_at IS NOT NULL`, note).Scan(&withdrawn)
+		}()
+		t.Logf("at the kill: post deleted, %d Announces marked withdrawn", withdrawn)
+		n.start()
+		r := waitTally(t, fleet, origin, "Undo", announce)
+		t.Logf("after restart: %s (Undo)", r)
+		if r.ids != 1 || r.dups > crashWorkers {
+			t.Errorf("withdrawn by %d activities with %d duplicates; want 1 and at most %d", r.ids, r.dups, crashWorkers)
+		}
+	})
+
 	// Nothing is left queued but for the dead hosts.
 	n.stop()
 	db := n.openDB()
@@ -266,17 +321,23 @@ type announceReport struct {
 }
 
 func (r announceReport) String() string {
-	return fmt.Sprintf("%d live hosts, %d missing, %d Announce ids, %d duplicate receptions, %d bad signatures",
+	return fmt.Sprintf("%d live hosts, %d missing, %d activity ids, %d duplicate receptions, %d bad signatures",
 		r.live, r.missing, r.ids, r.dups, r.invalid)
 }
 
 func announceOf(fleet *fedtest.Fleet, origin *holdingOrigin, note string) announceReport {
+	return tallyOf(fleet, origin, "Announce", note)
+}
+
+// tallyOf is how the activities of type typ about object fared across
+// the members.
+func tallyOf(fleet *fedtest.Fleet, origin *holdingOrigin, typ, object string) announceReport {
 	var r announceReport
 	ids := map[string]bool{}
 	count := func(rs []fedtest.Received) {
 		got := 0
 		for _, x := range rs {
-			if x.Type != "Announce" || x.Object != note {
+			if x.Type != typ || x.Object != object {
 				continue
 			}
 			if x.VerifyErr != "" {
@@ -311,15 +372,22 @@ func announceOf(fleet *fedtest.Fleet, origin *holdingOrigin, note string) announ
 // Announce, then a little longer for duplicates to show.
 func waitAnnounced(t *testing.T, fleet *fedtest.Fleet, origin *holdingOrigin, note string) announceReport {
 	t.Helper()
+	return waitTally(t, fleet, origin, "Announce", note)
+}
+
+// waitTally waits until every live member host has an activity of type
+// typ about object, then a little longer for duplicates to show.
+func waitTally(t *testing.T, fleet *fedtest.Fleet, origin *holdingOrigin, typ, object string) announceReport {
+	t.Helper()
 	deadline := time.Now().Add(40 * time.Second)
 	for {
-		r := announceOf(fleet, origin, note)
+		r := tallyOf(fleet, origin, typ, object)
 		if r.invalid > 0 {
 			t.Fatalf("bad signatures: %s", r)
 		}
 		if r.missing == 0 {
 			time.Sleep(300 * time.Millisecond)
-			return announceOf(fleet, origin, note)
+			return tallyOf(fleet, origin, typ, object)
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("after restart, still missing: %s", r)
@@ -585,10 +653,15 @@ func (o *holdingOrigin) serve(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		var head struct {
 			ID, Type string
-			Object   any
+			Object   json.RawMessage
 		}
 		json.Unmarshal(body, &head)
-		obj, _ := head.Object.(string)
+		var obj string
+		if json.Unmarshal(head.Object, &obj) != nil {
+			var o struct{ ID string }
+			json.Unmarshal(head.Object, &o)
+			obj = o.ID
+		}
 		o.mu.Lock()
 		o.inbox = append(o.inbox, fedtest.Received{ActivityID: head.ID, Type: head.Type, Object: obj, At: time.Now(),
 			Verified: true, Status: http.StatusAccepted, Body: body})
