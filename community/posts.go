@@ -104,9 +104,17 @@ func (s *Posts) facts(ctx context.Context, c Community, author string, f PostFac
 // Receive decides a new post to community c, stores it with its decision
 // and reason, and announces it if the decision says so. A post the
 // community has already is not decided again: a retried delivery never
-// makes a second boost.
+// makes a second boost. It is announced again all the same, which
+// announces it only if it is not announced yet: a crash between storing a
+// post and queueing its Announce would otherwise lose the Announce, as the
+// inbox processes the activity again after a restart.
 func (s *Posts) Receive(ctx context.Context, c Community, p Post, f PostFacts) (Post, error) {
 	if old, err := s.posts.PostByObject(ctx, c.ID, p.ObjectID); err == nil {
+		if old.Announced() {
+			if err := s.pub.AnnouncePost(ctx, c, old); err != nil {
+				return old, fmt.Errorf("announce %s in %s: %w", old.ObjectID, c.Name, err)
+			}
+		}
 		return old, nil
 	} else if !errors.Is(err, ErrNotFound) {
 		return Post{}, fmt.Errorf("post %s to %s: %w", p.ObjectID, c.Name, err)
@@ -146,6 +154,14 @@ func (s *Posts) Edit(ctx context.Context, c Community, old, edited Post, f PostF
 		return old, nil // a tombstone stays one
 	}
 	switch {
+	case !old.Announced() && old.Reason == ReasonEditedOut && !f.Addressed:
+		// The same edit again, after a crash between recording the edit
+		// and queueing its withdrawal: finish it (WithdrawPost skips what
+		// was withdrawn already).
+		if err := s.posts.UpdatePost(ctx, p); err != nil {
+			return p, err
+		}
+		return p, s.pub.WithdrawPost(ctx, c, p, ReasonEditedOut, nil)
 	case old.Announced() && !f.Addressed:
 		p.Decision, p.Reason = Refuse, ReasonEditedOut
 		if err := s.posts.UpdatePost(ctx, p); err != nil {
@@ -179,6 +195,12 @@ func (s *Posts) Edit(ctx context.Context, c Community, old, edited Post, f PostF
 // Delete tombstones a post its author deleted and takes the boost back.
 func (s *Posts) Delete(ctx context.Context, c Community, p Post, del []byte) error {
 	if !p.DeletedAt.IsZero() {
+		if p.Decision == Announce {
+			// Deleted before a crash that may have come before the
+			// withdrawal was queued: WithdrawPost sends only what was not
+			// withdrawn yet.
+			return s.pub.WithdrawPost(ctx, c, p, ReasonDeleted, del)
+		}
 		return nil
 	}
 	wasAnnounced := p.Announced()

@@ -62,6 +62,12 @@ var _ community.Publisher = (*Publisher)(nil)
 // send gives an activity of community c (nil for the instance) its IRI,
 // renders it and queues one delivery per inbox.
 func (p *Publisher) send(ctx context.Context, c *community.Community, act Activity, inboxes []string) (OutActivity, error) {
+	return p.sendMarked(ctx, c, act, inboxes, OutActivity{})
+}
+
+// sendMarked is send, with what mark says the activity announces or
+// withdraws recorded in the same transaction.
+func (p *Publisher) sendMarked(ctx context.Context, c *community.Community, act Activity, inboxes []string, mark OutActivity) (OutActivity, error) {
 	n, err := p.queue.NextOutActivityID(ctx)
 	if err != nil {
 		return OutActivity{}, fmt.Errorf("send %s: %w", act.Type, err)
@@ -81,7 +87,8 @@ func (p *Publisher) send(ctx context.Context, c *community.Community, act Activi
 	if err != nil {
 		return OutActivity{}, fmt.Errorf("send %s: %w", act.Type, err)
 	}
-	out := OutActivity{ID: n, IRI: act.ID, Type: act.Type, CommunityID: cid, Signer: owner, Body: body, CreatedAt: now}
+	out := OutActivity{ID: n, IRI: act.ID, Type: act.Type, CommunityID: cid, Signer: owner, Body: body, CreatedAt: now,
+		Announces: mark.Announces, Withdraws: mark.Withdraws}
 	if err := p.queue.Enqueue(ctx, out, inboxes, now); err != nil {
 		return OutActivity{}, fmt.Errorf("send %s: %w", act.Type, err)
 	}

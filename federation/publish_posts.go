@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"slices"
 	"strconv"
 
 	"github.com/agorafed/agora/community"
@@ -45,36 +46,44 @@ func (p *Publisher) postAddressing(c community.Community, post community.Post, a
 
 // AnnouncePost boosts a post: Announce{object id} for microblog peers,
 // Announce{the Create as received} for threadiverse peers (FEP-1b12).
-// Both are stored even with no recipients: the outbox lists them.
+// Both are stored even with no recipients: the outbox lists them. A
+// dialect in which the post has a live (not withdrawn) Announce already
+// is skipped: a post is never boosted twice at once, and doing it again
+// after a crash completes what the crash cut short.
 func (p *Publisher) AnnouncePost(ctx context.Context, c community.Community, post community.Post) error {
+	refs, err := p.announces.Announces(ctx, post.ID)
+	if err != nil {
+		return fmt.Errorf("announce %s: %w", post.ObjectID, err)
+	}
+	live := map[Dialect]bool{}
+	for _, r := range refs {
+		if r.WithdrawnAt.IsZero() {
+			live[r.Dialect] = true
+		}
+	}
+	if live[Microblog] && (live[Threadiverse] || len(post.Activity) == 0) {
+		return nil
+	}
 	inboxes, err := p.inboxes.MemberInboxes(ctx, c.ID)
 	if err != nil {
 		return fmt.Errorf("announce %s: %w", post.ObjectID, err)
 	}
 	micro, thread := p.splitByDialect(ctx, inboxes)
 
-	a := Activity{Type: "Announce", ObjectIRI: post.ObjectID}
-	p.postAddressing(c, post, &a)
-	out, err := p.send(ctx, &c, a, micro)
-	if err != nil {
-		return err
+	if !live[Microblog] {
+		a := Activity{Type: "Announce", ObjectIRI: post.ObjectID}
+		p.postAddressing(c, post, &a)
+		if _, err := p.sendMarked(ctx, &c, a, micro, OutActivity{Announces: &AnnounceMark{post.ID, Microblog}}); err != nil {
+			return err
+		}
 	}
-	if err := p.announces.AddAnnounce(ctx, post.ID, Microblog, out.ID); err != nil {
-		return fmt.Errorf("announce %s: %w", post.ObjectID, err)
-	}
-	if len(post.Activity) == 0 {
+	if len(post.Activity) == 0 || live[Threadiverse] {
 		return nil
 	}
-	a = Activity{Type: "Announce", ObjectRaw: stripContext(post.Activity)}
+	a := Activity{Type: "Announce", ObjectRaw: stripContext(post.Activity)}
 	p.postAddressing(c, post, &a)
-	out, err = p.send(ctx, &c, a, thread)
-	if err != nil {
-		return err
-	}
-	if err := p.announces.AddAnnounce(ctx, post.ID, Threadiverse, out.ID); err != nil {
-		return fmt.Errorf("announce %s: %w", post.ObjectID, err)
-	}
-	return nil
+	_, err = p.sendMarked(ctx, &c, a, thread, OutActivity{Announces: &AnnounceMark{post.ID, Threadiverse}})
+	return err
 }
 
 // WithdrawPost takes a boost back (PROTOCOL.md section 5): microblog peers
@@ -87,12 +96,14 @@ func (p *Publisher) WithdrawPost(ctx context.Context, c community.Community, pos
 	if err != nil {
 		return fmt.Errorf("withdraw %s: %w", post.ObjectID, err)
 	}
+	if !slices.ContainsFunc(refs, func(r AnnounceRef) bool { return r.WithdrawnAt.IsZero() }) {
+		return nil // nothing (left) to take back
+	}
 	inboxes, err := p.inboxes.MemberInboxes(ctx, c.ID)
 	if err != nil {
 		return fmt.Errorf("withdraw %s: %w", post.ObjectID, err)
 	}
 	micro, thread := p.splitByDialect(ctx, inboxes)
-	now := p.now().UTC()
 	withdrew := map[Dialect]bool{}
 	for _, ref := range refs {
 		if !ref.WithdrawnAt.IsZero() || withdrew[ref.Dialect] {
@@ -103,7 +114,7 @@ func (p *Publisher) WithdrawPost(ctx context.Context, c community.Community, pos
 		case Microblog:
 			a := Activity{Type: "Undo", ObjectRaw: stripContext(ref.Activity.Body)}
 			p.postAddressing(c, post, &a)
-			if _, err := p.send(ctx, &c, a, micro); err != nil {
+			if _, err := p.sendMarked(ctx, &c, a, micro, OutActivity{Withdraws: &AnnounceMark{post.ID, Microblog}}); err != nil {
 				return err
 			}
 		case Threadiverse:
@@ -116,12 +127,9 @@ func (p *Publisher) WithdrawPost(ctx context.Context, c community.Community, pos
 			}
 			a := Activity{Type: "Announce", ObjectRaw: inner}
 			p.postAddressing(c, post, &a)
-			if _, err := p.send(ctx, &c, a, thread); err != nil {
+			if _, err := p.sendMarked(ctx, &c, a, thread, OutActivity{Withdraws: &AnnounceMark{post.ID, Threadiverse}}); err != nil {
 				return err
 			}
-		}
-		if err := p.announces.MarkWithdrawn(ctx, post.ID, ref.Dialect, now); err != nil {
-			return fmt.Errorf("withdraw %s: %w", post.ObjectID, err)
 		}
 	}
 	return nil

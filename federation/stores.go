@@ -80,6 +80,20 @@ type OutActivity struct {
 	Signer      string // local key owner that signs deliveries
 	Body        []byte
 	CreatedAt   time.Time
+	// Announces and Withdraws, when set, are recorded by Enqueue in the
+	// same transaction as the activity and its deliveries: this activity
+	// is the Announce of that post in that dialect, or takes that
+	// dialect's Announces of the post back. A crash then leaves a post
+	// either announced (and queued) or not, never in between, and the
+	// work can be resumed by doing it again.
+	Announces *AnnounceMark
+	Withdraws *AnnounceMark
+}
+
+// AnnounceMark names a post's Announces of one dialect.
+type AnnounceMark struct {
+	PostID  int64
+	Dialect Dialect
 }
 
 // Delivery is one POST of an activity to one inbox.

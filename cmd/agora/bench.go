@@ -23,6 +23,8 @@ const benchUsage = `Usage:
                      [--dead 0.01] [--flaky 0.01] [--timeout 90s]
   agora bench ingest [--actors 1000] [--rates 500,1000,...] [--step 2s]
                      [--p99 250ms] [--timeout 5m]
+  agora bench soak   [--actors 200] [--hosts 40] [--duration 60s] [--rate 20]
+                     [--failing 0.05] [--settle 60s]
 
 Both run Agora as 'agora serve' wires it, on a temporary data dir and a
 loopback port, against member servers on 127.0.0.1 run by a child process.
@@ -41,6 +43,8 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 		return cmdBenchFanout(ctx, args[1:], stdout, stderr, env)
 	case "ingest":
 		return cmdBenchIngest(ctx, args[1:], stdout, stderr, env)
+	case "soak":
+		return cmdBenchSoak(ctx, args[1:], stdout, stderr, env)
 	case "remote": // the child process of a benchmark
 		return cmdBenchRemote(ctx, os.Stdin, stdout)
 	case "help", "-h", "--help":

@@ -58,7 +58,7 @@ Usage:
                                               instance-wide unless --community
   agora domain unblock DOMAIN [--community NAME]
   agora domain list [--community NAME]
-  agora bench fanout|ingest [flags]          measure fan-out and ingest (BENCHMARKS.md)
+  agora bench fanout|ingest|soak [flags]     measure fan-out and ingest, soak (BENCHMARKS.md)
   agora host list [--all]                     remote hosts failing, unavailable or with queued deliveries
   agora host clear HOST                       make an unavailable host available; its deliveries are due now
   agora backup FILE                           consistent copy of the database (keys included), server running or not

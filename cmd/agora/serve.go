@@ -171,6 +171,7 @@ func (s *server) Stop() {
 	}
 	s.stopWork()
 	s.wg.Wait()
+	s.app.client.CloseIdleConnections() // a Stop without exit (tests, benchmarks) must not keep them
 	s.app.Close()
 }
 

@@ -133,10 +133,16 @@ type fleetHost struct {
 	fleet *Fleet
 	srv   *http.Server
 
+	failing atomic.Bool // SetFailing
+
 	mu       sync.Mutex
 	requests int
 	received []Received
 }
+
+// SetFailing makes host i's inboxes answer every request 503 (on) or
+// answer normally again (off).
+func (f *Fleet) SetFailing(i int, on bool) { f.hosts[i].failing.Store(on) }
 
 // StartFleet starts a fleet on 127.0.0.1; Close stops it. A fleet of
 // thousands of hosts needs as many file descriptors twice over (listener
@@ -462,7 +468,7 @@ func (h *fleetHost) serveInbox(w http.ResponseWriter, r *http.Request) {
 		case <-f.closing:
 		}
 		return
-	case h.Flaky && first:
+	case h.Flaky && first, h.failing.Load():
 		rec.Status = http.StatusServiceUnavailable
 	default:
 		_, verr := verifyRequest(r, body, f.publicKey)

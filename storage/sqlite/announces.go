@@ -21,13 +21,20 @@ var (
 // dialect. Recording the same one again is not an error, so a retried
 // announce after a crash does not fail.
 func (db *DB) AddAnnounce(ctx context.Context, postID int64, d federation.Dialect, outActivityID int64) error {
-	if d != federation.Microblog && d != federation.Threadiverse {
-		return fmt.Errorf("announce post %d: %w dialect %q", postID, community.ErrInvalid, d)
+	if err := checkDialect(postID, d); err != nil {
+		return err
 	}
 	_, err := db.w.ExecContext(ctx, `INSERT INTO announces (post_id, dialect, out_activity_id) VALUES (?, ?, ?)
 		ON CONFLICT (post_id, dialect, out_activity_id) DO NOTHING`, postID, string(d), outActivityID)
 	if err != nil {
 		return fmt.Errorf("announce post %d: %w", postID, err)
+	}
+	return nil
+}
+
+func checkDialect(postID int64, d federation.Dialect) error {
+	if d != federation.Microblog && d != federation.Threadiverse {
+		return fmt.Errorf("announce post %d: %w dialect %q", postID, community.ErrInvalid, d)
 	}
 	return nil
 }

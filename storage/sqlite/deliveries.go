@@ -17,7 +17,9 @@ func (db *DB) NextOutActivityID(ctx context.Context) (int64, error) {
 }
 
 // Enqueue stores an outgoing activity and one delivery per inbox in one
-// transaction, so a crash leaves either all or none of them.
+// transaction, so a crash leaves either all or none of them; with them,
+// the Announce it is (a.Announces) or the Announces it withdraws
+// (a.Withdraws).
 func (db *DB) Enqueue(ctx context.Context, a federation.OutActivity, inboxes []string, now time.Time) error {
 	tx, err := db.w.BeginTx(ctx, nil)
 	if err != nil {
@@ -27,6 +29,21 @@ func (db *DB) Enqueue(ctx context.Context, a federation.OutActivity, inboxes []s
 	if _, err := tx.ExecContext(ctx, `INSERT INTO out_activities (id, iri, type, community_id, signer, body, created_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?)`, a.ID, a.IRI, a.Type, a.CommunityID, a.Signer, a.Body, ms(a.CreatedAt)); err != nil {
 		return fmt.Errorf("enqueue %s: %w", a.IRI, err)
+	}
+	if m := a.Announces; m != nil {
+		if err := checkDialect(m.PostID, m.Dialect); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO announces (post_id, dialect, out_activity_id) VALUES (?, ?, ?)
+			ON CONFLICT (post_id, dialect, out_activity_id) DO NOTHING`, m.PostID, string(m.Dialect), a.ID); err != nil {
+			return fmt.Errorf("enqueue %s: %w", a.IRI, err)
+		}
+	}
+	if m := a.Withdraws; m != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE announces SET withdrawn_at = ?
+			WHERE post_id = ? AND dialect = ? AND withdrawn_at IS NULL`, ms(now), m.PostID, string(m.Dialect)); err != nil {
+			return fmt.Errorf("enqueue %s: %w", a.IRI, err)
+		}
 	}
 	stmt, err := tx.PrepareContext(ctx, `INSERT INTO deliveries (activity_id, inbox, host, next_at, created_at) VALUES (?, ?, ?, ?, ?)`)
 	if err != nil {
