@@ -369,7 +369,10 @@ func TestDeliveryQueueSurvivesRestart(t *testing.T) {
 	waitUntil(t, "Accept and Update delivered", func() bool {
 		return len(received(mastodon, "Accept")) >= 2 && len(received(mastodon, "Update")) >= 1
 	})
-	for _, r := range mastodon.Received() {
+	// The first request's check may race the stop (the fake fetches
+	// Agora's key while it shuts down); what came after the restart must
+	// verify.
+	for _, r := range mastodon.Received()[1:] {
 		if !r.Verified {
 			t.Errorf("not verified: %v", r.VerifyErr)
 		}
