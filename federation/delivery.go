@@ -63,6 +63,7 @@ type Deliverer struct {
 
 	mu          sync.Mutex
 	clean       map[string]bool // hosts with no failure on record since start
+	failing     map[string]bool // hosts whose last attempt failed: one delivery in flight at a time
 	unavailable map[string]bool
 }
 
@@ -116,7 +117,7 @@ func NewDeliverer(d DelivererDeps) *Deliverer {
 	}
 	return &Deliverer{cfg: c, queue: d.Queue, hosts: d.Hosts, gone: d.Gone, local: d.Local, client: d.Client,
 		agent: d.UserAgent, metrics: d.Metrics, log: d.Log, now: d.Now, wake: make(chan struct{}, 1),
-		clean: map[string]bool{}, unavailable: map[string]bool{}}
+		clean: map[string]bool{}, failing: map[string]bool{}, unavailable: map[string]bool{}}
 }
 
 // Notify wakes the workers: something was queued.
@@ -164,6 +165,7 @@ func (d *Deliverer) Run(ctx context.Context) error {
 	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
 	p := newPool(d.cfg.Workers, d.cfg.PerHost)
+	p.capOf = d.hostCap
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
@@ -192,6 +194,7 @@ func (d *Deliverer) Run(ctx context.Context) error {
 // Tests with an injected clock use it instead of Run.
 func (d *Deliverer) DeliverDue(ctx context.Context) {
 	p := newPool(d.cfg.Workers, d.cfg.PerHost)
+	p.capOf = d.hostCap
 	for {
 		if !d.fill(ctx, p) && p.idle() {
 			return
@@ -214,9 +217,11 @@ func (d *Deliverer) fill(ctx context.Context, p *pool) bool {
 	if p.startable() >= max(p.workers/2, 1) {
 		return false
 	}
-	ds, err := d.queue.ClaimDue(ctx, d.now(), room, 2*p.perHost, 5*time.Minute)
+	ds, err := d.queue.ClaimDue(ctx, d.now(), room, 2*p.perHost, 5*time.Minute, p.saturated()...)
 	if err != nil {
-		d.log.Error("delivery: claim", "err", err)
+		if ctx.Err() == nil { // a claim cut short by shutdown is no error
+			d.log.Error("delivery: claim", "err", err)
+		}
 		return false
 	}
 	for _, dl := range ds {
@@ -360,6 +365,7 @@ func (d *Deliverer) hostOK(ctx context.Context, host string) {
 	d.mu.Lock()
 	clean := d.clean[host]
 	d.clean[host] = true
+	delete(d.failing, host)
 	d.mu.Unlock()
 	if clean {
 		return
@@ -372,6 +378,7 @@ func (d *Deliverer) hostOK(ctx context.Context, host string) {
 func (d *Deliverer) hostFailed(ctx context.Context, host string, now time.Time) {
 	d.mu.Lock()
 	delete(d.clean, host)
+	d.failing[host] = true
 	d.mu.Unlock()
 	since, err := d.hosts.HostFailed(ctx, host, now)
 	if err != nil {
@@ -395,6 +402,7 @@ func (d *Deliverer) hostFailed(ctx context.Context, host string, now time.Time) 
 // goroutine calls add, start, buffered and idle.
 type pool struct {
 	workers, perHost int
+	capOf            func(host string) int // per-host cap; nil: perHost
 	waiting          map[string][]Delivery
 	hosts            []string // hosts with waiting deliveries, in arrival order
 	inflight         map[string]int
@@ -408,6 +416,27 @@ type pool struct {
 func newPool(workers, perHost int) *pool {
 	return &pool{workers: workers, perHost: perHost, waiting: map[string][]Delivery{}, inflight: map[string]int{},
 		done: make(chan string, workers), finished: make(chan struct{}, 1)}
+}
+
+// saturated lists the hosts that have twice their cap in hand (waiting or
+// in flight): claiming more of theirs would only fill the buffer with
+// deliveries that cannot start, a dead host's backlog ahead of live hosts.
+func (p *pool) saturated() []string {
+	p.reap()
+	var out []string
+	for h, ws := range p.waiting {
+		if len(ws)+p.inflight[h] >= 2*p.hostCap(h) {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+func (p *pool) hostCap(h string) int {
+	if p.capOf == nil {
+		return p.perHost
+	}
+	return p.capOf(h)
 }
 
 func (p *pool) add(dl Delivery) {
@@ -426,7 +455,7 @@ func (p *pool) startable() int {
 	p.reap()
 	n := 0
 	for h, ws := range p.waiting {
-		n += max(0, min(len(ws), p.perHost-p.inflight[h]))
+		n += max(0, min(len(ws), p.hostCap(h)-p.inflight[h]))
 	}
 	return n
 }
@@ -454,7 +483,7 @@ func (p *pool) start(run func(Delivery)) {
 	p.reap()
 	kept := p.hosts[:0]
 	for _, h := range p.hosts {
-		for len(p.waiting[h]) > 0 && p.running < p.workers && p.inflight[h] < p.perHost {
+		for len(p.waiting[h]) > 0 && p.running < p.workers && p.inflight[h] < p.hostCap(h) {
 			dl := p.waiting[h][0]
 			p.waiting[h] = p.waiting[h][1:]
 			p.nwaiting--
@@ -478,4 +507,16 @@ func (p *pool) start(run func(Delivery)) {
 		}
 	}
 	p.hosts = kept
+}
+
+// hostCap is how many deliveries may be in flight to a host: PerHost, but
+// one for a host whose last attempt failed, so that dead hosts with a
+// backlog cannot hold every worker for a whole request timeout each.
+func (d *Deliverer) hostCap(host string) int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.failing[host] {
+		return 1
+	}
+	return d.cfg.PerHost
 }

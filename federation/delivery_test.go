@@ -278,3 +278,39 @@ func mustHost(raw string) string {
 	u, _ := url.Parse(raw)
 	return u.Host
 }
+
+// Dead hosts with a backlog cannot hold every worker: once a host has
+// failed, it gets one delivery in flight at a time.
+func TestDeliveryDeadBacklogsDoNotStarveOthers(t *testing.T) {
+	ctx := context.Background()
+	r := newDeliveryRig(t, federation.DeliveryConfig{PerHost: 4, Workers: 8, RequestTimeout: time.Second,
+		ShutdownTimeout: 100 * time.Millisecond})
+	for i := 0; i < 2; i++ {
+		dead := fedtest.NewServer(t, fedtest.Options{})
+		dead.SetReplies("/inbox", fedtest.Reply{Delay: 10 * time.Second})
+		for j := 0; j < 20; j++ {
+			r.enqueue(t, dead.URL()+"/inbox")
+		}
+	}
+	var live []*fedtest.Server
+	for i := 0; i < 20; i++ {
+		s := fedtest.NewServer(t, fedtest.Options{})
+		live = append(live, s)
+		r.enqueue(t, s.URL()+"/inbox")
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { r.d.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	// Without the cap, 40 dead deliveries take 5 rounds of 1 s timeouts
+	// before a live host is served.
+	deadline := time.Now().Add(3 * time.Second)
+	for _, s := range live {
+		for s.Hits("/inbox") == 0 {
+			if time.Now().After(deadline) {
+				t.Fatalf("live hosts starved behind dead hosts' backlogs")
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+}

@@ -120,7 +120,8 @@ type Queue interface {
 	// ClaimDue leases up to limit due deliveries (NextAt <= now, not leased)
 	// whose host is not unavailable, oldest due first, at most perHost for
 	// one host, so no other worker takes them until the lease ends.
-	ClaimDue(ctx context.Context, now time.Time, limit, perHost int, lease time.Duration) ([]Delivery, error)
+	// skipHosts are left out: the caller has enough of theirs in hand.
+	ClaimDue(ctx context.Context, now time.Time, limit, perHost int, lease time.Duration, skipHosts ...string) ([]Delivery, error)
 	DeliveryDone(ctx context.Context, id int64) error
 	RetryDelivery(ctx context.Context, id int64, attempts int, next time.Time, lastErr string) error
 	DropDelivery(ctx context.Context, id int64, reason string) error

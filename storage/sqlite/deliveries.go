@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/url"
 	"time"
@@ -68,18 +69,27 @@ func (db *DB) Enqueue(ctx context.Context, a federation.OutActivity, inboxes []s
 }
 
 // ClaimDue leases due deliveries of available hosts, at most perHost for
-// one host, so one host's backlog cannot crowd out the others.
-func (db *DB) ClaimDue(ctx context.Context, now time.Time, limit, perHost int, lease time.Duration) ([]federation.Delivery, error) {
+// one host and none for skipHosts (they have enough claimed already), so
+// one host's backlog cannot crowd out the others.
+func (db *DB) ClaimDue(ctx context.Context, now time.Time, limit, perHost int, lease time.Duration, skipHosts ...string) ([]federation.Delivery, error) {
+	if skipHosts == nil {
+		skipHosts = []string{}
+	}
+	skip, err := json.Marshal(skipHosts)
+	if err != nil {
+		return nil, fmt.Errorf("claim deliveries: %w", err)
+	}
 	rows, err := db.w.QueryContext(ctx, `UPDATE deliveries SET lease_until = ?
 		WHERE id IN (
 			SELECT id FROM (
 				SELECT d.id, d.next_at, row_number() OVER (PARTITION BY d.host ORDER BY d.next_at, d.id) AS n
 				FROM deliveries d
 				WHERE d.next_at <= ? AND d.lease_until <= ?
-				  AND NOT EXISTS (SELECT 1 FROM hosts h WHERE h.host = d.host AND h.unavailable_since IS NOT NULL))
+				  AND NOT EXISTS (SELECT 1 FROM hosts h WHERE h.host = d.host AND h.unavailable_since IS NOT NULL)
+				  AND d.host NOT IN (SELECT value FROM json_each(?)))
 			WHERE n <= ? ORDER BY next_at, id LIMIT ?)
 		RETURNING id, activity_id, inbox, host, attempts, next_at, last_error`,
-		ms(now.Add(lease)), ms(now), ms(now), perHost, limit)
+		ms(now.Add(lease)), ms(now), ms(now), string(skip), perHost, limit)
 	if err != nil {
 		return nil, fmt.Errorf("claim deliveries: %w", err)
 	}
