@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"sync"
 	"time"
 
 	"github.com/agorafed/agora/community"
@@ -53,7 +54,17 @@ type Inbox struct {
 	log        *slog.Logger
 	now        func() time.Time
 	wake       chan struct{}
+
+	// parsed hands the processor what Receive already parsed, so an
+	// activity is parsed once, not twice (go-fed's parse is a large part of
+	// the cost of an activity). Bounded; after a restart or overflow the
+	// processor parses the recorded body again.
+	parsedMu sync.Mutex
+	parsed   map[string]*Object
 }
+
+// maxParsed bounds the hand-over of parsed activities to the processor.
+const maxParsed = 2048
 
 // InboxDeps are the dependencies of an Inbox.
 type InboxDeps struct {
@@ -89,7 +100,7 @@ func NewInbox(d InboxDeps) *Inbox {
 	return &Inbox{local: d.Local, keys: d.Keys, store: d.Store, actors: d.Actors, cache: d.ActorCache,
 		svc: d.Service, posts: d.Posts, fetch: d.Fetcher, dialects: d.Dialects, members: d.Members, mod: d.Moderation,
 		deliveries: d.Deliverer, schemes: newSchemeRecorder(d.Schemes), metrics: d.Metrics, log: d.Log, now: d.Now,
-		wake: make(chan struct{}, 1)}
+		wake: make(chan struct{}, 1), parsed: map[string]*Object{}}
 }
 
 // Receive verifies a POSTed activity and records it durably. A nil error
@@ -158,6 +169,11 @@ func (in *Inbox) Receive(ctx context.Context, r *http.Request, body []byte) (res
 	if !isNew {
 		return ResultDuplicate, nil
 	}
+	in.parsedMu.Lock()
+	if len(in.parsed) < maxParsed {
+		in.parsed[id] = act
+	}
+	in.parsedMu.Unlock()
 	select {
 	case in.wake <- struct{}{}:
 	default:
@@ -276,7 +292,14 @@ func (in *Inbox) ProcessPending(ctx context.Context) {
 // process applies one activity and returns what happened, for the record
 // and the log.
 func (in *Inbox) process(ctx context.Context, it InboxItem) string {
-	act, err := Parse(it.Body)
+	in.parsedMu.Lock()
+	act, ok := in.parsed[it.ActivityID]
+	delete(in.parsed, it.ActivityID)
+	in.parsedMu.Unlock()
+	var err error
+	if !ok {
+		act, err = Parse(it.Body)
+	}
 	result := ""
 	if err == nil {
 		result, err = in.apply(ctx, act)
