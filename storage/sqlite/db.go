@@ -30,6 +30,8 @@ var migrations embed.FS
 type DB struct {
 	w *sql.DB
 	r *sql.DB
+
+	inboxBatch inboxBatcher
 }
 
 // Open opens (creating if needed, with mode 0600) the database at path and

@@ -3,8 +3,10 @@ package sqlite
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -185,5 +187,46 @@ func TestQueueClaimLeaseRetry(t *testing.T) {
 	db.HostSucceeded(ctx, "b.example")
 	if since3, _ := db.HostFailed(ctx, "b.example", now.Add(2*time.Hour)); !since3.After(since) {
 		t.Fatalf("success did not reset failing_since")
+	}
+}
+
+// Concurrent records are committed together, each told whether it was new,
+// duplicates included.
+func TestInboxGroupCommit(t *testing.T) {
+	ctx := context.Background()
+	db, _ := openTest(t)
+	const n = 300
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	fresh := map[string]int{}
+	for i := 0; i < 2*n; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			id := fmt.Sprintf("https://m.example/a/%d", i%n) // every id twice
+			ok, err := db.RecordInbox(ctx, federation.InboxItem{ActivityID: id, Type: "Create", Actor: "https://m.example/u/a",
+				Body: []byte("{}"), ReceivedAt: time.Now()})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if ok {
+				mu.Lock()
+				fresh[id]++
+				mu.Unlock()
+			}
+		}(i)
+	}
+	wg.Wait()
+	if len(fresh) != n {
+		t.Fatalf("%d ids reported new, want %d", len(fresh), n)
+	}
+	for id, c := range fresh {
+		if c != 1 {
+			t.Fatalf("%s reported new %d times", id, c)
+		}
+	}
+	if got, _ := db.InboxCount(ctx); got != n {
+		t.Fatalf("%d rows, want %d", got, n)
 	}
 }
