@@ -8,16 +8,12 @@ import (
 
 // moderators serves the Group's attributedTo: its moderators collection.
 func (s *server) moderators(w http.ResponseWriter, r *http.Request) {
-	c, err := s.Communities.Get(r.Context(), chi.URLParam(r, "name"))
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if !s.signedFetch(w, r) {
+	c, ok := s.collectionOwner(w, r)
+	if !ok {
 		return
 	}
 	if s.Moderation == nil {
-		s.emptyCollection("moderators")(w, r)
+		s.emptyCollection(w, r, c, "moderators")
 		return
 	}
 	mods, err := s.Moderation.Moderators(r.Context(), c)
@@ -31,16 +27,12 @@ func (s *server) moderators(w http.ResponseWriter, r *http.Request) {
 
 // featured serves the community's pinned posts.
 func (s *server) featured(w http.ResponseWriter, r *http.Request) {
-	c, err := s.Communities.Get(r.Context(), chi.URLParam(r, "name"))
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if !s.signedFetch(w, r) {
+	c, ok := s.collectionOwner(w, r)
+	if !ok {
 		return
 	}
 	if s.Moderation == nil {
-		s.emptyCollection("featured")(w, r)
+		s.emptyCollection(w, r, c, "featured")
 		return
 	}
 	pinned, err := s.Moderation.Pinned(r.Context(), c)

@@ -11,12 +11,8 @@ import (
 )
 
 func (s *server) outbox(w http.ResponseWriter, r *http.Request) {
-	c, err := s.Communities.Get(r.Context(), chi.URLParam(r, "name"))
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if !s.signedFetch(w, r) {
+	c, ok := s.collectionOwner(w, r)
+	if !ok {
 		return
 	}
 	q := r.URL.Query()
