@@ -71,7 +71,11 @@ func (m *Moderation) RoleOf(ctx context.Context, c Community, actor string) (Rol
 // or on the whole instance.
 func (m *Moderation) DomainBlocked(ctx context.Context, c Community, actor string) (bool, error) {
 	host := HostOf(actor)
-	for _, cid := range []int64{0, c.ID} {
+	ids := []int64{0, c.ID}
+	if c.ID == 0 {
+		ids = ids[:1] // the instance's blocks only: one query, not the same one twice
+	}
+	for _, cid := range ids {
 		bs, err := m.mods.DomainBlocks(ctx, cid)
 		if err != nil {
 			return false, fmt.Errorf("domain blocks: %w", err)
