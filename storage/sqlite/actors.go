@@ -10,7 +10,7 @@ import (
 func (db *DB) RemoteActor(ctx context.Context, iri string) (federation.RemoteActor, error) {
 	a := federation.RemoteActor{ID: iri}
 	var fetched int64
-	err := db.r.QueryRowContext(ctx, `SELECT type, preferred_username, name, url, icon, inbox, shared_inbox, followers, fetched_at
+	err := db.readRow(ctx, `SELECT type, preferred_username, name, url, icon, inbox, shared_inbox, followers, fetched_at
 		FROM remote_actors WHERE iri = ?`, iri).Scan(&a.Type, &a.PreferredUsername, &a.Name, &a.URL, &a.Icon,
 		&a.Inbox, &a.SharedInbox, &a.Followers, &fetched)
 	a.FetchedAt = fromMS(fetched)
@@ -19,7 +19,7 @@ func (db *DB) RemoteActor(ctx context.Context, iri string) (federation.RemoteAct
 
 // PutRemoteActor inserts or refreshes a remote actor.
 func (db *DB) PutRemoteActor(ctx context.Context, a federation.RemoteActor) error {
-	_, err := db.w.ExecContext(ctx, `INSERT INTO remote_actors (iri, type, preferred_username, name, url, icon, inbox,
+	_, err := db.write(ctx, `INSERT INTO remote_actors (iri, type, preferred_username, name, url, icon, inbox,
 			shared_inbox, followers, fetched_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (iri) DO UPDATE SET type = excluded.type, preferred_username = excluded.preferred_username,
@@ -31,6 +31,6 @@ func (db *DB) PutRemoteActor(ctx context.Context, a federation.RemoteActor) erro
 
 // DeleteRemoteActor forgets a remote actor.
 func (db *DB) DeleteRemoteActor(ctx context.Context, iri string) error {
-	_, err := db.w.ExecContext(ctx, `DELETE FROM remote_actors WHERE iri = ?`, iri)
+	_, err := db.write(ctx, `DELETE FROM remote_actors WHERE iri = ?`, iri)
 	return err
 }

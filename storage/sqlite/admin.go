@@ -14,14 +14,14 @@ import (
 // CountAdmins counts the admin accounts.
 func (db *DB) CountAdmins(ctx context.Context) (int, error) {
 	var n int
-	err := db.r.QueryRowContext(ctx, `SELECT count(*) FROM admins`).Scan(&n)
+	err := db.readRow(ctx, `SELECT count(*) FROM admins`).Scan(&n)
 	return n, err
 }
 
 // CreateAdmin stores an admin account; ErrExists when the name is taken.
 func (db *DB) CreateAdmin(ctx context.Context, name, passwordHash string, at time.Time) (int64, error) {
 	var id int64
-	err := db.w.QueryRowContext(ctx, `INSERT INTO admins (name, password_hash, created_at) VALUES (?, ?, ?)
+	err := db.writeRow(ctx, `INSERT INTO admins (name, password_hash, created_at) VALUES (?, ?, ?)
 		ON CONFLICT (name) DO NOTHING RETURNING id`, name, passwordHash, ms(at)).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, fmt.Errorf("admin %s: %w", name, community.ErrExists)
@@ -49,17 +49,17 @@ func (db *DB) SetAdminPassword(ctx context.Context, name, passwordHash string) e
 
 // AdminByName returns an admin's id and password hash.
 func (db *DB) AdminByName(ctx context.Context, name string) (id int64, passwordHash string, err error) {
-	err = db.r.QueryRowContext(ctx, `SELECT id, password_hash FROM admins WHERE name = ?`, name).Scan(&id, &passwordHash)
+	err = db.readRow(ctx, `SELECT id, password_hash FROM admins WHERE name = ?`, name).Scan(&id, &passwordHash)
 	return id, passwordHash, notFound(err)
 }
 
 // AddSession records a login by the hash of its cookie token.
 func (db *DB) AddSession(ctx context.Context, tokenHash string, adminID int64, at, expires time.Time) error {
 	// Expired sessions go when new ones come: no sweeper needed.
-	if _, err := db.w.ExecContext(ctx, `DELETE FROM sessions WHERE expires_at < ?`, ms(at)); err != nil {
+	if _, err := db.write(ctx, `DELETE FROM sessions WHERE expires_at < ?`, ms(at)); err != nil {
 		return err
 	}
-	_, err := db.w.ExecContext(ctx, `INSERT INTO sessions (token_hash, admin_id, created_at, expires_at) VALUES (?, ?, ?, ?)`,
+	_, err := db.write(ctx, `INSERT INTO sessions (token_hash, admin_id, created_at, expires_at) VALUES (?, ?, ?, ?)`,
 		tokenHash, adminID, ms(at), ms(expires))
 	return err
 }
@@ -67,20 +67,20 @@ func (db *DB) AddSession(ctx context.Context, tokenHash string, adminID int64, a
 // SessionAdmin returns the admin logged in by a session that has not
 // expired at now.
 func (db *DB) SessionAdmin(ctx context.Context, tokenHash string, now time.Time) (id int64, name string, err error) {
-	err = db.r.QueryRowContext(ctx, `SELECT a.id, a.name FROM sessions s JOIN admins a ON a.id = s.admin_id
+	err = db.readRow(ctx, `SELECT a.id, a.name FROM sessions s JOIN admins a ON a.id = s.admin_id
 		WHERE s.token_hash = ? AND s.expires_at > ?`, tokenHash, ms(now)).Scan(&id, &name)
 	return id, name, notFound(err)
 }
 
 // DeleteSession logs a session out.
 func (db *DB) DeleteSession(ctx context.Context, tokenHash string) error {
-	_, err := db.w.ExecContext(ctx, `DELETE FROM sessions WHERE token_hash = ?`, tokenHash)
+	_, err := db.write(ctx, `DELETE FROM sessions WHERE token_hash = ?`, tokenHash)
 	return err
 }
 
 // AddSetupToken records a one-time setup link by the hash of its token.
 func (db *DB) AddSetupToken(ctx context.Context, tokenHash string, at, expires time.Time) error {
-	_, err := db.w.ExecContext(ctx, `INSERT INTO setup_tokens (token_hash, created_at, expires_at) VALUES (?, ?, ?)`,
+	_, err := db.write(ctx, `INSERT INTO setup_tokens (token_hash, created_at, expires_at) VALUES (?, ?, ?)`,
 		tokenHash, ms(at), ms(expires))
 	return err
 }
@@ -88,7 +88,7 @@ func (db *DB) AddSetupToken(ctx context.Context, tokenHash string, at, expires t
 // SetupTokenValid tells whether a setup token exists and has not expired.
 func (db *DB) SetupTokenValid(ctx context.Context, tokenHash string, now time.Time) (bool, error) {
 	var n int
-	err := db.r.QueryRowContext(ctx, `SELECT count(*) FROM setup_tokens WHERE token_hash = ? AND expires_at > ?`,
+	err := db.readRow(ctx, `SELECT count(*) FROM setup_tokens WHERE token_hash = ? AND expires_at > ?`,
 		tokenHash, ms(now)).Scan(&n)
 	return n > 0, err
 }
@@ -125,20 +125,20 @@ func (db *DB) CreateFirstAdmin(ctx context.Context, tokenHash, name, passwordHas
 // PutMedia stores an uploaded image; storing the same id again is a no-op
 // (ids are hashes of the body).
 func (db *DB) PutMedia(ctx context.Context, id, contentType string, body []byte, at time.Time) error {
-	_, err := db.w.ExecContext(ctx, `INSERT INTO media (id, content_type, body, created_at) VALUES (?, ?, ?, ?)
+	_, err := db.write(ctx, `INSERT INTO media (id, content_type, body, created_at) VALUES (?, ?, ?, ?)
 		ON CONFLICT (id) DO NOTHING`, id, contentType, body, ms(at))
 	return err
 }
 
 // Media returns an uploaded image.
 func (db *DB) Media(ctx context.Context, id string) (contentType string, body []byte, err error) {
-	err = db.r.QueryRowContext(ctx, `SELECT content_type, body FROM media WHERE id = ?`, id).Scan(&contentType, &body)
+	err = db.readRow(ctx, `SELECT content_type, body FROM media WHERE id = ?`, id).Scan(&contentType, &body)
 	return contentType, body, notFound(err)
 }
 
 // Settings returns every instance setting.
 func (db *DB) Settings(ctx context.Context) (map[string]string, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT key, value FROM settings`)
+	rows, err := db.read(ctx, `SELECT key, value FROM settings`)
 	if err != nil {
 		return nil, err
 	}
@@ -156,7 +156,7 @@ func (db *DB) Settings(ctx context.Context) (map[string]string, error) {
 
 // SetSetting stores an instance setting.
 func (db *DB) SetSetting(ctx context.Context, key, value string) error {
-	_, err := db.w.ExecContext(ctx, `INSERT INTO settings (key, value) VALUES (?, ?)
+	_, err := db.write(ctx, `INSERT INTO settings (key, value) VALUES (?, ?)
 		ON CONFLICT (key) DO UPDATE SET value = excluded.value`, key, value)
 	return err
 }
@@ -174,7 +174,7 @@ func (db *DB) AnnouncedCountsSince(ctx context.Context, since time.Time) (map[in
 }
 
 func (db *DB) countsByCommunity(ctx context.Context, q string, args ...any) (map[int64]int, error) {
-	rows, err := db.r.QueryContext(ctx, q, args...)
+	rows, err := db.read(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -194,7 +194,7 @@ func (db *DB) countsByCommunity(ctx context.Context, q string, args ...any) (map
 // ThreadPosts lists a community's live posts of a thread (by its root's
 // object id), oldest first.
 func (db *DB) ThreadPosts(ctx context.Context, communityID int64, root string, limit int) ([]community.Post, error) {
-	return scanPosts(db.r.QueryContext(ctx, `SELECT `+postColumns+` FROM posts
+	return scanPosts(db.read(ctx, `SELECT `+postColumns+` FROM posts
 		WHERE community_id = ? AND (thread_root = ? OR object_id = ?) AND deleted_at IS NULL
 		ORDER BY published, id LIMIT ?`, communityID, root, root, limit))
 }
@@ -209,7 +209,7 @@ func (db *DB) ReplyCounts(ctx context.Context, communityID int64, objectIDs []st
 	for _, id := range objectIDs {
 		args = append(args, id)
 	}
-	rows, err := db.r.QueryContext(ctx, `SELECT in_reply_to, count(*) FROM posts
+	rows, err := db.read(ctx, `SELECT in_reply_to, count(*) FROM posts
 		WHERE community_id = ? AND deleted_at IS NULL AND in_reply_to IN (?`+strings.Repeat(", ?", len(objectIDs)-1)+`)
 		GROUP BY in_reply_to`, args...)
 	if err != nil {
@@ -229,7 +229,7 @@ func (db *DB) ReplyCounts(ctx context.Context, communityID int64, objectIDs []st
 
 // FailingHosts returns the hosts whose deliveries fail, with since when.
 func (db *DB) FailingHosts(ctx context.Context) (map[string]time.Time, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT host, failing_since FROM hosts WHERE failing_since IS NOT NULL`)
+	rows, err := db.read(ctx, `SELECT host, failing_since FROM hosts WHERE failing_since IS NOT NULL`)
 	if err != nil {
 		return nil, err
 	}
@@ -248,7 +248,7 @@ func (db *DB) FailingHosts(ctx context.Context) (map[string]time.Time, error) {
 
 // QueueByHost counts the queued deliveries to each host.
 func (db *DB) QueueByHost(ctx context.Context) (map[string]int, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT host, count(*) FROM deliveries GROUP BY host`)
+	rows, err := db.read(ctx, `SELECT host, count(*) FROM deliveries GROUP BY host`)
 	if err != nil {
 		return nil, err
 	}

@@ -24,7 +24,7 @@ func (db *DB) AddAnnounce(ctx context.Context, postID int64, d federation.Dialec
 	if err := checkDialect(postID, d); err != nil {
 		return err
 	}
-	_, err := db.w.ExecContext(ctx, `INSERT INTO announces (post_id, dialect, out_activity_id) VALUES (?, ?, ?)
+	_, err := db.write(ctx, `INSERT INTO announces (post_id, dialect, out_activity_id) VALUES (?, ?, ?)
 		ON CONFLICT (post_id, dialect, out_activity_id) DO NOTHING`, postID, string(d), outActivityID)
 	if err != nil {
 		return fmt.Errorf("announce post %d: %w", postID, err)
@@ -41,7 +41,7 @@ func checkDialect(postID int64, d federation.Dialect) error {
 
 // Announces returns a post's Announces with their activities, oldest first.
 func (db *DB) Announces(ctx context.Context, postID int64) ([]federation.AnnounceRef, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT a.dialect, a.withdrawn_at,
+	rows, err := db.read(ctx, `SELECT a.dialect, a.withdrawn_at,
 			o.id, o.iri, o.type, o.community_id, o.signer, o.body, o.created_at
 		FROM announces a JOIN out_activities o ON o.id = a.out_activity_id
 		WHERE a.post_id = ? ORDER BY o.id`, postID)
@@ -68,7 +68,7 @@ func (db *DB) Announces(ctx context.Context, postID int64) ([]federation.Announc
 // MarkWithdrawn marks a post's Announces of a dialect withdrawn. An
 // Announce withdrawn already keeps its first time.
 func (db *DB) MarkWithdrawn(ctx context.Context, postID int64, d federation.Dialect, at time.Time) error {
-	_, err := db.w.ExecContext(ctx, `UPDATE announces SET withdrawn_at = ?
+	_, err := db.write(ctx, `UPDATE announces SET withdrawn_at = ?
 		WHERE post_id = ? AND dialect = ? AND withdrawn_at IS NULL`, ms(at), postID, string(d))
 	if err != nil {
 		return fmt.Errorf("withdraw announces of post %d: %w", postID, err)
@@ -91,7 +91,7 @@ func (db *DB) Outbox(ctx context.Context, communityID int64, beforeID int64, lim
 	if beforeID <= 0 {
 		beforeID = math.MaxInt64
 	}
-	rows, err := db.r.QueryContext(ctx, `SELECT o.id, o.iri, o.type, o.community_id, o.signer, o.body, o.created_at`+
+	rows, err := db.read(ctx, `SELECT o.id, o.iri, o.type, o.community_id, o.signer, o.body, o.created_at`+
 		outboxFrom+` AND o.id < ? ORDER BY o.id DESC LIMIT ?`, communityID, beforeID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("outbox of community %d: %w", communityID, err)
@@ -113,7 +113,7 @@ func (db *DB) Outbox(ctx context.Context, communityID int64, beforeID int64, lim
 // CountOutbox counts what Outbox lists.
 func (db *DB) CountOutbox(ctx context.Context, communityID int64) (int, error) {
 	var n int
-	err := db.r.QueryRowContext(ctx, `SELECT count(*)`+outboxFrom, communityID).Scan(&n)
+	err := db.readRow(ctx, `SELECT count(*)`+outboxFrom, communityID).Scan(&n)
 	return n, err
 }
 
@@ -122,7 +122,7 @@ func (db *DB) CountOutbox(ctx context.Context, communityID int64) (int, error) {
 func (db *DB) HostSoftware(ctx context.Context, host string) (string, time.Time, error) {
 	var software string
 	var at int64
-	err := db.r.QueryRowContext(ctx, `SELECT software, software_at FROM hosts WHERE host = ?`, host).Scan(&software, &at)
+	err := db.readRow(ctx, `SELECT software, software_at FROM hosts WHERE host = ?`, host).Scan(&software, &at)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", time.Time{}, nil
 	}
@@ -135,7 +135,7 @@ func (db *DB) HostSoftware(ctx context.Context, host string) (string, time.Time,
 // SetHostSoftware records what software a host runs. The host's failure
 // state, kept in the same row, is left as it is.
 func (db *DB) SetHostSoftware(ctx context.Context, host, software string, at time.Time) error {
-	_, err := db.w.ExecContext(ctx, `INSERT INTO hosts (host, software, software_at) VALUES (?, ?, ?)
+	_, err := db.write(ctx, `INSERT INTO hosts (host, software, software_at) VALUES (?, ?, ?)
 		ON CONFLICT (host) DO UPDATE SET software = excluded.software, software_at = excluded.software_at`,
 		host, software, ms(at))
 	if err != nil {

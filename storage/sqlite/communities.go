@@ -29,7 +29,7 @@ func (db *DB) CreateCommunity(ctx context.Context, c *community.Community) error
 	if c.PostingPolicy == "" {
 		c.PostingPolicy = community.PostMembers
 	}
-	err := db.w.QueryRowContext(ctx, `INSERT INTO communities (name, title, summary, requires_approval, posting_policy,
+	err := db.writeRow(ctx, `INSERT INTO communities (name, title, summary, requires_approval, posting_policy,
 			announce_replies, created_at, updated_at, rules, avatar, cover)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING RETURNING id`,
 		c.Name, c.Title, c.Summary, c.RequiresApproval, string(c.PostingPolicy), c.AnnounceReplies,
@@ -42,19 +42,19 @@ func (db *DB) CreateCommunity(ctx context.Context, c *community.Community) error
 
 // CommunityByName returns a community, deleted or not.
 func (db *DB) CommunityByName(ctx context.Context, name string) (community.Community, error) {
-	c, err := scanCommunity(db.r.QueryRowContext(ctx, `SELECT `+communityColumns+` FROM communities WHERE name = ?`, name))
+	c, err := scanCommunity(db.readRow(ctx, `SELECT `+communityColumns+` FROM communities WHERE name = ?`, name))
 	return c, notFound(err)
 }
 
 // CommunityByID returns a community, deleted or not.
 func (db *DB) CommunityByID(ctx context.Context, id int64) (community.Community, error) {
-	c, err := scanCommunity(db.r.QueryRowContext(ctx, `SELECT `+communityColumns+` FROM communities WHERE id = ?`, id))
+	c, err := scanCommunity(db.readRow(ctx, `SELECT `+communityColumns+` FROM communities WHERE id = ?`, id))
 	return c, notFound(err)
 }
 
 // Communities lists the live communities by name.
 func (db *DB) Communities(ctx context.Context) ([]community.Community, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT `+communityColumns+` FROM communities WHERE deleted_at IS NULL ORDER BY name`)
+	rows, err := db.read(ctx, `SELECT `+communityColumns+` FROM communities WHERE deleted_at IS NULL ORDER BY name`)
 	if err != nil {
 		return nil, err
 	}
@@ -75,7 +75,7 @@ func (db *DB) UpdateCommunity(ctx context.Context, c community.Community) error 
 	if c.PostingPolicy == "" {
 		c.PostingPolicy = community.PostMembers
 	}
-	res, err := db.w.ExecContext(ctx, `UPDATE communities SET title = ?, summary = ?, requires_approval = ?,
+	res, err := db.write(ctx, `UPDATE communities SET title = ?, summary = ?, requires_approval = ?,
 			posting_policy = ?, announce_replies = ?, updated_at = ?, rules = ?, avatar = ?, cover = ?
 		WHERE id = ? AND deleted_at IS NULL`, c.Title, c.Summary, c.RequiresApproval, string(c.PostingPolicy),
 		c.AnnounceReplies, ms(c.UpdatedAt), c.Rules, c.Avatar, c.Cover, c.ID)
@@ -84,7 +84,7 @@ func (db *DB) UpdateCommunity(ctx context.Context, c community.Community) error 
 
 // MarkCommunityDeleted marks a community deleted; its name stays taken.
 func (db *DB) MarkCommunityDeleted(ctx context.Context, id int64, at time.Time) error {
-	res, err := db.w.ExecContext(ctx, `UPDATE communities SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL`, ms(at), id)
+	res, err := db.write(ctx, `UPDATE communities SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL`, ms(at), id)
 	return expectOne(res, err)
 }
 
@@ -107,7 +107,7 @@ func (db *DB) Member(ctx context.Context, communityID int64, actor string) (comm
 	m := community.Member{CommunityID: communityID, Actor: actor}
 	var state string
 	var created, updated int64
-	err := db.r.QueryRowContext(ctx, `SELECT state, follow_id, created_at, updated_at FROM members
+	err := db.readRow(ctx, `SELECT state, follow_id, created_at, updated_at FROM members
 		WHERE community_id = ? AND actor = ?`, communityID, actor).Scan(&state, &m.FollowID, &created, &updated)
 	m.State, m.CreatedAt, m.UpdatedAt = community.MemberState(state), fromMS(created), fromMS(updated)
 	return m, notFound(err)
@@ -115,7 +115,7 @@ func (db *DB) Member(ctx context.Context, communityID int64, actor string) (comm
 
 // SaveMember inserts or replaces a member.
 func (db *DB) SaveMember(ctx context.Context, m community.Member) error {
-	_, err := db.w.ExecContext(ctx, `INSERT INTO members (community_id, actor, state, follow_id, created_at, updated_at)
+	_, err := db.write(ctx, `INSERT INTO members (community_id, actor, state, follow_id, created_at, updated_at)
 		VALUES (?, ?, ?, ?, ?, ?)
 		ON CONFLICT (community_id, actor) DO UPDATE SET state = excluded.state, follow_id = excluded.follow_id,
 			updated_at = excluded.updated_at`,
@@ -125,13 +125,13 @@ func (db *DB) SaveMember(ctx context.Context, m community.Member) error {
 
 // DeleteMember removes an actor's relation to a community.
 func (db *DB) DeleteMember(ctx context.Context, communityID int64, actor string) error {
-	_, err := db.w.ExecContext(ctx, `DELETE FROM members WHERE community_id = ? AND actor = ?`, communityID, actor)
+	_, err := db.write(ctx, `DELETE FROM members WHERE community_id = ? AND actor = ?`, communityID, actor)
 	return err
 }
 
 // Members lists members in a state, ordered by actor, after the given actor.
 func (db *DB) Members(ctx context.Context, communityID int64, state community.MemberState, after string, limit int) ([]community.Member, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT actor, follow_id, created_at, updated_at FROM members
+	rows, err := db.read(ctx, `SELECT actor, follow_id, created_at, updated_at FROM members
 		WHERE community_id = ? AND state = ? AND actor > ? ORDER BY actor LIMIT ?`, communityID, string(state), after, limit)
 	if err != nil {
 		return nil, err
@@ -153,7 +153,7 @@ func (db *DB) Members(ctx context.Context, communityID int64, state community.Me
 // CountMembers counts a community's members in a state.
 func (db *DB) CountMembers(ctx context.Context, communityID int64, state community.MemberState) (int, error) {
 	var n int
-	err := db.r.QueryRowContext(ctx, `SELECT count(*) FROM members WHERE community_id = ? AND state = ?`,
+	err := db.readRow(ctx, `SELECT count(*) FROM members WHERE community_id = ? AND state = ?`,
 		communityID, string(state)).Scan(&n)
 	return n, err
 }
@@ -162,7 +162,7 @@ func (db *DB) CountMembers(ctx context.Context, communityID int64, state communi
 // inbox) of a community's members, for fan-out. Members whose actor was
 // never fetched have no inbox and are skipped.
 func (db *DB) MemberInboxes(ctx context.Context, communityID int64) ([]string, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT DISTINCT CASE WHEN a.shared_inbox <> '' THEN a.shared_inbox ELSE a.inbox END
+	rows, err := db.read(ctx, `SELECT DISTINCT CASE WHEN a.shared_inbox <> '' THEN a.shared_inbox ELSE a.inbox END
 		FROM members m JOIN remote_actors a ON a.iri = m.actor
 		WHERE m.community_id = ? AND m.state = 'member'`, communityID)
 	if err != nil {
@@ -182,7 +182,7 @@ func (db *DB) MemberInboxes(ctx context.Context, communityID int64) ([]string, e
 
 // MembershipsOf lists an actor's relations to every community.
 func (db *DB) MembershipsOf(ctx context.Context, actor string) ([]community.Member, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT community_id, state, follow_id, created_at, updated_at FROM members
+	rows, err := db.read(ctx, `SELECT community_id, state, follow_id, created_at, updated_at FROM members
 		WHERE actor = ? ORDER BY community_id`, actor)
 	if err != nil {
 		return nil, err

@@ -32,6 +32,7 @@ type DB struct {
 	r *sql.DB
 
 	inboxBatch inboxBatcher
+	rs, ws     stmts // prepared statements of the reader pool and the writer
 }
 
 // Open opens (creating if needed, with mode 0600) the database at path and
@@ -66,6 +67,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	r.SetMaxOpenConns(8)
 	r.SetMaxIdleConns(8)
 	db := &DB{w: w, r: r}
+	db.rs.pool, db.ws.pool = r, w
 	if err := db.migrate(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -75,6 +77,8 @@ func Open(ctx context.Context, path string) (*DB, error) {
 
 // Close closes both pools.
 func (db *DB) Close() error {
+	db.rs.close()
+	db.ws.close()
 	return errors.Join(db.r.Close(), db.w.Close())
 }
 

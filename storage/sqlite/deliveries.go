@@ -13,7 +13,7 @@ import (
 // NextOutActivityID reserves the next number for an outgoing activity's IRI.
 func (db *DB) NextOutActivityID(ctx context.Context) (int64, error) {
 	var n int64
-	err := db.w.QueryRowContext(ctx, `UPDATE sequences SET n = n + 1 WHERE name = 'out_activity' RETURNING n`).Scan(&n)
+	err := db.writeRow(ctx, `UPDATE sequences SET n = n + 1 WHERE name = 'out_activity' RETURNING n`).Scan(&n)
 	return n, err
 }
 
@@ -79,7 +79,7 @@ func (db *DB) ClaimDue(ctx context.Context, now time.Time, limit, perHost int, l
 	if err != nil {
 		return nil, fmt.Errorf("claim deliveries: %w", err)
 	}
-	rows, err := db.w.QueryContext(ctx, `UPDATE deliveries SET lease_until = ?
+	rows, err := db.writeRows(ctx, `UPDATE deliveries SET lease_until = ?
 		WHERE id IN (
 			SELECT id FROM (
 				SELECT d.id, d.next_at, row_number() OVER (PARTITION BY d.host ORDER BY d.next_at, d.id) AS n
@@ -113,7 +113,7 @@ func (db *DB) ClaimDue(ctx context.Context, now time.Time, limit, perHost int, l
 	for i := range out {
 		a, ok := bodies[out[i].ActivityID]
 		if !ok {
-			err := db.r.QueryRowContext(ctx, `SELECT signer, body FROM out_activities WHERE id = ?`, out[i].ActivityID).
+			err := db.readRow(ctx, `SELECT signer, body FROM out_activities WHERE id = ?`, out[i].ActivityID).
 				Scan(&a.Signer, &a.Body)
 			if err != nil {
 				return nil, fmt.Errorf("claim deliveries: activity %d: %w", out[i].ActivityID, err)
@@ -127,33 +127,33 @@ func (db *DB) ClaimDue(ctx context.Context, now time.Time, limit, perHost int, l
 
 // DeliveryDone removes a delivered row.
 func (db *DB) DeliveryDone(ctx context.Context, id int64) error {
-	_, err := db.w.ExecContext(ctx, `DELETE FROM deliveries WHERE id = ?`, id)
+	_, err := db.write(ctx, `DELETE FROM deliveries WHERE id = ?`, id)
 	return err
 }
 
 // RetryDelivery schedules another attempt and ends the lease.
 func (db *DB) RetryDelivery(ctx context.Context, id int64, attempts int, next time.Time, lastErr string) error {
-	_, err := db.w.ExecContext(ctx, `UPDATE deliveries SET attempts = ?, next_at = ?, lease_until = 0, last_error = ? WHERE id = ?`,
+	_, err := db.write(ctx, `UPDATE deliveries SET attempts = ?, next_at = ?, lease_until = 0, last_error = ? WHERE id = ?`,
 		attempts, ms(next), lastErr, id)
 	return err
 }
 
 // DropDelivery gives a delivery up.
 func (db *DB) DropDelivery(ctx context.Context, id int64, reason string) error {
-	_, err := db.w.ExecContext(ctx, `DELETE FROM deliveries WHERE id = ?`, id)
+	_, err := db.write(ctx, `DELETE FROM deliveries WHERE id = ?`, id)
 	return err
 }
 
 // ReleaseLeases ends every lease (at start, before workers run).
 func (db *DB) ReleaseLeases(ctx context.Context) error {
-	_, err := db.w.ExecContext(ctx, `UPDATE deliveries SET lease_until = 0 WHERE lease_until <> 0`)
+	_, err := db.write(ctx, `UPDATE deliveries SET lease_until = 0 WHERE lease_until <> 0`)
 	return err
 }
 
 // QueueDepth counts deliveries not done yet.
 func (db *DB) QueueDepth(ctx context.Context) (int, error) {
 	var n int
-	err := db.r.QueryRowContext(ctx, `SELECT count(*) FROM deliveries`).Scan(&n)
+	err := db.readRow(ctx, `SELECT count(*) FROM deliveries`).Scan(&n)
 	return n, err
 }
 
@@ -161,7 +161,7 @@ func (db *DB) QueueDepth(ctx context.Context) (int, error) {
 func (db *DB) OutActivity(ctx context.Context, iri string) (federation.OutActivity, error) {
 	var a federation.OutActivity
 	var created int64
-	err := db.r.QueryRowContext(ctx, `SELECT id, iri, type, community_id, signer, body, created_at FROM out_activities WHERE iri = ?`, iri).
+	err := db.readRow(ctx, `SELECT id, iri, type, community_id, signer, body, created_at FROM out_activities WHERE iri = ?`, iri).
 		Scan(&a.ID, &a.IRI, &a.Type, &a.CommunityID, &a.Signer, &a.Body, &created)
 	a.CreatedAt = fromMS(created)
 	return a, notFound(err)
@@ -169,14 +169,14 @@ func (db *DB) OutActivity(ctx context.Context, iri string) (federation.OutActivi
 
 // HostSucceeded clears a host's failure state.
 func (db *DB) HostSucceeded(ctx context.Context, host string) error {
-	_, err := db.w.ExecContext(ctx, `UPDATE hosts SET failing_since = NULL, unavailable_since = NULL WHERE host = ?`, host)
+	_, err := db.write(ctx, `UPDATE hosts SET failing_since = NULL, unavailable_since = NULL WHERE host = ?`, host)
 	return err
 }
 
 // HostFailed records a failure and returns since when the host fails.
 func (db *DB) HostFailed(ctx context.Context, host string, at time.Time) (time.Time, error) {
 	var since int64
-	err := db.w.QueryRowContext(ctx, `INSERT INTO hosts (host, failing_since) VALUES (?, ?)
+	err := db.writeRow(ctx, `INSERT INTO hosts (host, failing_since) VALUES (?, ?)
 		ON CONFLICT (host) DO UPDATE SET failing_since = coalesce(hosts.failing_since, excluded.failing_since)
 		RETURNING failing_since`, host, ms(at)).Scan(&since)
 	return fromMS(since), err
@@ -184,14 +184,14 @@ func (db *DB) HostFailed(ctx context.Context, host string, at time.Time) (time.T
 
 // MarkHostUnavailable stops deliveries to a host until it is cleared.
 func (db *DB) MarkHostUnavailable(ctx context.Context, host string, at time.Time) error {
-	_, err := db.w.ExecContext(ctx, `INSERT INTO hosts (host, failing_since, unavailable_since) VALUES (?, ?, ?)
+	_, err := db.write(ctx, `INSERT INTO hosts (host, failing_since, unavailable_since) VALUES (?, ?, ?)
 		ON CONFLICT (host) DO UPDATE SET unavailable_since = excluded.unavailable_since`, host, ms(at), ms(at))
 	return err
 }
 
 // UnavailableHosts lists hosts marked unavailable.
 func (db *DB) UnavailableHosts(ctx context.Context) ([]string, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT host FROM hosts WHERE unavailable_since IS NOT NULL ORDER BY host`)
+	rows, err := db.read(ctx, `SELECT host FROM hosts WHERE unavailable_since IS NOT NULL ORDER BY host`)
 	if err != nil {
 		return nil, err
 	}
@@ -210,7 +210,7 @@ func (db *DB) UnavailableHosts(ctx context.Context) ([]string, error) {
 // RemoveMembersByInbox removes the members (not the banned) whose personal
 // inbox is inbox: it answered 410 Gone.
 func (db *DB) RemoveMembersByInbox(ctx context.Context, inbox string) (int, error) {
-	res, err := db.w.ExecContext(ctx, `DELETE FROM members WHERE state <> 'banned'
+	res, err := db.write(ctx, `DELETE FROM members WHERE state <> 'banned'
 		AND actor IN (SELECT iri FROM remote_actors WHERE inbox = ?)`, inbox)
 	if err != nil {
 		return 0, err

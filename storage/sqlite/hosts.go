@@ -19,7 +19,7 @@ type HostStatus struct {
 // HostStatuses lists the hosts that fail, are unavailable or have queued
 // deliveries; with all, every host heard of. Unavailable hosts come first.
 func (db *DB) HostStatuses(ctx context.Context, all bool) ([]HostStatus, error) {
-	rows, err := db.r.QueryContext(ctx, `
+	rows, err := db.read(ctx, `
 		WITH queued AS (SELECT host, count(*) AS n FROM deliveries GROUP BY host),
 		     known AS (SELECT host FROM hosts UNION SELECT host FROM queued)
 		SELECT k.host, coalesce(h.software, ''), h.failing_since, h.unavailable_since, coalesce(q.n, 0)

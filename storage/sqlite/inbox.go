@@ -117,7 +117,7 @@ func (db *DB) commitInboxBatch(batch []*inboxReq) {
 
 // UnprocessedInbox returns items not processed yet, oldest first, after id.
 func (db *DB) UnprocessedInbox(ctx context.Context, afterID int64, limit int) ([]federation.InboxItem, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT id, activity_id, type, actor, body, received_at FROM inbox
+	rows, err := db.read(ctx, `SELECT id, activity_id, type, actor, body, received_at FROM inbox
 		WHERE processed_at IS NULL AND id > ? ORDER BY id LIMIT ?`, afterID, limit)
 	if err != nil {
 		return nil, err
@@ -138,13 +138,13 @@ func (db *DB) UnprocessedInbox(ctx context.Context, afterID int64, limit int) ([
 
 // MarkInboxProcessed records the outcome of processing an item.
 func (db *DB) MarkInboxProcessed(ctx context.Context, id int64, result string, at time.Time) error {
-	res, err := db.w.ExecContext(ctx, `UPDATE inbox SET processed_at = ?, result = ? WHERE id = ?`, ms(at), result, id)
+	res, err := db.write(ctx, `UPDATE inbox SET processed_at = ?, result = ? WHERE id = ?`, ms(at), result, id)
 	return expectOne(res, err)
 }
 
 // InboxCount counts recorded incoming activities, processed or not.
 func (db *DB) InboxCount(ctx context.Context) (int, error) {
 	var n int
-	err := db.r.QueryRowContext(ctx, `SELECT count(*) FROM inbox`).Scan(&n)
+	err := db.readRow(ctx, `SELECT count(*) FROM inbox`).Scan(&n)
 	return n, err
 }

@@ -8,17 +8,17 @@ import (
 // LocalKey returns the private key PEM of one of Agora's own actors.
 func (db *DB) LocalKey(ctx context.Context, owner string) (string, error) {
 	var pem string
-	err := db.r.QueryRowContext(ctx, `SELECT private_pem FROM local_keys WHERE owner = ?`, owner).Scan(&pem)
+	err := db.readRow(ctx, `SELECT private_pem FROM local_keys WHERE owner = ?`, owner).Scan(&pem)
 	return pem, notFound(err)
 }
 
 // AddLocalKey stores a key unless owner has one, and returns the stored one.
 func (db *DB) AddLocalKey(ctx context.Context, owner, privatePEM, publicPEM string, at time.Time) (string, error) {
-	if _, err := db.w.ExecContext(ctx, `INSERT INTO local_keys (owner, private_pem, public_pem, created_at)
+	if _, err := db.write(ctx, `INSERT INTO local_keys (owner, private_pem, public_pem, created_at)
 		VALUES (?, ?, ?, ?) ON CONFLICT (owner) DO NOTHING`, owner, privatePEM, publicPEM, ms(at)); err != nil {
 		return "", err
 	}
 	var pem string
-	err := db.w.QueryRowContext(ctx, `SELECT private_pem FROM local_keys WHERE owner = ?`, owner).Scan(&pem)
+	err := db.writeRow(ctx, `SELECT private_pem FROM local_keys WHERE owner = ?`, owner).Scan(&pem)
 	return pem, err
 }

@@ -111,7 +111,7 @@ func (db *DB) AddPost(ctx context.Context, p *community.Post) error {
 	if err != nil {
 		return fmt.Errorf("add post %s: %w", p.ObjectID, err)
 	}
-	err = db.w.QueryRowContext(ctx, `INSERT INTO posts (community_id, object_id, activity_id, type, author, url,
+	err = db.writeRow(ctx, `INSERT INTO posts (community_id, object_id, activity_id, type, author, url,
 			title, summary, content, sensitive, attachments, in_reply_to, thread_root, visibility,
 			published, updated, received_at, decision, reason, activity, deleted_at, likes, dislikes)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -131,19 +131,19 @@ func (db *DB) AddPost(ctx context.Context, p *community.Post) error {
 
 // PostByObject returns a community's post of a remote object.
 func (db *DB) PostByObject(ctx context.Context, communityID int64, objectID string) (community.Post, error) {
-	p, err := scanPost(db.r.QueryRowContext(ctx, `SELECT `+postColumns+` FROM posts
+	p, err := scanPost(db.readRow(ctx, `SELECT `+postColumns+` FROM posts
 		WHERE community_id = ? AND object_id = ?`, communityID, objectID))
 	return p, notFound(err)
 }
 
 // PostsByObject returns a remote object's posts in every community, by ID.
 func (db *DB) PostsByObject(ctx context.Context, objectID string) ([]community.Post, error) {
-	return scanPosts(db.r.QueryContext(ctx, `SELECT `+postColumns+` FROM posts WHERE object_id = ? ORDER BY id`, objectID))
+	return scanPosts(db.read(ctx, `SELECT `+postColumns+` FROM posts WHERE object_id = ? ORDER BY id`, objectID))
 }
 
 // PostByID returns a post.
 func (db *DB) PostByID(ctx context.Context, id int64) (community.Post, error) {
-	p, err := scanPost(db.r.QueryRowContext(ctx, `SELECT `+postColumns+` FROM posts WHERE id = ?`, id))
+	p, err := scanPost(db.readRow(ctx, `SELECT `+postColumns+` FROM posts WHERE id = ?`, id))
 	return p, notFound(err)
 }
 
@@ -153,7 +153,7 @@ func (db *DB) UpdatePost(ctx context.Context, p community.Post) error {
 	if err != nil {
 		return fmt.Errorf("update post %d: %w", p.ID, err)
 	}
-	res, err := db.w.ExecContext(ctx, `UPDATE posts SET title = ?, summary = ?, content = ?, sensitive = ?,
+	res, err := db.write(ctx, `UPDATE posts SET title = ?, summary = ?, content = ?, sensitive = ?,
 			attachments = ?, url = ?, updated = ?, visibility = ?, decision = ?, reason = ?, deleted_at = ?,
 			likes = ?, dislikes = ?
 		WHERE id = ?`,
@@ -176,7 +176,7 @@ func (db *DB) Posts(ctx context.Context, communityID int64, beforeID int64, limi
 		q += announcedPost
 	}
 	q += ` ORDER BY id DESC LIMIT ?`
-	return scanPosts(db.r.QueryContext(ctx, q, communityID, beforeID, limit))
+	return scanPosts(db.read(ctx, q, communityID, beforeID, limit))
 }
 
 // CountPosts counts a community's posts.
@@ -186,7 +186,7 @@ func (db *DB) CountPosts(ctx context.Context, communityID int64, announcedOnly b
 		q += announcedPost
 	}
 	var n int
-	err := db.r.QueryRowContext(ctx, q, communityID).Scan(&n)
+	err := db.readRow(ctx, q, communityID).Scan(&n)
 	return n, err
 }
 
@@ -194,7 +194,7 @@ func (db *DB) CountPosts(ctx context.Context, communityID int64, announcedOnly b
 // community received at or after since.
 func (db *DB) CountAnnouncedSince(ctx context.Context, communityID int64, author string, since time.Time) (int, error) {
 	var n int
-	err := db.r.QueryRowContext(ctx, `SELECT count(*) FROM posts
+	err := db.readRow(ctx, `SELECT count(*) FROM posts
 		WHERE author = ? AND community_id = ? AND received_at >= ?`+announcedPost,
 		author, communityID, ms(since)).Scan(&n)
 	return n, err
@@ -202,7 +202,7 @@ func (db *DB) CountAnnouncedSince(ctx context.Context, communityID int64, author
 
 // PostsByAuthor lists an author's live posts in every community, by ID.
 func (db *DB) PostsByAuthor(ctx context.Context, author string) ([]community.Post, error) {
-	return scanPosts(db.r.QueryContext(ctx, `SELECT `+postColumns+` FROM posts
+	return scanPosts(db.read(ctx, `SELECT `+postColumns+` FROM posts
 		WHERE author = ? AND deleted_at IS NULL ORDER BY id`, author))
 }
 
