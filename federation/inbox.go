@@ -192,8 +192,13 @@ func (in *Inbox) knows(ctx context.Context, actor string) bool {
 // likes name no community). Everything else is dropped after verification,
 // so servers that deliver everything everywhere cannot fill the database.
 func (in *Inbox) concernsUs(ctx context.Context, act *Object) bool {
-	for _, iri := range mentionedIRIs(act) {
-		if in.local.CommunityName(iri) != "" || in.local.CommunityName(trimCollection(iri)) != "" {
+	if len(AddressedCommunities(in.local, act)) > 0 {
+		return true
+	}
+	// Follow, Undo{Follow}, Add and Remove name the community as object or
+	// target, not in their addressing.
+	for _, iri := range []string{act.Target, idOf(act.Object), idOf(objectOf(act.Object))} {
+		if in.local.CommunityName(iri) != "" {
 			return true
 		}
 	}
@@ -209,43 +214,6 @@ func (in *Inbox) concernsUs(ctx context.Context, act *Object) bool {
 		}
 	}
 	return false
-}
-
-// mentionedIRIs lists the IRIs that could name a community: addressing,
-// mentions, object and target, one level into the object.
-func mentionedIRIs(act *Object) []string {
-	var out []string
-	add := func(o *Object) {
-		out = append(out, o.To...)
-		out = append(out, o.Cc...)
-		out = append(out, o.Audience...)
-		for _, m := range o.Mentions {
-			out = append(out, m.Href)
-		}
-		if o.Target != "" {
-			out = append(out, o.Target)
-		}
-	}
-	add(act)
-	if o := act.Object; o != nil {
-		out = append(out, o.ID)
-		add(o)
-		if o.Object != nil {
-			out = append(out, o.Object.ID)
-		}
-	}
-	return out
-}
-
-// trimCollection maps a community's followers collection to the community.
-func trimCollection(iri string) string {
-	if u, err := url.Parse(iri); err == nil && len(u.Path) > len("/followers") {
-		if p := u.Path[len(u.Path)-len("/followers"):]; p == "/followers" {
-			u.Path = u.Path[:len(u.Path)-len(p)]
-			return u.String()
-		}
-	}
-	return iri
 }
 
 // Run processes recorded activities until ctx ends: those left from before
@@ -464,6 +432,13 @@ func VerifyFetch(ctx context.Context, r *http.Request, keys KeyResolver, now tim
 	}
 	_, err = sig.Verify(ctx, keys)
 	return err
+}
+
+func idOf(o *Object) string {
+	if o == nil {
+		return ""
+	}
+	return o.ID
 }
 
 func objectOf(o *Object) *Object {
