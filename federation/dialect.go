@@ -136,6 +136,37 @@ func NewDialects(store SoftwareStore, client *http.Client, now func() time.Time)
 	return &Dialects{store: store, client: &c, now: now, inFlight: map[string]bool{}}
 }
 
+// HostsSoftwareStore answers for many hosts in one query; a SoftwareStore
+// that has it spares a fan-out one query per member server.
+type HostsSoftwareStore interface {
+	HostsSoftware(ctx context.Context, hosts []string) (map[string]string, error)
+}
+
+// OfHosts is Of for many hosts at once (a fan-out's member servers); hosts
+// the store does not know, or all of them if it fails, are UnknownPeer.
+func (d *Dialects) OfHosts(ctx context.Context, hosts []string) map[string]Dialect {
+	out := make(map[string]Dialect, len(hosts))
+	if batch, ok := d.store.(HostsSoftwareStore); ok {
+		lower := make([]string, len(hosts))
+		for i, h := range hosts {
+			lower[i] = strings.ToLower(h)
+		}
+		sw, err := batch.HostsSoftware(ctx, lower)
+		for i, h := range hosts {
+			if err == nil {
+				out[h] = DialectOf(sw[lower[i]])
+			} else {
+				out[h] = UnknownPeer
+			}
+		}
+		return out
+	}
+	for _, h := range hosts {
+		out[h] = d.Of(ctx, h)
+	}
+	return out
+}
+
 // Of returns the dialect of host (a URL's host, with its port if it has
 // one) from what the store knows. It never touches the network: a fan-out
 // must not wait on a peer's NodeInfo. A host not known yet, or a store

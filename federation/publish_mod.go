@@ -23,7 +23,7 @@ func (p *Publisher) threadiverseInboxes(ctx context.Context, c community.Communi
 	if err != nil {
 		return nil, err
 	}
-	_, thread := p.splitByDialect(ctx, inboxes)
+	_, thread, _ := p.splitByDialect(ctx, inboxes)
 	return thread, nil
 }
 

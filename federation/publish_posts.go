@@ -13,16 +13,24 @@ import (
 
 var _ community.PostPublisher = (*Publisher)(nil)
 
-// splitByDialect sorts members' inboxes by what their host understands;
-// an unknown host is in both lists (Mastodon ignores Announce{Create}, so
-// it cannot show a post twice).
-func (p *Publisher) splitByDialect(ctx context.Context, inboxes []string) (microblog, threadiverse []string) {
-	for _, inbox := range inboxes {
-		u, err := url.Parse(inbox)
-		if err != nil {
+// splitByDialect sorts members' inboxes by what their host understands,
+// with one store look-up for all of them: microblog and threadiverse
+// inboxes, and unknown hosts' inboxes, which go in both the first two
+// lists too (Mastodon ignores Announce{Create}, so it cannot show a post
+// twice).
+func (p *Publisher) splitByDialect(ctx context.Context, inboxes []string) (microblog, threadiverse, unknown []string) {
+	hosts := make([]string, len(inboxes))
+	for i, inbox := range inboxes {
+		if u, err := url.Parse(inbox); err == nil {
+			hosts[i] = u.Host
+		}
+	}
+	dialects := p.dialects.OfHosts(ctx, hosts)
+	for i, inbox := range inboxes {
+		if hosts[i] == "" {
 			continue
 		}
-		switch p.dialects.Of(ctx, u.Host) {
+		switch dialects[hosts[i]] {
 		case Microblog:
 			microblog = append(microblog, inbox)
 		case Threadiverse:
@@ -30,9 +38,10 @@ func (p *Publisher) splitByDialect(ctx context.Context, inboxes []string) (micro
 		default:
 			microblog = append(microblog, inbox)
 			threadiverse = append(threadiverse, inbox)
+			unknown = append(unknown, inbox)
 		}
 	}
-	return microblog, threadiverse
+	return microblog, threadiverse, unknown
 }
 
 // addressing of everything a community sends about a post: public, to its
@@ -68,7 +77,7 @@ func (p *Publisher) AnnouncePost(ctx context.Context, c community.Community, pos
 	if err != nil {
 		return fmt.Errorf("announce %s: %w", post.ObjectID, err)
 	}
-	micro, thread := p.splitByDialect(ctx, inboxes)
+	micro, thread, _ := p.splitByDialect(ctx, inboxes)
 
 	if !live[Microblog] {
 		a := Activity{Type: "Announce", ObjectIRI: post.ObjectID}
@@ -103,7 +112,7 @@ func (p *Publisher) WithdrawPost(ctx context.Context, c community.Community, pos
 	if err != nil {
 		return fmt.Errorf("withdraw %s: %w", post.ObjectID, err)
 	}
-	micro, thread := p.splitByDialect(ctx, inboxes)
+	micro, thread, _ := p.splitByDialect(ctx, inboxes)
 	withdrew := map[Dialect]bool{}
 	for _, ref := range refs {
 		if !ref.WithdrawnAt.IsZero() || withdrew[ref.Dialect] {
@@ -169,15 +178,14 @@ func (p *Publisher) RelayActivity(ctx context.Context, c community.Community, po
 	if err != nil {
 		return fmt.Errorf("relay %s: %w", head.Type, err)
 	}
-	var to []string
-	if head.Type == "Update" {
-		_, to = p.splitByDialect(ctx, inboxes)
-	} else {
-		for _, inbox := range inboxes {
-			if u, err := url.Parse(inbox); err == nil && p.dialects.Of(ctx, u.Host) == Threadiverse {
-				to = append(to, inbox)
-			}
+	_, to, unknown := p.splitByDialect(ctx, inboxes)
+	if head.Type != "Update" {
+		// Likes go to known threadiverse peers only.
+		skip := make(map[string]bool, len(unknown))
+		for _, inbox := range unknown {
+			skip[inbox] = true
 		}
+		to = slices.DeleteFunc(to, func(inbox string) bool { return skip[inbox] })
 	}
 	if len(to) == 0 {
 		return nil

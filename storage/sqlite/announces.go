@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -134,6 +135,29 @@ func (db *DB) HostSoftware(ctx context.Context, host string) (string, time.Time,
 
 // SetHostSoftware records what software a host runs. The host's failure
 // state, kept in the same row, is left as it is.
+// HostsSoftware returns the known software of many hosts in one query;
+// hosts never seen are absent from the map.
+func (db *DB) HostsSoftware(ctx context.Context, hosts []string) (map[string]string, error) {
+	list, err := json.Marshal(hosts)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := db.read(ctx, `SELECT host, software FROM hosts WHERE host IN (SELECT value FROM json_each(?))`, string(list))
+	if err != nil {
+		return nil, fmt.Errorf("software of %d hosts: %w", len(hosts), err)
+	}
+	defer rows.Close()
+	out := make(map[string]string, len(hosts))
+	for rows.Next() {
+		var h, sw string
+		if err := rows.Scan(&h, &sw); err != nil {
+			return nil, err
+		}
+		out[h] = sw
+	}
+	return out, rows.Err()
+}
+
 func (db *DB) SetHostSoftware(ctx context.Context, host, software string, at time.Time) error {
 	_, err := db.write(ctx, `INSERT INTO hosts (host, software, software_at) VALUES (?, ?, ?)
 		ON CONFLICT (host) DO UPDATE SET software = excluded.software, software_at = excluded.software_at`,

@@ -230,3 +230,24 @@ func TestInboxGroupCommit(t *testing.T) {
 		t.Fatalf("%d rows, want %d", got, n)
 	}
 }
+
+func TestHostsSoftware(t *testing.T) {
+	ctx := context.Background()
+	db, _ := openTest(t)
+	db.SetHostSoftware(ctx, "m.example", "mastodon", time.Now())
+	db.SetHostSoftware(ctx, "l.example:8080", "lemmy", time.Now())
+	db.HostFailed(ctx, "failing.example", time.Now()) // a hosts row with no software
+	got, err := db.HostsSoftware(ctx, []string{"m.example", "l.example:8080", "failing.example", "never.example"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"m.example": "mastodon", "l.example:8080": "lemmy", "failing.example": ""}
+	if len(got) != len(want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+	for h, sw := range want {
+		if got[h] != sw {
+			t.Fatalf("got %v, want %v", got, want)
+		}
+	}
+}
