@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"runtime"
 	"strconv"
 	"sync"
 	"time"
@@ -60,11 +61,18 @@ type Deliverer struct {
 	log     *slog.Logger
 	now     func() time.Time
 	wake    chan struct{}
+	signing chan struct{} // one token per core: see post
 
-	mu          sync.Mutex
-	clean       map[string]bool // hosts with no failure on record since start
-	failing     map[string]bool // hosts whose last attempt failed: one delivery in flight at a time
-	unavailable map[string]bool
+	mu    sync.Mutex
+	clean map[string]bool // hosts with no failure on record since start
+	// With the store's list of failing hosts read at start (FailingHostLister),
+	// only hosts in recorded can have a failure on record: a success
+	// elsewhere needs no write. Without it, each host's first success
+	// since start clears its record.
+	recorded      map[string]bool
+	recordedKnown bool
+	failing       map[string]bool // hosts whose last attempt failed: one delivery in flight at a time
+	unavailable   map[string]bool
 }
 
 // DelivererDeps are the dependencies of a Deliverer.
@@ -117,7 +125,8 @@ func NewDeliverer(d DelivererDeps) *Deliverer {
 	}
 	return &Deliverer{cfg: c, queue: d.Queue, hosts: d.Hosts, gone: d.Gone, local: d.Local, client: d.Client,
 		agent: d.UserAgent, metrics: d.Metrics, log: d.Log, now: d.Now, wake: make(chan struct{}, 1),
-		clean: map[string]bool{}, failing: map[string]bool{}, unavailable: map[string]bool{}}
+		signing: make(chan struct{}, runtime.GOMAXPROCS(0)),
+		clean:   map[string]bool{}, failing: map[string]bool{}, unavailable: map[string]bool{}}
 }
 
 // Notify wakes the workers: something was queued.
@@ -155,9 +164,23 @@ func (d *Deliverer) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("delivery: %w", err)
 	}
+	var failing map[string]time.Time
+	lister, known := d.hosts.(FailingHostLister)
+	if known {
+		if failing, err = lister.FailingHosts(ctx); err != nil {
+			return fmt.Errorf("delivery: %w", err)
+		}
+	}
 	d.mu.Lock()
 	for _, h := range hosts {
 		d.unavailable[h] = true
+	}
+	d.recordedKnown, d.recorded = known, map[string]bool{}
+	for h := range failing {
+		d.recorded[h] = true
+	}
+	for _, h := range hosts {
+		d.recorded[h] = true
 	}
 	d.mu.Unlock()
 
@@ -310,7 +333,21 @@ func (d *Deliverer) post(ctx context.Context, dl Delivery) (status int, retryAft
 	if d.agent != "" {
 		req.Header.Set("User-Agent", d.agent)
 	}
-	if err := SignRequest(req, key, dl.Body, d.now()); err != nil {
+	// Signing is CPU work (an RSA-2048 signature, about a millisecond) and
+	// the workers are many (they mostly wait on the network): without a
+	// bound, a fan-out starts hundreds of signatures at once, they share
+	// the cores and finish together, then every worker waits on its peer
+	// at the same time while the cores idle. One signature per core at a
+	// time sends each request as soon as its own signature is done and
+	// keeps the cores busy while earlier requests wait for their answers.
+	select {
+	case d.signing <- struct{}{}:
+	case <-ctx.Done():
+		return 0, 0, fmt.Errorf("deliver %s: %w", dl.Inbox, ctx.Err())
+	}
+	err = SignRequest(req, key, dl.Body, d.now())
+	<-d.signing
+	if err != nil {
 		return 0, 0, fmt.Errorf("deliver %s: %w", dl.Inbox, err)
 	}
 	resp, err := d.client.Do(req)
@@ -363,8 +400,9 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 
 func (d *Deliverer) hostOK(ctx context.Context, host string) {
 	d.mu.Lock()
-	clean := d.clean[host]
+	clean := d.clean[host] || (d.recordedKnown && !d.recorded[host])
 	d.clean[host] = true
+	delete(d.recorded, host)
 	delete(d.failing, host)
 	d.mu.Unlock()
 	if clean {
@@ -378,6 +416,9 @@ func (d *Deliverer) hostOK(ctx context.Context, host string) {
 func (d *Deliverer) hostFailed(ctx context.Context, host string, now time.Time) {
 	d.mu.Lock()
 	delete(d.clean, host)
+	if d.recorded != nil {
+		d.recorded[host] = true
+	}
 	d.failing[host] = true
 	d.mu.Unlock()
 	since, err := d.hosts.HostFailed(ctx, host, now)

@@ -116,7 +116,8 @@ func outgoingRequests(t *testing.T) []outgoing {
 			return NewDialects(&memSoftware{}, c, nil).Refresh(ctx, origin+"/users/mallory")
 		}, isForbidden},
 		{"delivery POST (inbox)", func(ctx context.Context, c *http.Client, origin string) error {
-			d := &Deliverer{local: local, client: c, now: time.Now, cfg: DeliveryConfig{RequestTimeout: 5 * time.Second}}
+			d := &Deliverer{local: local, client: c, now: time.Now, cfg: DeliveryConfig{RequestTimeout: 5 * time.Second},
+				signing: make(chan struct{}, 1)}
 			body := []byte(`{"id":"https://agora.test/x","type":"Announce"}`)
 			status, _, err := d.post(ctx, Delivery{Inbox: origin + "/inbox", Signer: InstanceKeyOwner, Body: body})
 			if o := classify(status, err); err != nil && o != permanent {

@@ -142,6 +142,13 @@ type HostStore interface {
 	UnavailableHosts(ctx context.Context) ([]string, error)
 }
 
+// FailingHostLister is an optional HostStore method: the hosts with a
+// failure on record (failing; unavailable ones are failing too). With it the Deliverer
+// writes a host's success only when there is a failure to clear.
+type FailingHostLister interface {
+	FailingHosts(ctx context.Context) (map[string]time.Time, error)
+}
+
 // Dialect is the way of announcing a peer understands (PROTOCOL.md section 5).
 type Dialect string
 

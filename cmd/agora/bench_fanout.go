@@ -102,6 +102,11 @@ func cmdBenchFanout(ctx context.Context, args []string, stdout, stderr io.Writer
 		return err
 	}
 	defer stopProfile()
+	rc, err := rem.call(remoteReq{Op: "cpu"})
+	if err != nil {
+		return err
+	}
+	remCPU0 := rc.CPU
 	cpu0 := cpuTime()
 	resp, err = rem.call(remoteReq{Op: "post", URL: a.local.SharedInbox(), Host: poster, User: 0, Body: body})
 	if err != nil {
@@ -116,7 +121,7 @@ func cmdBenchFanout(ctx context.Context, args []string, stdout, stderr io.Writer
 	deadline := time.Now().Add(*timeout)
 	var tl fedtest.FleetTally
 	var st fedtest.FleetStats
-	var cpuSteady time.Duration
+	var cpuSteady, remCPU time.Duration
 	var reqSteady int
 	steady := false
 	for {
@@ -128,6 +133,9 @@ func cmdBenchFanout(ctx context.Context, args []string, stdout, stderr io.Writer
 		if !steady && tl.MissingSteady == 0 {
 			steady, cpuSteady, reqSteady = true, cpuTime()-cpu0, st.Requests
 			stopProfile()
+			if rc, err := rem.call(remoteReq{Op: "cpu"}); err == nil {
+				remCPU = rc.CPU - remCPU0
+			}
 			fmt.Fprintf(stdout, "all %d steady live hosts have it: T = %v after the 202 (%d requests so far)\n",
 				tl.Live-countFlaky(fleet), tl.LastSteady.Sub(accepted).Round(time.Millisecond), st.Requests)
 		}
@@ -166,6 +174,8 @@ func cmdBenchFanout(ctx context.Context, args []string, stdout, stderr io.Writer
 	fmt.Fprintf(stdout, "T (with flaky retries)  %8.3f s   (first retry waits 15-25 s: Mastodon's backoff)\n", tAll.Seconds())
 	fmt.Fprintf(stdout, "CPU per delivery        %8.1f us  (%v over %d requests)\n", us(perDelivery), cpuSteady.Round(time.Millisecond), reqSteady)
 	fmt.Fprintf(stdout, "floor (sign + POST)     %8.1f us  R1 = %.2f (target >= 0.85)\n", us(floor), r1)
+	fmt.Fprintf(stdout, "first arrival           %8.3f s after the 202; remote side's CPU until T %v (%.1f us per request)\n",
+		tl.First.Sub(accepted).Seconds(), remCPU.Round(time.Millisecond), us(remCPU/time.Duration(max(reqSteady, 1))))
 	fmt.Fprintf(stdout, "exactly once %d of %d live hosts, duplicates %d, missing %d, bad signatures %d, key fetches %d\n",
 		tl.Once, tl.Live, tl.Duplicates, tl.Missing, tl.Invalid, st.KeyFetches)
 	fmt.Fprintf(stdout, "peak RSS                %8.1f MB (target < 150)\n", rss)
@@ -177,6 +187,7 @@ func cmdBenchFanout(ctx context.Context, args []string, stdout, stderr io.Writer
 		"r1": round(r1, 3), "r2": round(r2, 3),
 		"once": tl.Once, "live": tl.Live, "dup": tl.Duplicates, "missing": tl.Missing, "invalid": tl.Invalid,
 		"requests": reqSteady, "rss_mb": round(rss, 1),
+		"first_s": secs(tl.First.Sub(accepted)), "remote_cpu_s": secs(remCPU),
 	})
 	return nil
 }

@@ -30,7 +30,7 @@ import (
 
 // remoteReq is a request to the remote side.
 type remoteReq struct {
-	Op string `json:"op"` // fleet, post, tally, prepare, fire
+	Op string `json:"op"` // fleet, post, tally, prepare, fire, cpu
 
 	Fleet fedtest.FleetOptions `json:"fleet,omitzero"`
 
@@ -61,6 +61,7 @@ type remoteResp struct {
 	Tally  *fedtest.FleetTally `json:"tally,omitempty"`
 	Stats  *fedtest.FleetStats `json:"stats,omitempty"`
 	Load   *loadResult         `json:"load,omitempty"`
+	CPU    time.Duration       `json:"cpu,omitzero"` // cpu: the remote side's CPU so far
 }
 
 // loadResult is what a fire saw.
@@ -80,6 +81,14 @@ type loadResult struct {
 func cmdBenchRemote(ctx context.Context, stdin io.Reader, stdout io.Writer) error {
 	r := &remoteSide{}
 	defer r.close()
+	// The remote side's own profile, to see what the harness costs.
+	if p := os.Getenv("AGORA_BENCH_REMOTE_CPUPROFILE"); p != "" {
+		stop, err := benchFlags{profile: &p}.startProfile()
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	sc := bufio.NewScanner(stdin)
 	sc.Buffer(make([]byte, 1<<20), 64<<20)
 	enc := json.NewEncoder(stdout)
@@ -119,7 +128,7 @@ func (r *remoteSide) close() {
 }
 
 func (r *remoteSide) do(ctx context.Context, req remoteReq, resp *remoteResp) error {
-	if req.Op != "fleet" && r.fleet == nil {
+	if req.Op != "fleet" && req.Op != "cpu" && r.fleet == nil {
 		return errors.New("no fleet started")
 	}
 	switch req.Op {
@@ -147,6 +156,8 @@ func (r *remoteSide) do(ctx context.Context, req remoteReq, resp *remoteResp) er
 	case "fire":
 		res := r.fire(ctx, req.Rate)
 		resp.Load = &res
+	case "cpu":
+		resp.CPU = cpuTime()
 	default:
 		return fmt.Errorf("unknown op %q", req.Op)
 	}
