@@ -38,7 +38,7 @@ func TestBenchFanout(t *testing.T) {
 			t.Errorf("%s = %v, want %v\n%s", k, fig[k], v, out)
 		}
 	}
-	for _, k := range []string{"t_s", "t_all_s", "r1", "r2", "floor_us", "cpu_per_delivery_us", "rss_mb"} {
+	for _, k := range []string{"t_s", "t_all_s", "r1", "r2", "floor_us", "cpu_per_delivery_us", "rss_mb", "first_s", "remote_cpu_s"} {
 		if v, ok := fig[k].(float64); !ok || v <= 0 {
 			t.Errorf("%s = %v, want a positive figure\n%s", k, fig[k], out)
 		}
@@ -55,7 +55,7 @@ func TestBenchIngest(t *testing.T) {
 	if fig["rate"] != 100.0 || fig["lost"] != 0.0 || fig["accepted"] != 75.0 || fig["recorded"] != 75.0 {
 		t.Errorf("figures %v, want rate 100, 75 accepted and recorded, none lost\n%s", fig, out)
 	}
-	for _, k := range []string{"r3", "floor_us", "cpu_us", "p99_ms"} {
+	for _, k := range []string{"r3", "floor_us", "floor_seq_us", "cpu_us", "p99_ms", "rate_processed", "generator_us"} {
 		if v, ok := fig[k].(float64); !ok || v <= 0 {
 			t.Errorf("%s = %v, want a positive figure\n%s", k, fig[k], out)
 		}

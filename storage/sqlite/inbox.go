@@ -148,3 +148,10 @@ func (db *DB) InboxCount(ctx context.Context) (int, error) {
 	err := db.readRow(ctx, `SELECT count(*) FROM inbox`).Scan(&n)
 	return n, err
 }
+
+// UnprocessedCount counts the items recorded and not processed yet.
+func (db *DB) UnprocessedCount(ctx context.Context) (int, error) {
+	var n int
+	err := db.readRow(ctx, `SELECT count(*) FROM inbox WHERE processed_at IS NULL`).Scan(&n)
+	return n, err
+}
