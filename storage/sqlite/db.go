@@ -32,7 +32,9 @@ type DB struct {
 	r *sql.DB
 
 	inboxBatch inboxBatcher
-	rs, ws     stmts // prepared statements of the reader pool and the writer
+	// deliveriesDone group-commits DeliveryDone.
+	deliveriesDone groupCommit[int64]
+	rs, ws         stmts // prepared statements of the reader pool and the writer
 }
 
 // Open opens (creating if needed, with mode 0600) the database at path and
@@ -67,6 +69,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	r.SetMaxOpenConns(8)
 	r.SetMaxIdleConns(8)
 	db := &DB{w: w, r: r}
+	db.deliveriesDone = groupCommit[int64]{name: "delivery done", max: 256, write: deleteDeliveries}
 	db.rs.pool, db.ws.pool = r, w
 	if err := db.migrate(ctx); err != nil {
 		db.Close()

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"net/url"
@@ -126,9 +127,27 @@ func (db *DB) ClaimDue(ctx context.Context, now time.Time, limit, perHost int, l
 }
 
 // DeliveryDone removes a delivered row.
+// Deliveries finish at hundreds a second in a fan-out: they are group
+// committed.
 func (db *DB) DeliveryDone(ctx context.Context, id int64) error {
-	_, err := db.write(ctx, `DELETE FROM deliveries WHERE id = ?`, id)
-	return err
+	return db.deliveriesDone.do(ctx, db, id)
+}
+
+// deleteDeliveries is the write of a group commit of DeliveryDone.
+func deleteDeliveries(ctx context.Context, tx *sql.Tx, ids []int64) []error {
+	errs := make([]error, len(ids))
+	stmt, err := tx.PrepareContext(ctx, `DELETE FROM deliveries WHERE id = ?`)
+	if err != nil {
+		for i := range errs {
+			errs[i] = err
+		}
+		return errs
+	}
+	defer stmt.Close()
+	for i, id := range ids {
+		_, errs[i] = stmt.ExecContext(ctx, id)
+	}
+	return errs
 }
 
 // RetryDelivery schedules another attempt and ends the lease.

@@ -251,3 +251,50 @@ func TestHostsSoftware(t *testing.T) {
 		}
 	}
 }
+
+// DeliveryDone is group committed: many workers finishing at once each
+// get their row removed, and a write that cannot be made is an error for
+// its caller.
+func TestDeliveryDoneGroupCommit(t *testing.T) {
+	ctx := context.Background()
+	db, _ := openTest(t)
+	now := time.Now().UTC()
+	id, _ := db.NextOutActivityID(ctx)
+	a := federation.OutActivity{ID: id, IRI: "https://agora.test/c/g/announce/1", Type: "Announce", Signer: "c/g", Body: []byte(`{}`), CreatedAt: now}
+	var inboxes []string
+	for i := range 600 {
+		inboxes = append(inboxes, fmt.Sprintf("https://h%d.example/inbox", i))
+	}
+	if err := db.Enqueue(ctx, a, inboxes, now); err != nil {
+		t.Fatal(err)
+	}
+	ds, err := db.ClaimDue(ctx, now, 1000, 1, time.Minute)
+	if err != nil || len(ds) != 600 {
+		t.Fatalf("claimed %d, %v", len(ds), err)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, len(ds))
+	for w := range 64 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < len(ds); i += 64 {
+				if err := db.DeliveryDone(ctx, ds[i].ID); err != nil {
+					errs <- err
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if n, _ := db.QueueDepth(ctx); n != 0 {
+		t.Fatalf("depth after every delivery done = %d, want 0", n)
+	}
+	db.Close()
+	if err := db.DeliveryDone(ctx, ds[0].ID); err == nil {
+		t.Fatal("DeliveryDone on a closed database: no error")
+	}
+}
