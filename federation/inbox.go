@@ -233,6 +233,14 @@ func (in *Inbox) Run(ctx context.Context) {
 }
 
 // ProcessPending processes every recorded, unprocessed activity.
+//
+// Outcomes are marked in one write per batch read, not one per activity.
+// That is safe because processing an activity again is harmless: a crash
+// before the mark only means the batch's activities are processed again
+// after the restart, as one interrupted mid-activity always was. Follows
+// are accepted again, leaves and deletes find nothing left to do, and
+// Posts.Receive decides once per (community, object) and completes an
+// Announce that was stored but not queued.
 func (in *Inbox) ProcessPending(ctx context.Context) {
 	var after int64
 	for ctx.Err() == nil {
@@ -244,16 +252,31 @@ func (in *Inbox) ProcessPending(ctx context.Context) {
 		if len(items) == 0 {
 			return
 		}
+		done := make([]InboxResult, 0, len(items))
 		for _, it := range items {
 			after = it.ID
 			result := in.process(ctx, it)
 			if ctx.Err() != nil {
-				return // shutting down: processed again after restart
+				// Shutting down: this one is processed again after the
+				// restart; those before it are done.
+				break
 			}
-			if err := in.store.MarkInboxProcessed(ctx, it.ID, result, in.now().UTC()); err != nil {
-				in.log.Error("inbox: mark processed", "activity", it.ActivityID, "err", err)
-			}
+			done = append(done, InboxResult{ID: it.ID, Result: result, At: in.now().UTC()})
 		}
+		in.markProcessed(ctx, done)
+	}
+}
+
+// markProcessed records outcomes, also when ctx has ended (shutdown): what
+// was done need not be done again.
+func (in *Inbox) markProcessed(ctx context.Context, done []InboxResult) {
+	if len(done) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := in.store.MarkInboxProcessed(ctx, done); err != nil {
+		in.log.Error("inbox: mark processed", "first", done[0].ID, "items", len(done), "err", err)
 	}
 }
 
