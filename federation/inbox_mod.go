@@ -65,8 +65,9 @@ func (in *Inbox) instanceBlocked(ctx context.Context, actor string) (bool, error
 // community's moderator it is a command, executed and answered, and
 // handled is true. From anyone else it is refused politely (once an hour)
 // and handled is false: it goes on to be kept as a post, refused as
-// not-public, like any direct post.
-func (in *Inbox) directMessage(ctx context.Context, act, obj *Object, names []string) (handled bool, result string, err error) {
+// not-public, like any direct post. followers is the actor's followers
+// collection ("" when unknown).
+func (in *Inbox) directMessage(ctx context.Context, act, obj *Object, names []string, followers string) (handled bool, result string, err error) {
 	if in.mod == nil || obj.Type != "Note" {
 		return false, "", nil
 	}
@@ -74,10 +75,6 @@ func (in *Inbox) directMessage(ctx context.Context, act, obj *Object, names []st
 	// forwarded message.
 	if obj.AttributedTo != act.Actor || !SameHost(obj.ID, act.Actor) {
 		return false, "", nil
-	}
-	followers := ""
-	if a, err := in.cache.RemoteActor(ctx, act.Actor); err == nil {
-		followers = a.Followers
 	}
 	if v := Visibility(obj, followers); v != community.Direct {
 		return false, "", nil

@@ -26,8 +26,11 @@ func (in *Inbox) create(ctx context.Context, act *Object) (string, error) {
 	if len(names) == 0 {
 		return "ignored: addressed to no local community", nil
 	}
+	// The actor's followers collection tells followers-only posts; read
+	// once, for both the direct-message test and the visibility.
+	followers := in.followersOf(ctx, act.Actor)
 	// A direct message to a community may be a moderator's command.
-	if handled, result, err := in.directMessage(ctx, act, obj, names); err != nil || handled {
+	if handled, result, err := in.directMessage(ctx, act, obj, names, followers); err != nil || handled {
 		return result, err
 	}
 	obj, authentic, err := in.authenticate(ctx, act, obj)
@@ -44,7 +47,10 @@ func (in *Inbox) create(ctx context.Context, act *Object) (string, error) {
 			post.ThreadRoot = parents[0].ThreadRoot
 		}
 	}
-	vis := in.visibility(ctx, act, obj, post.Author)
+	if post.Author != act.Actor {
+		followers = in.followersOf(ctx, post.Author)
+	}
+	vis := visibility(act, obj, followers)
 	post.Visibility = vis
 	var results []string
 	for _, name := range names {
@@ -106,14 +112,19 @@ func (in *Inbox) authenticate(ctx context.Context, act, obj *Object) (*Object, b
 	return fetched, true, nil
 }
 
+// followersOf returns an actor's followers collection, "" when we do not
+// have the actor.
+func (in *Inbox) followersOf(ctx context.Context, actor string) string {
+	if a, err := in.cache.RemoteActor(ctx, actor); err == nil {
+		return a.Followers
+	}
+	return ""
+}
+
 // visibility reads who a post is for, from the object's addressing (the
 // activity's when the object has none), knowing the author's followers
-// collection when we have their actor.
-func (in *Inbox) visibility(ctx context.Context, act, obj *Object, author string) community.Visibility {
-	followers := ""
-	if a, err := in.cache.RemoteActor(ctx, author); err == nil {
-		followers = a.Followers
-	}
+// collection ("" when we do not have their actor).
+func visibility(act, obj *Object, followers string) community.Visibility {
 	if len(obj.To) > 0 || len(obj.Cc) > 0 {
 		return Visibility(obj, followers)
 	}
@@ -144,7 +155,7 @@ func (in *Inbox) update(ctx context.Context, act *Object) (string, error) {
 		return "", err
 	}
 	edited := PostFromObject(act, obj)
-	edited.Visibility = in.visibility(ctx, act, obj, act.Actor)
+	edited.Visibility = visibility(act, obj, in.followersOf(ctx, act.Actor))
 	addressed := AddressedCommunities(in.local, act)
 	var results []string
 	seen := map[int64]bool{}

@@ -67,7 +67,16 @@ type InboxStore interface {
 	RecordInbox(ctx context.Context, it InboxItem) (bool, error)
 	// UnprocessedInbox returns items not yet processed, oldest first, after id.
 	UnprocessedInbox(ctx context.Context, afterID int64, limit int) ([]InboxItem, error)
-	MarkInboxProcessed(ctx context.Context, id int64, result string, at time.Time) error
+	// MarkInboxProcessed records the outcomes of processed items, all in
+	// one write.
+	MarkInboxProcessed(ctx context.Context, results []InboxResult) error
+}
+
+// InboxResult is the outcome of processing one InboxItem.
+type InboxResult struct {
+	ID     int64 // InboxItem.ID
+	Result string
+	At     time.Time
 }
 
 // OutActivity is an activity Agora sends, stored once however many inboxes

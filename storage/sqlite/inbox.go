@@ -136,10 +136,33 @@ func (db *DB) UnprocessedInbox(ctx context.Context, afterID int64, limit int) ([
 	return out, rows.Err()
 }
 
-// MarkInboxProcessed records the outcome of processing an item.
-func (db *DB) MarkInboxProcessed(ctx context.Context, id int64, result string, at time.Time) error {
-	res, err := db.write(ctx, `UPDATE inbox SET processed_at = ?, result = ? WHERE id = ?`, ms(at), result, id)
-	return expectOne(res, err)
+// MarkInboxProcessed records the outcomes of processed items in one
+// transaction: one commit (and its WAL write) for a batch, not one each.
+func (db *DB) MarkInboxProcessed(ctx context.Context, results []federation.InboxResult) error {
+	if len(results) == 0 {
+		return nil
+	}
+	st, err := db.ws.get(ctx, `UPDATE inbox SET processed_at = ?, result = ? WHERE id = ?`)
+	if err != nil {
+		return fmt.Errorf("mark inbox processed: %w", err)
+	}
+	tx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("mark inbox processed: %w", err)
+	}
+	defer tx.Rollback()
+	txst := tx.StmtContext(ctx, st) // the writer's one connection has it prepared already
+	for _, r := range results {
+		// Nothing deletes inbox rows, so every id is there; were one gone,
+		// the others would still be marked.
+		if _, err := txst.ExecContext(ctx, ms(r.At), r.Result, r.ID); err != nil {
+			return fmt.Errorf("mark inbox item %d processed: %w", r.ID, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("mark inbox processed: %w", err)
+	}
+	return nil
 }
 
 // InboxCount counts recorded incoming activities, processed or not.

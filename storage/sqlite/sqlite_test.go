@@ -126,7 +126,7 @@ func TestInboxDedup(t *testing.T) {
 	if len(items) != 1 {
 		t.Fatalf("unprocessed = %d", len(items))
 	}
-	db.MarkInboxProcessed(ctx, items[0].ID, "ok", time.Now())
+	db.MarkInboxProcessed(ctx, []federation.InboxResult{{ID: items[0].ID, Result: "ok", At: time.Now()}})
 	if items, _ := db.UnprocessedInbox(ctx, 0, 10); len(items) != 0 {
 		t.Fatalf("processed item still pending")
 	}

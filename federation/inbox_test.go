@@ -1,0 +1,100 @@
+package federation_test
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/agorafed/agora/federation"
+	"github.com/agorafed/agora/storage/sqlite"
+)
+
+// countingInbox counts the writes that mark items processed.
+type countingInbox struct {
+	*sqlite.DB
+	marks   atomic.Int32
+	ctxDone atomic.Bool // a mark was asked for with an ended context
+}
+
+func (c *countingInbox) MarkInboxProcessed(ctx context.Context, rs []federation.InboxResult) error {
+	c.marks.Add(1)
+	if ctx.Err() != nil {
+		c.ctxDone.Store(true)
+	}
+	return c.DB.MarkInboxProcessed(ctx, rs)
+}
+
+// TestProcessPendingMarksInBatches: outcomes are written once per batch
+// read, and a shutdown mid-batch marks what was done before it and leaves
+// the rest, the interrupted item included, for after the restart.
+func TestProcessPendingMarksInBatches(t *testing.T) {
+	tests := []struct {
+		name       string
+		items      int
+		stopAfter  int // the context ends while processing item stopAfter+1; 0: never
+		wantMarked int
+		wantMarks  int32
+	}{
+		{"all", 250, 0, 250, 3},
+		{"stop mid first batch", 250, 40, 40, 1},
+		{"stop mid second batch", 250, 130, 130, 2},
+		{"stop at first item", 250, -1, 0, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "agora.db"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			store := &countingInbox{DB: db}
+			for i := range tt.items {
+				// An Accept is ignored by the processor: it touches nothing
+				// but the queue.
+				id := fmt.Sprintf("https://m.example/accept/%d", i)
+				body := fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","id":%q,"type":"Accept","actor":"https://m.example/u/a","object":"https://agora.test/follow/1"}`, id)
+				if _, err := db.RecordInbox(ctx, federation.InboxItem{ActivityID: id, Type: "Accept",
+					Actor: "https://m.example/u/a", Body: []byte(body), ReceivedAt: time.Now()}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			run, stop := context.WithCancel(ctx)
+			defer stop()
+			if tt.stopAfter < 0 {
+				stop()
+			}
+			// now is called once for each processed item, just after it:
+			// ending the context there interrupts the next one.
+			var calls atomic.Int32
+			now := func() time.Time {
+				if int(calls.Add(1)) == tt.stopAfter {
+					stop()
+				}
+				return time.Now()
+			}
+			in := federation.NewInbox(federation.InboxDeps{Store: store, Now: now})
+			in.ProcessPending(run)
+
+			left, err := db.UnprocessedInbox(ctx, 0, 1000)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := tt.items - len(left); got != tt.wantMarked {
+				t.Errorf("marked %d, want %d", got, tt.wantMarked)
+			}
+			if len(left) > 0 && left[0].ActivityID != fmt.Sprintf("https://m.example/accept/%d", tt.wantMarked) {
+				t.Errorf("first left is %s, want item %d", left[0].ActivityID, tt.wantMarked)
+			}
+			if got := store.marks.Load(); got != tt.wantMarks {
+				t.Errorf("%d mark writes, want %d", got, tt.wantMarks)
+			}
+			if store.ctxDone.Load() {
+				t.Error("marked with an ended context: the write fails at shutdown")
+			}
+		})
+	}
+}
