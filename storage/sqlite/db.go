@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/agorafed/agora/community"
+	"github.com/agorafed/agora/federation"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
 
@@ -31,9 +32,9 @@ type DB struct {
 	w *sql.DB
 	r *sql.DB
 
-	inboxBatch inboxBatcher
-	// deliveriesDone group-commits DeliveryDone.
-	deliveriesDone groupCommit[int64]
+	// Group commits of RecordInbox and DeliveryDone.
+	inboxRecords   groupCommit[federation.InboxItem, bool]
+	deliveriesDone groupCommit[int64, struct{}]
 	rs, ws         stmts // prepared statements of the reader pool and the writer
 }
 
@@ -69,7 +70,8 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	r.SetMaxOpenConns(8)
 	r.SetMaxIdleConns(8)
 	db := &DB{w: w, r: r}
-	db.deliveriesDone = groupCommit[int64]{name: "delivery done", max: 256, write: deleteDeliveries}
+	db.inboxRecords = groupCommit[federation.InboxItem, bool]{name: "record inbox", max: 256, write: insertInbox}
+	db.deliveriesDone = groupCommit[int64, struct{}]{name: "delivery done", max: 256, write: deleteDeliveries}
 	db.rs.pool, db.ws.pool = r, w
 	if err := db.migrate(ctx); err != nil {
 		db.Close()

@@ -130,24 +130,17 @@ func (db *DB) ClaimDue(ctx context.Context, now time.Time, limit, perHost int, l
 // Deliveries finish at hundreds a second in a fan-out: they are group
 // committed.
 func (db *DB) DeliveryDone(ctx context.Context, id int64) error {
-	return db.deliveriesDone.do(ctx, db, id)
+	_, err := db.deliveriesDone.do(ctx, db, id)
+	return err
 }
 
 // deleteDeliveries is the write of a group commit of DeliveryDone.
-func deleteDeliveries(ctx context.Context, tx *sql.Tx, ids []int64) []error {
-	errs := make([]error, len(ids))
-	stmt, err := tx.PrepareContext(ctx, `DELETE FROM deliveries WHERE id = ?`)
-	if err != nil {
-		for i := range errs {
-			errs[i] = err
-		}
-		return errs
-	}
-	defer stmt.Close()
-	for i, id := range ids {
-		_, errs[i] = stmt.ExecContext(ctx, id)
-	}
-	return errs
+func deleteDeliveries(ctx context.Context, tx *sql.Tx, ids []int64) []gcResult[struct{}] {
+	return prepareEach(ctx, tx, `DELETE FROM deliveries WHERE id = ?`, ids,
+		func(st *sql.Stmt, id int64) (struct{}, error) {
+			_, err := st.ExecContext(ctx, id)
+			return struct{}{}, err
+		})
 }
 
 // RetryDelivery schedules another attempt and ends the lease.

@@ -15,24 +15,30 @@ import (
 // acknowledged before it is durable. One transaction for many small
 // writes saves the per-transaction locking and WAL work that dominates
 // them.
-type groupCommit[Req any] struct {
-	name  string
-	max   int
-	write func(ctx context.Context, tx *sql.Tx, reqs []Req) []error // one error per request
+type groupCommit[Req, Res any] struct {
+	name string
+	max  int
+	// write writes the requests in tx and returns each one's result.
+	write func(ctx context.Context, tx *sql.Tx, reqs []Req) []gcResult[Res]
 
 	mu      sync.Mutex
-	pending []*gcReq[Req]
+	pending []*gcReq[Req, Res]
 	running bool
 }
 
-type gcReq[Req any] struct {
+type gcReq[Req, Res any] struct {
 	req  Req
-	done chan error
+	done chan gcResult[Res]
 }
 
-// do writes req in a group commit and returns its outcome.
-func (g *groupCommit[Req]) do(ctx context.Context, db *DB, req Req) error {
-	r := &gcReq[Req]{req: req, done: make(chan error, 1)}
+type gcResult[Res any] struct {
+	res Res
+	err error
+}
+
+// do writes req in a group commit and returns its result once committed.
+func (g *groupCommit[Req, Res]) do(ctx context.Context, db *DB, req Req) (Res, error) {
+	r := &gcReq[Req, Res]{req: req, done: make(chan gcResult[Res], 1)}
 	g.mu.Lock()
 	g.pending = append(g.pending, r)
 	lead := !g.running
@@ -42,14 +48,15 @@ func (g *groupCommit[Req]) do(ctx context.Context, db *DB, req Req) error {
 		g.run(db)
 	}
 	select {
-	case err := <-r.done:
-		return err
+	case out := <-r.done:
+		return out.res, out.err
 	case <-ctx.Done():
-		return ctx.Err() // the write may still be committed
+		var zero Res
+		return zero, ctx.Err() // the write may still be committed
 	}
 }
 
-func (g *groupCommit[Req]) run(db *DB) {
+func (g *groupCommit[Req, Res]) run(db *DB) {
 	for {
 		g.mu.Lock()
 		batch := g.pending
@@ -67,7 +74,7 @@ func (g *groupCommit[Req]) run(db *DB) {
 	}
 }
 
-func (g *groupCommit[Req]) commit(db *DB, batch []*gcReq[Req]) {
+func (g *groupCommit[Req, Res]) commit(db *DB, batch []*gcReq[Req, Res]) {
 	// Not the leader's context: its own request may end, the others' not.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -75,24 +82,46 @@ func (g *groupCommit[Req]) commit(db *DB, batch []*gcReq[Req]) {
 	for i, r := range batch {
 		reqs[i] = r.req
 	}
-	var errs []error
+	var results []gcResult[Res]
 	err := func() error {
 		tx, err := db.w.BeginTx(ctx, nil)
 		if err != nil {
 			return err
 		}
 		defer tx.Rollback()
-		errs = g.write(ctx, tx, reqs)
+		results = g.write(ctx, tx, reqs)
 		return tx.Commit()
 	}()
 	for i, r := range batch {
+		var out gcResult[Res]
+		if i < len(results) {
+			out = results[i]
+		}
 		switch {
 		case err != nil:
-			r.done <- fmt.Errorf("%s: %w", g.name, err)
-		case i < len(errs) && errs[i] != nil:
-			r.done <- fmt.Errorf("%s: %w", g.name, errs[i])
-		default:
-			r.done <- nil
+			out = gcResult[Res]{err: fmt.Errorf("%s: %w", g.name, err)}
+		case out.err != nil:
+			out.err = fmt.Errorf("%s: %w", g.name, out.err)
 		}
+		r.done <- out
 	}
+}
+
+// prepareEach runs one statement for every request in tx: a helper for the
+// write of a group commit.
+func prepareEach[Req, Res any](ctx context.Context, tx *sql.Tx, query string, reqs []Req,
+	exec func(*sql.Stmt, Req) (Res, error)) []gcResult[Res] {
+	out := make([]gcResult[Res], len(reqs))
+	stmt, err := tx.PrepareContext(ctx, query)
+	if err != nil {
+		for i := range out {
+			out[i].err = err
+		}
+		return out
+	}
+	defer stmt.Close()
+	for i, r := range reqs {
+		out[i].res, out[i].err = exec(stmt, r)
+	}
+	return out
 }

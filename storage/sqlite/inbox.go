@@ -2,9 +2,8 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
-	"sync"
-	"time"
 
 	"github.com/agorafed/agora/federation"
 )
@@ -19,100 +18,23 @@ import (
 // transactions, each waiting its turn for the one writer connection, into
 // a few.
 func (db *DB) RecordInbox(ctx context.Context, it federation.InboxItem) (bool, error) {
-	req := &inboxReq{it: it, done: make(chan inboxResult, 1)}
-	b := &db.inboxBatch
-	b.mu.Lock()
-	b.pending = append(b.pending, req)
-	lead := !b.running
-	b.running = true
-	b.mu.Unlock()
-	if lead {
-		db.commitInboxBatches()
-	}
-	select {
-	case r := <-req.done:
-		return r.isNew, r.err
-	case <-ctx.Done():
-		// The row may still be committed; the sender will retry and the
-		// retry will be a duplicate.
-		return false, ctx.Err()
-	}
+	// If ctx ends first, the row may still be committed; the sender will
+	// retry and the retry will be a duplicate.
+	return db.inboxRecords.do(ctx, db, it)
 }
 
-// inboxBatcher gathers RecordInbox calls for group commit.
-type inboxBatcher struct {
-	mu      sync.Mutex
-	pending []*inboxReq
-	running bool
-}
-
-type inboxReq struct {
-	it   federation.InboxItem
-	done chan inboxResult
-}
-
-type inboxResult struct {
-	isNew bool
-	err   error
-}
-
-// maxInboxBatch bounds one group commit.
-const maxInboxBatch = 256
-
-// commitInboxBatches writes waiting items until none are left.
-func (db *DB) commitInboxBatches() {
-	b := &db.inboxBatch
-	for {
-		b.mu.Lock()
-		batch := b.pending
-		if len(batch) > maxInboxBatch {
-			batch = batch[:maxInboxBatch]
-		}
-		b.pending = b.pending[len(batch):]
-		if len(batch) == 0 {
-			b.running = false
-			b.mu.Unlock()
-			return
-		}
-		b.mu.Unlock()
-		db.commitInboxBatch(batch)
-	}
-}
-
-func (db *DB) commitInboxBatch(batch []*inboxReq) {
-	// Not the leader's context: its own request may end, the others' not.
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	results := make([]inboxResult, len(batch))
-	err := func() error {
-		tx, err := db.w.BeginTx(ctx, nil)
-		if err != nil {
-			return err
-		}
-		defer tx.Rollback()
-		stmt, err := tx.PrepareContext(ctx, `INSERT INTO inbox (activity_id, type, actor, body, received_at)
-			VALUES (?, ?, ?, ?, ?) ON CONFLICT (activity_id) DO NOTHING`)
-		if err != nil {
-			return err
-		}
-		defer stmt.Close()
-		for i, r := range batch {
-			res, err := stmt.ExecContext(ctx, r.it.ActivityID, r.it.Type, r.it.Actor, r.it.Body, ms(r.it.ReceivedAt))
+// insertInbox is the write of a group commit of RecordInbox.
+func insertInbox(ctx context.Context, tx *sql.Tx, items []federation.InboxItem) []gcResult[bool] {
+	return prepareEach(ctx, tx, `INSERT INTO inbox (activity_id, type, actor, body, received_at)
+			VALUES (?, ?, ?, ?, ?) ON CONFLICT (activity_id) DO NOTHING`, items,
+		func(st *sql.Stmt, it federation.InboxItem) (bool, error) {
+			res, err := st.ExecContext(ctx, it.ActivityID, it.Type, it.Actor, it.Body, ms(it.ReceivedAt))
 			if err != nil {
-				results[i].err = err
-				continue
+				return false, err
 			}
 			n, err := res.RowsAffected()
-			results[i] = inboxResult{isNew: n == 1, err: err}
-		}
-		return tx.Commit()
-	}()
-	for i, r := range batch {
-		if err != nil {
-			results[i] = inboxResult{err: fmt.Errorf("record inbox: %w", err)}
-		}
-		r.done <- results[i]
-	}
+			return n == 1, err
+		})
 }
 
 // UnprocessedInbox returns items not processed yet, oldest first, after id.
