@@ -53,6 +53,7 @@ type Inbox struct {
 	metrics    *Metrics
 	log        *slog.Logger
 	now        func() time.Time
+	retries    []time.Duration
 	wake       chan struct{}
 
 	// parsed hands the processor what Receive already parsed, so an
@@ -103,7 +104,17 @@ type InboxDeps struct {
 	Metrics    *Metrics
 	Log        *slog.Logger
 	Now        func() time.Time
+	// RetryDelays are the waits before each new attempt at an activity
+	// whose processing failed; nil: DefaultProcessRetries.
+	RetryDelays []time.Duration
 }
+
+// DefaultProcessRetries: an activity whose processing fails (its origin or
+// its actor's server did not answer) is tried again after a minute, 5
+// minutes, half an hour, 2 hours and 12 hours, then given up with its
+// error on record. The sender got its 202 and will not send it again, so
+// without this a join or a post would be lost to one slow answer.
+var DefaultProcessRetries = []time.Duration{time.Minute, 5 * time.Minute, 30 * time.Minute, 2 * time.Hour, 12 * time.Hour}
 
 // NewInbox returns an Inbox.
 func NewInbox(d InboxDeps) *Inbox {
@@ -116,7 +127,10 @@ func NewInbox(d InboxDeps) *Inbox {
 	if d.Metrics == nil {
 		d.Metrics = NewMetrics(nil)
 	}
-	return &Inbox{local: d.Local, keys: d.Keys, store: d.Store, actors: d.Actors, cache: d.ActorCache,
+	if d.RetryDelays == nil {
+		d.RetryDelays = DefaultProcessRetries
+	}
+	return &Inbox{retries: d.RetryDelays, local: d.Local, keys: d.Keys, store: d.Store, actors: d.Actors, cache: d.ActorCache,
 		svc: d.Service, posts: d.Posts, fetch: d.Fetcher, dialects: d.Dialects, members: d.Members, mod: d.Moderation,
 		deliveries: d.Deliverer, schemes: newSchemeRecorder(d.Schemes), metrics: d.Metrics, log: d.Log, now: d.Now,
 		wake: make(chan struct{}, 1), parsed: map[string]parsedActivity{}}
@@ -295,15 +309,29 @@ func (in *Inbox) concernsUs(ctx context.Context, act *Object) bool {
 // Run processes recorded activities until ctx ends: those left from before
 // a restart first, then each new one as Receive records it.
 func (in *Inbox) Run(ctx context.Context) {
-	tick := time.NewTicker(5 * time.Second)
-	defer tick.Stop()
+	const poll = 5 * time.Second
+	timer := time.NewTimer(poll)
+	defer timer.Stop()
+	var nextRetry time.Time // the earliest retry scheduled and not yet due
 	for {
-		in.ProcessPending(ctx)
+		if r := in.processPending(ctx); !r.IsZero() && (nextRetry.IsZero() || r.Before(nextRetry)) {
+			nextRetry = r
+		}
+		wait := poll
+		if !nextRetry.IsZero() {
+			if d := nextRetry.Sub(in.now()); d < wait {
+				wait = max(d, 0)
+			}
+		}
+		timer.Reset(wait)
 		select {
 		case <-ctx.Done():
 			return
 		case <-in.wake:
-		case <-tick.C:
+		case <-timer.C:
+			if !nextRetry.IsZero() && !in.now().Before(nextRetry) {
+				nextRetry = time.Time{}
+			}
 		}
 	}
 }
@@ -317,30 +345,46 @@ func (in *Inbox) Run(ctx context.Context) {
 // are accepted again, leaves and deletes find nothing left to do, and
 // Posts.Receive decides once per (community, object) and completes an
 // Announce that was stored but not queued.
-func (in *Inbox) ProcessPending(ctx context.Context) {
+func (in *Inbox) ProcessPending(ctx context.Context) { in.processPending(ctx) }
+
+// processPending is ProcessPending; it returns the earliest retry it
+// scheduled (zero for none).
+func (in *Inbox) processPending(ctx context.Context) (nextRetry time.Time) {
 	var after int64
+	// Items whose retry comes due meanwhile wait for the next call (the
+	// processor runs at least every few seconds).
+	due := in.now()
 	for ctx.Err() == nil {
-		items, err := in.store.UnprocessedInbox(ctx, after, 100)
+		items, err := in.store.UnprocessedInbox(ctx, after, due, 100)
 		if err != nil {
 			in.log.Error("inbox: read queue", "err", err)
-			return
+			return nextRetry
 		}
 		if len(items) == 0 {
-			return
+			return nextRetry
 		}
 		done := make([]InboxResult, 0, len(items))
 		for _, it := range items {
 			after = it.ID
-			result := in.process(ctx, it)
+			result, err := in.process(ctx, it)
 			if ctx.Err() != nil {
 				// Shutting down: this one is processed again after the
 				// restart; those before it are done.
 				break
 			}
-			done = append(done, InboxResult{ID: it.ID, Result: result, At: in.now().UTC()})
+			r := InboxResult{ID: it.ID, Result: result, At: in.now().UTC()}
+			if err != nil && it.Attempts < len(in.retries) {
+				r.RetryAt = r.At.Add(in.retries[it.Attempts])
+				r.Result = fmt.Sprintf("%s (attempt %d; next at %s)", result, it.Attempts+1, r.RetryAt.Format(time.RFC3339))
+				if nextRetry.IsZero() || r.RetryAt.Before(nextRetry) {
+					nextRetry = r.RetryAt
+				}
+			}
+			done = append(done, r)
 		}
 		in.markProcessed(ctx, done)
 	}
+	return nextRetry
 }
 
 // markProcessed records outcomes, also when ctx has ended (shutdown): what
@@ -357,26 +401,29 @@ func (in *Inbox) markProcessed(ctx context.Context, done []InboxResult) {
 }
 
 // process applies one activity and returns what happened, for the record
-// and the log.
-func (in *Inbox) process(ctx context.Context, it InboxItem) string {
+// and the log, and the error when it could not be applied (it may be tried
+// again).
+func (in *Inbox) process(ctx context.Context, it InboxItem) (string, error) {
 	act, ok := in.takeParsed(it.ActivityID)
 	var err error
 	if ok {
 		act.Raw = it.Body // the body it was parsed from, recorded
 	} else {
 		act, err = Parse(it.Body)
+		if err != nil {
+			// It parsed before its 202; it will not parse better later.
+			in.log.Warn("inbox activity failed", "activity", it.ActivityID, "type", it.Type, "actor", it.Actor, "err", err)
+			return "error: " + err.Error(), nil
+		}
 	}
-	result := ""
-	if err == nil {
-		result, err = in.apply(ctx, act)
-	}
+	result, err := in.apply(ctx, act)
 	if err != nil {
-		result = "error: " + err.Error()
-		in.log.Warn("inbox activity failed", "activity", it.ActivityID, "type", it.Type, "actor", it.Actor, "err", err)
-	} else {
-		in.log.Info("inbox activity", "activity", it.ActivityID, "type", it.Type, "actor", it.Actor, "result", result)
+		in.log.Warn("inbox activity failed", "activity", it.ActivityID, "type", it.Type, "actor", it.Actor,
+			"attempt", it.Attempts+1, "err", err)
+		return "error: " + err.Error(), err
 	}
-	return result
+	in.log.Info("inbox activity", "activity", it.ActivityID, "type", it.Type, "actor", it.Actor, "result", result)
+	return result, nil
 }
 
 func (in *Inbox) apply(ctx context.Context, act *Object) (string, error) {

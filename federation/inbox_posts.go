@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"slices"
 	"strings"
 
@@ -92,12 +93,15 @@ func (in *Inbox) authenticate(ctx context.Context, act, obj *Object) (*Object, b
 	body, err := in.fetch.Get(ctx, obj.ID)
 	if err != nil {
 		var se *StatusError
-		if errors.As(err, &se) || errors.Is(err, ErrWrongOrigin) || errors.Is(err, ErrForbiddenAddress) {
+		transient := errors.As(err, &se) && (se.Code >= 500 || se.Code == http.StatusTooManyRequests || se.Code == http.StatusRequestTimeout)
+		if !transient && (se != nil || errors.Is(err, ErrWrongOrigin) || errors.Is(err, ErrForbiddenAddress)) {
 			// The origin denies it: a forgery, or gone. Keep what was claimed,
 			// refused as not authentic.
 			in.log.Info("post not authentic", "object", obj.ID, "actor", act.Actor, "err", err)
 			return obj, false, nil
 		}
+		// The origin did not answer, or answered that it cannot now: an
+		// error, so the activity is tried again later.
 		return nil, false, fmt.Errorf("fetch %s from its origin: %w", obj.ID, err)
 	}
 	fetched, err := Parse(body)

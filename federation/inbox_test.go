@@ -67,11 +67,12 @@ func TestProcessPendingMarksInBatches(t *testing.T) {
 			if tt.stopAfter < 0 {
 				stop()
 			}
-			// now is called once for each processed item, just after it:
-			// ending the context there interrupts the next one.
+			// now is called once for the due time of ProcessPending, then
+			// once for each processed item, just after it: ending the
+			// context there interrupts the next one.
 			var calls atomic.Int32
 			now := func() time.Time {
-				if int(calls.Add(1)) == tt.stopAfter {
+				if int(calls.Add(1)) == tt.stopAfter+1 && tt.stopAfter > 0 {
 					stop()
 				}
 				return time.Now()
@@ -79,7 +80,7 @@ func TestProcessPendingMarksInBatches(t *testing.T) {
 			in := federation.NewInbox(federation.InboxDeps{Store: store, Now: now})
 			in.ProcessPending(run)
 
-			left, err := db.UnprocessedInbox(ctx, 0, 1000)
+			left, err := db.UnprocessedInbox(ctx, 0, time.Now(), 1000)
 			if err != nil {
 				t.Fatal(err)
 			}

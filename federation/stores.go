@@ -58,6 +58,7 @@ type InboxItem struct {
 	Actor      string
 	Body       []byte
 	ReceivedAt time.Time
+	Attempts   int // processing attempts that failed so far
 }
 
 // InboxStore is the durable inbox queue.
@@ -65,10 +66,11 @@ type InboxStore interface {
 	// RecordInbox stores the item unless an item with the same ActivityID
 	// exists; it reports whether it was new.
 	RecordInbox(ctx context.Context, it InboxItem) (bool, error)
-	// UnprocessedInbox returns items not yet processed, oldest first, after id.
-	UnprocessedInbox(ctx context.Context, afterID int64, limit int) ([]InboxItem, error)
+	// UnprocessedInbox returns items not yet processed whose next attempt
+	// is due by due, oldest first, after id.
+	UnprocessedInbox(ctx context.Context, afterID int64, due time.Time, limit int) ([]InboxItem, error)
 	// MarkInboxProcessed records the outcomes of processed items, all in
-	// one write.
+	// one write: done, or (RetryAt set) failed and to be tried again then.
 	MarkInboxProcessed(ctx context.Context, results []InboxResult) error
 }
 
@@ -77,6 +79,9 @@ type InboxResult struct {
 	ID     int64 // InboxItem.ID
 	Result string
 	At     time.Time
+	// RetryAt, when set, keeps the item unprocessed: it failed and is
+	// tried again at that time.
+	RetryAt time.Time
 }
 
 // OutActivity is an activity Agora sends, stored once however many inboxes

@@ -264,11 +264,11 @@ func cacheActors(ctx context.Context, a *app, fleet []fedtest.FleetHost, perHost
 func drained(ctx context.Context, a *app, limit time.Duration) error {
 	deadline := time.Now().Add(limit)
 	for {
-		items, err := a.db.UnprocessedInbox(ctx, 0, 1)
+		n, err := a.db.UnprocessedCount(ctx)
 		if err != nil {
 			return err
 		}
-		if len(items) == 0 {
+		if n == 0 {
 			return nil
 		}
 		if time.Now().After(deadline) {

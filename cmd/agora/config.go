@@ -25,6 +25,9 @@ type Config struct {
 	Inbox                 InboxConfig    `toml:"inbox"`
 
 	timeouts serverTimeouts // not in the file: tests shorten them
+	// processRetries, when set, replaces the waits before new attempts at
+	// an inbox activity that failed (not in the file: tests shorten them).
+	processRetries []time.Duration
 }
 
 // InboxConfig is the [inbox] table: what one client may make the inboxes

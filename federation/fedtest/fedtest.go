@@ -199,8 +199,9 @@ func (s *Server) SignedGet(ctx context.Context, url, name string) (int, []byte, 
 	return resp.StatusCode, body, err
 }
 
-// SetReplies sets how the inbox at path ("/inbox", "/users/bob/inbox")
-// answers its next requests: the first reply to the next request, and so
+// SetReplies sets how the inbox at path ("/inbox", "/users/bob/inbox"),
+// or a document put with PutDocument (its status only), answers its next
+// requests: the first reply to the next request, and so
 // on; the last one repeats. SetReplies(p, Reply{Status: 503}, Reply{})
 // fails once; SetReplies(p, Reply{Status: 410}) always answers 410.
 func (s *Server) SetReplies(path string, replies ...Reply) {
@@ -525,7 +526,19 @@ func (s *Server) PutDocument(path string, body []byte) {
 func (s *Server) serveDocument(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	body, ok := s.docs[r.URL.Path]
+	reply := Reply{}
+	if rs := s.replies[r.URL.Path]; len(rs) > 0 {
+		reply = rs[min(s.served[r.URL.Path], len(rs)-1)]
+	}
+	s.served[r.URL.Path]++
 	s.mu.Unlock()
+	if reply.Status >= 300 {
+		for k, v := range reply.Header {
+			w.Header()[k] = v
+		}
+		http.Error(w, http.StatusText(reply.Status), reply.Status)
+		return
+	}
 	if !ok {
 		http.NotFound(w, r)
 		return

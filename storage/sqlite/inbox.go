@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"time"
 
 	"github.com/agorafed/agora/federation"
 )
@@ -38,9 +39,9 @@ func insertInbox(ctx context.Context, tx *sql.Tx, items []federation.InboxItem) 
 }
 
 // UnprocessedInbox returns items not processed yet, oldest first, after id.
-func (db *DB) UnprocessedInbox(ctx context.Context, afterID int64, limit int) ([]federation.InboxItem, error) {
-	rows, err := db.read(ctx, `SELECT id, activity_id, type, actor, body, received_at FROM inbox
-		WHERE processed_at IS NULL AND id > ? ORDER BY id LIMIT ?`, afterID, limit)
+func (db *DB) UnprocessedInbox(ctx context.Context, afterID int64, due time.Time, limit int) ([]federation.InboxItem, error) {
+	rows, err := db.read(ctx, `SELECT id, activity_id, type, actor, body, received_at, attempts FROM inbox
+		WHERE processed_at IS NULL AND id > ? AND next_at <= ? ORDER BY id LIMIT ?`, afterID, ms(due), limit)
 	if err != nil {
 		return nil, err
 	}
@@ -49,7 +50,7 @@ func (db *DB) UnprocessedInbox(ctx context.Context, afterID int64, limit int) ([
 	for rows.Next() {
 		var it federation.InboxItem
 		var received int64
-		if err := rows.Scan(&it.ID, &it.ActivityID, &it.Type, &it.Actor, &it.Body, &received); err != nil {
+		if err := rows.Scan(&it.ID, &it.ActivityID, &it.Type, &it.Actor, &it.Body, &received, &it.Attempts); err != nil {
 			return nil, err
 		}
 		it.ReceivedAt = fromMS(received)
@@ -64,7 +65,11 @@ func (db *DB) MarkInboxProcessed(ctx context.Context, results []federation.Inbox
 	if len(results) == 0 {
 		return nil
 	}
-	st, err := db.ws.get(ctx, `UPDATE inbox SET processed_at = ?, result = ? WHERE id = ?`)
+	done, err := db.ws.get(ctx, `UPDATE inbox SET processed_at = ?, result = ? WHERE id = ?`)
+	if err != nil {
+		return fmt.Errorf("mark inbox processed: %w", err)
+	}
+	retry, err := db.ws.get(ctx, `UPDATE inbox SET attempts = attempts + 1, next_at = ?, result = ? WHERE id = ?`)
 	if err != nil {
 		return fmt.Errorf("mark inbox processed: %w", err)
 	}
@@ -73,11 +78,18 @@ func (db *DB) MarkInboxProcessed(ctx context.Context, results []federation.Inbox
 		return fmt.Errorf("mark inbox processed: %w", err)
 	}
 	defer tx.Rollback()
-	txst := tx.StmtContext(ctx, st) // the writer's one connection has it prepared already
+	// The writer's one connection has both prepared already.
+	txDone, txRetry := tx.StmtContext(ctx, done), tx.StmtContext(ctx, retry)
 	for _, r := range results {
 		// Nothing deletes inbox rows, so every id is there; were one gone,
 		// the others would still be marked.
-		if _, err := txst.ExecContext(ctx, ms(r.At), r.Result, r.ID); err != nil {
+		var err error
+		if r.RetryAt.IsZero() {
+			_, err = txDone.ExecContext(ctx, ms(r.At), r.Result, r.ID)
+		} else {
+			_, err = txRetry.ExecContext(ctx, ms(r.RetryAt), r.Result, r.ID)
+		}
+		if err != nil {
 			return fmt.Errorf("mark inbox item %d processed: %w", r.ID, err)
 		}
 	}

@@ -122,13 +122,52 @@ func TestInboxDedup(t *testing.T) {
 	if ok, err := db.RecordInbox(ctx, it); ok || err != nil {
 		t.Fatalf("second: %v %v", ok, err)
 	}
-	items, _ := db.UnprocessedInbox(ctx, 0, 10)
+	items, _ := db.UnprocessedInbox(ctx, 0, time.Now(), 10)
 	if len(items) != 1 {
 		t.Fatalf("unprocessed = %d", len(items))
 	}
 	db.MarkInboxProcessed(ctx, []federation.InboxResult{{ID: items[0].ID, Result: "ok", At: time.Now()}})
-	if items, _ := db.UnprocessedInbox(ctx, 0, 10); len(items) != 0 {
+	if items, _ := db.UnprocessedInbox(ctx, 0, time.Now(), 10); len(items) != 0 {
 		t.Fatalf("processed item still pending")
+	}
+}
+
+// A failed item marked for retry stays unprocessed, is not due before its
+// time, and comes back with its attempts counted.
+func TestInboxRetry(t *testing.T) {
+	ctx := context.Background()
+	db, _ := openTest(t)
+	now := time.Now().UTC()
+	it := federation.InboxItem{ActivityID: "https://m.example/2", Type: "Create", Actor: "https://m.example/u/a", Body: []byte("{}"), ReceivedAt: now}
+	if _, err := db.RecordInbox(ctx, it); err != nil {
+		t.Fatal(err)
+	}
+	items, _ := db.UnprocessedInbox(ctx, 0, now, 10)
+	if len(items) != 1 || items[0].Attempts != 0 {
+		t.Fatalf("unprocessed = %+v", items)
+	}
+	id := items[0].ID
+	for attempt := 1; attempt <= 2; attempt++ {
+		retryAt := now.Add(time.Duration(attempt) * time.Minute)
+		if err := db.MarkInboxProcessed(ctx, []federation.InboxResult{{ID: id, Result: "error: origin 503", At: now, RetryAt: retryAt}}); err != nil {
+			t.Fatal(err)
+		}
+		if items, _ := db.UnprocessedInbox(ctx, 0, retryAt.Add(-time.Millisecond), 10); len(items) != 0 {
+			t.Fatalf("attempt %d: due before its retry time", attempt)
+		}
+		items, _ := db.UnprocessedInbox(ctx, 0, retryAt, 10)
+		if len(items) != 1 || items[0].Attempts != attempt {
+			t.Fatalf("attempt %d: at its retry time got %+v", attempt, items)
+		}
+		if n, _ := db.UnprocessedCount(ctx); n != 1 {
+			t.Fatalf("unprocessed count = %d, want 1", n)
+		}
+	}
+	if err := db.MarkInboxProcessed(ctx, []federation.InboxResult{{ID: id, Result: "error: gave up", At: now}}); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := db.UnprocessedCount(ctx); n != 0 {
+		t.Fatalf("unprocessed after the last attempt = %d", n)
 	}
 }
 

@@ -1,0 +1,115 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/agorafed/agora/community"
+	"github.com/agorafed/agora/federation/fedtest"
+)
+
+// inboxResult is what the inbox recorded of processing an activity.
+func inboxResult(t *testing.T, a *testAgora, activityID string) (result string, processed bool, attempts int) {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(a.cfg.DataDir, "agora.db")+"?_pragma=query_only(1)&_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var at *int64
+	err = db.QueryRow(`SELECT result, processed_at, attempts FROM inbox WHERE activity_id = ?`, activityID).Scan(&result, &at, &attempts)
+	if err != nil {
+		t.Fatalf("inbox row %s: %v", activityID, err)
+	}
+	return result, at != nil, attempts
+}
+
+// An activity whose processing fails for a reason that may pass (the
+// origin of a forwarded post answers 503) is tried again later, and given
+// up with its error on record after the last attempt. The sender got its
+// 202 and never sends it again: without the retry the post would be lost.
+func TestInboxRetriesFailedProcessing(t *testing.T) {
+	a := startAgora(t, t.TempDir(), "", func(c *Config) {
+		c.processRetries = []time.Duration{300 * time.Millisecond, 300 * time.Millisecond}
+	})
+	a.mustCLI("community", "create", "gardening", "--title", "Gardening")
+	group := a.base() + "/c/gardening"
+	mastodon := fedtest.NewServer(t, fedtest.Options{Users: []string{"alice"}, Software: "mastodon"})
+	lemmy := fedtest.NewServer(t, fedtest.Options{Users: []string{"dave"}, Software: "lemmy"})
+	for _, j := range []struct {
+		s    *fedtest.Server
+		user string
+	}{{mastodon, "alice"}, {lemmy, "dave"}} {
+		body, _ := follow(j.s, j.user, group)
+		post(t, j.s, a.base()+"/inbox", j.user, body)
+	}
+	waitUntil(t, "two members", func() bool { return followersCount(t, a, "gardening") == 2 })
+
+	tests := []struct {
+		name     string
+		replies  []fedtest.Reply // the origin's answers, the last repeating
+		decision community.Decision
+		attempts int // failed attempts on record at the end
+		result   string
+	}{
+		{"origin down once, then up", []fedtest.Reply{{Status: 503}, {}}, community.Announce, 1, "announce"},
+		{"origin rate-limits twice, then up", []fedtest.Reply{{Status: 429}, {Status: 429}, {}}, community.Announce, 2, "announce"},
+		{"origin down for good", []fedtest.Reply{{Status: 503}}, "", 2, "error: fetch"},
+		{"origin says gone: no retry", []fedtest.Reply{{Status: 410}}, community.Refuse, 0, "not-authentic"},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := "/notes/fwd" + string(rune('a'+i))
+			fwd := note{id: mastodon.URL() + path, content: "<p>forwarded</p>", to: []string{asPublic},
+				cc: []string{group}, mentions: []string{group}, author: mastodon.ActorIRI("alice")}
+			obj := fwd.object(mastodon, "alice")
+			obj["@context"] = "https://www.w3.org/ns/activitystreams"
+			doc, _ := json.Marshal(obj)
+			mastodon.PutDocument(path, doc)
+			mastodon.SetReplies(path, tt.replies...)
+			create := fwd.create(lemmy, "dave", "Create")
+			var head struct {
+				ID string `json:"id"`
+			}
+			json.Unmarshal(create, &head)
+			post(t, lemmy, a.base()+"/inbox", "dave", create)
+
+			var result string
+			waitUntil(t, "processed", func() bool {
+				var done bool
+				result, done, _ = inboxResult(t, a, head.ID)
+				return done
+			})
+			_, _, attempts := inboxResult(t, a, head.ID)
+			if attempts != tt.attempts || !strings.Contains(result, tt.result) {
+				t.Errorf("after %d failed attempts: %q; want %d, %q", attempts, result, tt.attempts, tt.result)
+			}
+			if want := 1 + tt.attempts; tt.decision != community.Refuse && mastodon.Hits(path) != want {
+				t.Errorf("origin fetched %d times, want %d", mastodon.Hits(path), want)
+			}
+			c, _ := a.srv.app.svc.Get(context.Background(), "gardening")
+			p, err := a.srv.app.db.PostByObject(context.Background(), c.ID, fwd.id)
+			switch {
+			case tt.decision == "" && err == nil:
+				t.Errorf("given up, yet the post is stored: %+v", p)
+			case tt.decision != "" && (err != nil || p.Decision != tt.decision):
+				t.Errorf("post: %+v %v, want decision %s", p, err, tt.decision)
+			}
+			if tt.decision == community.Announce {
+				waitUntil(t, "announce at Mastodon", func() bool {
+					for _, g := range activities(t, mastodon, "Announce") {
+						if g.innerID() == fwd.id {
+							return true
+						}
+					}
+					return false
+				})
+			}
+		})
+	}
+}
