@@ -313,7 +313,12 @@ func (in *Inbox) Run(ctx context.Context) {
 	timer := time.NewTimer(poll)
 	defer timer.Stop()
 	var nextRetry time.Time // the earliest retry scheduled and not yet due
+	var pruned time.Time
 	for {
+		if now := in.now(); now.Sub(pruned) >= time.Hour || now.Before(pruned) {
+			pruned = now
+			in.prune(ctx, now)
+		}
 		if r := in.processPending(ctx); !r.IsZero() && (nextRetry.IsZero() || r.Before(nextRetry)) {
 			nextRetry = r
 		}
@@ -333,6 +338,22 @@ func (in *Inbox) Run(ctx context.Context) {
 				nextRetry = time.Time{}
 			}
 		}
+	}
+}
+
+// InboxKeep is how long processed activities are kept: their ids
+// recognise a peer's retry of one as a duplicate (Mastodon retries for
+// about two days), and their bodies are there to look at. Older ones are
+// deleted, so the inbox does not grow for ever.
+const InboxKeep = 14 * 24 * time.Hour
+
+func (in *Inbox) prune(ctx context.Context, now time.Time) {
+	n, err := in.store.PruneInbox(ctx, now.Add(-InboxKeep))
+	switch {
+	case err != nil && ctx.Err() == nil:
+		in.log.Error("inbox: prune", "err", err)
+	case n > 0:
+		in.log.Info("inbox pruned", "deleted", n, "processed_before", now.Add(-InboxKeep))
 	}
 }
 
@@ -416,6 +437,15 @@ func (in *Inbox) process(ctx context.Context, it InboxItem) (string, error) {
 			return "error: " + err.Error(), nil
 		}
 	}
+	if it.Attempts > 0 {
+		if why, err := in.superseded(ctx, it, act); err != nil || why != "" {
+			if err != nil {
+				return "error: " + err.Error(), err
+			}
+			in.log.Info("inbox activity", "activity", it.ActivityID, "type", it.Type, "actor", it.Actor, "result", "ignored: "+why)
+			return "ignored: " + why, nil
+		}
+	}
 	result, err := in.apply(ctx, act)
 	if err != nil {
 		in.log.Warn("inbox activity failed", "activity", it.ActivityID, "type", it.Type, "actor", it.Actor,
@@ -424,6 +454,40 @@ func (in *Inbox) process(ctx context.Context, it InboxItem) (string, error) {
 	}
 	in.log.Info("inbox activity", "activity", it.ActivityID, "type", it.Type, "actor", it.Actor, "result", result)
 	return result, nil
+}
+
+// superseded tells why an activity tried again after a failure must not
+// be applied any more: it was taken back meanwhile, by an Undo of the
+// Follow, Like or Dislike, or a Delete of the created object by its
+// author, received after it (and applied then, to nothing). Applying it
+// late would undo the newer activity: a member who left would be joined
+// again, a deleted post announced. Mastodon guards its Create the same
+// way (app/lib/activitypub/activity/create.rb: tombstone_exists? and
+// delete_arrived_first?, a Delete that came before its Create).
+func (in *Inbox) superseded(ctx context.Context, it InboxItem, act *Object) (string, error) {
+	typ, actor, object := "", act.Actor, act.ID
+	switch act.Type {
+	case "Follow", "Like", "Dislike":
+		typ = "Undo"
+	case "Create":
+		if act.Object == nil || act.Object.ID == "" {
+			return "", nil
+		}
+		typ, object = "Delete", act.Object.ID
+		if act.Object.AttributedTo != "" {
+			actor = act.Object.AttributedTo // a forwarded post is deleted by its author
+		}
+	default:
+		return "", nil
+	}
+	if object == "" {
+		return "", nil
+	}
+	later, err := in.store.ReceivedLater(ctx, it.ID, typ, actor, object)
+	if err != nil || !later {
+		return "", err
+	}
+	return fmt.Sprintf("%s received meanwhile", typ), nil
 }
 
 func (in *Inbox) apply(ctx context.Context, act *Object) (string, error) {

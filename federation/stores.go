@@ -72,6 +72,13 @@ type InboxStore interface {
 	// MarkInboxProcessed records the outcomes of processed items, all in
 	// one write: done, or (RetryAt set) failed and to be tried again then.
 	MarkInboxProcessed(ctx context.Context, results []InboxResult) error
+	// ReceivedLater tells whether an activity of type typ by actor, whose
+	// object is object (its IRI, or an embedded object with that id), was
+	// recorded after the item afterID.
+	ReceivedLater(ctx context.Context, afterID int64, typ, actor, object string) (bool, error)
+	// PruneInbox deletes the items processed before a time; it returns
+	// how many.
+	PruneInbox(ctx context.Context, processedBefore time.Time) (int, error)
 }
 
 // InboxResult is the outcome of processing one InboxItem.

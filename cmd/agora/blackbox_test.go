@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -62,16 +63,18 @@ log_format = "json"
 	if err := serve.Start(); err != nil {
 		t.Fatal(err)
 	}
-	logs := make(chan string, 1000)
+	// The log is read as it comes (a full pipe would block the server);
+	// logsDone closes at its end, when the server exits.
+	var sawStopped atomic.Bool
+	logsDone := make(chan struct{})
 	go func() {
+		defer close(logsDone)
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
-			select {
-			case logs <- sc.Text():
-			default:
+			if strings.Contains(sc.Text(), `"msg":"stopped"`) {
+				sawStopped.Store(true)
 			}
 		}
-		close(logs)
 	}()
 	t.Cleanup(func() {
 		serve.Process.Signal(syscall.SIGTERM)
@@ -171,18 +174,15 @@ log_format = "json"
 		t.Fatalf("second serve on the same data dir: %v %s", err, out)
 	}
 
-	// SIGTERM stops it cleanly.
+	// SIGTERM stops it cleanly. Its log is read to the end (the pipe
+	// closes when it exits) before Wait, which closes the pipe: reading
+	// after Wait could lose the last lines.
 	serve.Process.Signal(syscall.SIGTERM)
+	<-logsDone
 	if err := serve.Wait(); err != nil {
 		t.Fatalf("agora serve exit after SIGTERM: %v", err)
 	}
-	var sawStopped bool
-	for l := range logs {
-		if strings.Contains(l, `"msg":"stopped"`) {
-			sawStopped = true
-		}
-	}
-	if !sawStopped {
+	if !sawStopped.Load() {
 		t.Error("no 'stopped' log line after SIGTERM")
 	}
 }

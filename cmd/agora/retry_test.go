@@ -113,3 +113,68 @@ func TestInboxRetriesFailedProcessing(t *testing.T) {
 		})
 	}
 }
+
+// A post whose processing failed and that its author deletes before the
+// retry is not announced by the retry: the Delete came later and wins.
+func TestInboxRetrySupersededByDelete(t *testing.T) {
+	a := startAgora(t, t.TempDir(), "", func(c *Config) {
+		c.processRetries = []time.Duration{2 * time.Second}
+	})
+	a.mustCLI("community", "create", "gardening", "--title", "Gardening")
+	group := a.base() + "/c/gardening"
+	mastodon := fedtest.NewServer(t, fedtest.Options{Users: []string{"alice"}, Software: "mastodon"})
+	lemmy := fedtest.NewServer(t, fedtest.Options{Users: []string{"dave"}, Software: "lemmy"})
+	for _, j := range []struct {
+		s    *fedtest.Server
+		user string
+	}{{mastodon, "alice"}, {lemmy, "dave"}} {
+		body, _ := follow(j.s, j.user, group)
+		post(t, j.s, a.base()+"/inbox", j.user, body)
+	}
+	waitUntil(t, "two members", func() bool { return followersCount(t, a, "gardening") == 2 })
+
+	fwd := note{id: mastodon.URL() + "/notes/gone", content: "<p>soon gone</p>", to: []string{asPublic},
+		cc: []string{group}, mentions: []string{group}, author: mastodon.ActorIRI("alice")}
+	obj := fwd.object(mastodon, "alice")
+	obj["@context"] = "https://www.w3.org/ns/activitystreams"
+	doc, _ := json.Marshal(obj)
+	mastodon.PutDocument("/notes/gone", doc)
+	mastodon.SetReplies("/notes/gone", fedtest.Reply{Status: 503}, fedtest.Reply{})
+	create := fwd.create(lemmy, "dave", "Create")
+	var head struct {
+		ID string `json:"id"`
+	}
+	json.Unmarshal(create, &head)
+	post(t, lemmy, a.base()+"/inbox", "dave", create)
+	waitUntil(t, "first attempt failed", func() bool {
+		_, _, attempts := inboxResult(t, a, head.ID)
+		return attempts == 1
+	})
+	// The author deletes it before the retry.
+	del, _ := json.Marshal(map[string]any{"@context": "https://www.w3.org/ns/activitystreams",
+		"id": fwd.id + "/delete", "type": "Delete", "actor": mastodon.ActorIRI("alice"),
+		"object": map[string]any{"id": fwd.id, "type": "Tombstone"}, "to": []string{asPublic}})
+	post(t, mastodon, a.base()+"/inbox", "alice", del)
+	var result string
+	waitUntil(t, "retried", func() bool {
+		var done bool
+		result, done, _ = inboxResult(t, a, head.ID)
+		return done
+	})
+	if !strings.Contains(result, "ignored: Delete received meanwhile") {
+		t.Errorf("retry result %q, want it ignored for the later Delete", result)
+	}
+	c, _ := a.srv.app.svc.Get(context.Background(), "gardening")
+	if p, err := a.srv.app.db.PostByObject(context.Background(), c.ID, fwd.id); err == nil {
+		t.Errorf("a post deleted before its retry was stored: %s, %s", p.ObjectID, p.Decision)
+	}
+	settle()
+	for _, g := range activities(t, mastodon, "Announce") {
+		if g.innerID() == fwd.id {
+			t.Errorf("a post deleted before its retry was announced")
+		}
+	}
+	if n := mastodon.Hits("/notes/gone"); n != 1 {
+		t.Errorf("origin fetched %d times, want 1 (the retry is not needed)", n)
+	}
+}

@@ -112,3 +112,24 @@ func (db *DB) UnprocessedCount(ctx context.Context) (int, error) {
 	err := db.readRow(ctx, `SELECT count(*) FROM inbox WHERE processed_at IS NULL`).Scan(&n)
 	return n, err
 }
+
+// ReceivedLater tells whether an activity of type typ by actor about
+// object was recorded after afterID. Bodies were valid JSON when recorded
+// (they are parsed before the 202); they are BLOBs, read as text.
+func (db *DB) ReceivedLater(ctx context.Context, afterID int64, typ, actor, object string) (bool, error) {
+	var found bool
+	err := db.readRow(ctx, `SELECT EXISTS (SELECT 1 FROM inbox WHERE id > ?1 AND type = ?2 AND actor = ?3
+		AND (json_extract(CAST(body AS TEXT), '$.object') = ?4 OR json_extract(CAST(body AS TEXT), '$.object.id') = ?4))`,
+		afterID, typ, actor, object).Scan(&found)
+	return found, err
+}
+
+// PruneInbox deletes items processed before a time.
+func (db *DB) PruneInbox(ctx context.Context, processedBefore time.Time) (int, error) {
+	res, err := db.write(ctx, `DELETE FROM inbox WHERE processed_at IS NOT NULL AND processed_at < ?`, ms(processedBefore))
+	if err != nil {
+		return 0, err
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
+}

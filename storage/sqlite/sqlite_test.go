@@ -337,3 +337,59 @@ func TestDeliveryDoneGroupCommit(t *testing.T) {
 		t.Fatal("DeliveryDone on a closed database: no error")
 	}
 }
+
+// ReceivedLater finds an Undo or Delete of an object recorded after an
+// item, by IRI or embedded object, from the given actor only; PruneInbox
+// deletes processed items older than a time, never unprocessed ones.
+func TestInboxReceivedLaterAndPrune(t *testing.T) {
+	ctx := context.Background()
+	db, _ := openTest(t)
+	now := time.Now().UTC()
+	rec := func(id, typ, actor, body string) int64 {
+		t.Helper()
+		if _, err := db.RecordInbox(ctx, federation.InboxItem{ActivityID: id, Type: typ, Actor: actor, Body: []byte(body), ReceivedAt: now}); err != nil {
+			t.Fatal(err)
+		}
+		items, _ := db.UnprocessedInbox(ctx, 0, now, 1000)
+		return items[len(items)-1].ID
+	}
+	follow := rec("https://m.example/f/1", "Follow", "https://m.example/u/a", `{"id":"https://m.example/f/1","type":"Follow","object":"https://agora.test/c/g"}`)
+	rec("https://m.example/undo/1", "Undo", "https://m.example/u/a", `{"type":"Undo","object":{"id":"https://m.example/f/1","type":"Follow"}}`)
+	create := rec("https://m.example/n/1/create", "Create", "https://l.example/u/d", `{"type":"Create","object":{"id":"https://m.example/n/1"}}`)
+	rec("https://m.example/n/1/delete", "Delete", "https://m.example/u/a", `{"type":"Delete","object":"https://m.example/n/1"}`)
+	rec("https://m.example/like/1", "Like", "https://m.example/u/b", `{"type":"Like","object":"https://m.example/n/2"}`)
+	tests := []struct {
+		name               string
+		after              int64
+		typ, actor, object string
+		want               bool
+	}{
+		{"undo of the follow, embedded", follow, "Undo", "https://m.example/u/a", "https://m.example/f/1", true},
+		{"undo by someone else", follow, "Undo", "https://m.example/u/b", "https://m.example/f/1", false},
+		{"undo of another follow", follow, "Undo", "https://m.example/u/a", "https://m.example/f/2", false},
+		{"delete of the object, by IRI", create, "Delete", "https://m.example/u/a", "https://m.example/n/1", true},
+		{"delete recorded before", create + 10, "Delete", "https://m.example/u/a", "https://m.example/n/1", false},
+		{"a like is no delete", create, "Delete", "https://m.example/u/b", "https://m.example/n/2", false},
+	}
+	for _, tt := range tests {
+		got, err := db.ReceivedLater(ctx, tt.after, tt.typ, tt.actor, tt.object)
+		if err != nil || got != tt.want {
+			t.Errorf("%s: %v %v, want %v", tt.name, got, err, tt.want)
+		}
+	}
+	// Prune: the first two processed long ago, the third just now, the
+	// rest not processed.
+	items, _ := db.UnprocessedInbox(ctx, 0, now, 1000)
+	old := now.Add(-30 * 24 * time.Hour)
+	db.MarkInboxProcessed(ctx, []federation.InboxResult{{ID: items[0].ID, At: old}, {ID: items[1].ID, At: old}, {ID: items[2].ID, At: now}})
+	n, err := db.PruneInbox(ctx, now.Add(-14*24*time.Hour))
+	if err != nil || n != 2 {
+		t.Fatalf("pruned %d, %v; want 2", n, err)
+	}
+	if total, _ := db.InboxCount(ctx); total != 3 {
+		t.Fatalf("%d items left, want 3 (one recent, two unprocessed)", total)
+	}
+	if left, _ := db.UnprocessedInbox(ctx, 0, now, 1000); len(left) != 2 {
+		t.Fatalf("%d unprocessed left, want 2", len(left))
+	}
+}
