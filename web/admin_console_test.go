@@ -53,8 +53,12 @@ func (r *recorder) AcceptFollow(_ context.Context, _ community.Community, m comm
 func (r *recorder) RejectFollow(_ context.Context, _ community.Community, m community.Member) error {
 	return r.add("reject " + m.Actor)
 }
-func (r *recorder) CommunityUpdated(context.Context, community.Community) error { return r.add("update") }
-func (r *recorder) CommunityDeleted(context.Context, community.Community) error { return r.add("delete") }
+func (r *recorder) CommunityUpdated(context.Context, community.Community) error {
+	return r.add("update")
+}
+func (r *recorder) CommunityDeleted(context.Context, community.Community) error {
+	return r.add("delete")
+}
 func (r *recorder) AnnouncePost(_ context.Context, _ community.Community, p community.Post) error {
 	return r.add("announce " + p.ObjectID)
 }
