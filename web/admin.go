@@ -1,11 +1,13 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -41,6 +43,7 @@ func (s *server) adminRoutes(r chi.Router) {
 		r.Get("/delivery", s.delivery)
 		r.Post("/delivery/clear", s.clearHost)
 		s.modRoutes(r)
+		s.passwordRoutes(r)
 	})
 }
 
@@ -283,13 +286,23 @@ type modPost struct {
 	postView
 	Excerpt               string
 	Removable, Restorable bool
+	Pinned, Pinnable      bool
 }
+
+// ModerationPage is how many posts the console's moderation page lists at
+// a time.
+const ModerationPage = 50
 
 func (s *server) moderation(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	c, err := s.Communities.Get(ctx, chi.URLParam(r, "name"))
 	if err != nil {
 		s.fail(w, r, err)
+		return
+	}
+	before, err := strconv.ParseInt(r.URL.Query().Get("before"), 10, 64)
+	if r.URL.Query().Has("before") && (err != nil || before <= 0) {
+		s.fail(w, r, fmt.Errorf("%w before: a post number", community.ErrInvalid))
 		return
 	}
 	ms, err := s.Communities.Members(ctx, c, community.Pending, "", 200)
@@ -301,15 +314,54 @@ func (s *server) moderation(w http.ResponseWriter, r *http.Request) {
 	for _, m := range ms {
 		pending = append(pending, s.actorLabel(ctx, m.Actor))
 	}
-	ps, err := s.Posts.List(ctx, c, 0, 50, false)
+	// Keyset paging by id, as the public feed: one more than a page tells
+	// whether there is a next one.
+	ps, err := s.Posts.List(ctx, c, before, ModerationPage+1, false)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	views, err := s.views(ctx, c, ps)
+	older := ""
+	if len(ps) > ModerationPage {
+		ps = ps[:ModerationPage]
+		older = "/admin/c/" + c.Name + "/moderation?before=" + strconv.FormatInt(ps[len(ps)-1].ID, 10) + "#posts-h"
+	}
+	var pinned []community.Post
+	if s.Moderation != nil {
+		if pinned, err = s.Moderation.Pinned(ctx, c); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
+	isPinned := map[int64]bool{}
+	for _, p := range pinned {
+		isPinned[p.ID] = true
+	}
+	posts, err := s.modPosts(ctx, c, ps, isPinned)
 	if err != nil {
 		s.fail(w, r, err)
 		return
+	}
+	pinnedPosts, err := s.modPosts(ctx, c, pinned, isPinned)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	data := map[string]any{"C": c, "Pending": pending, "Posts": posts, "Pinned": pinnedPosts,
+		"Older": older, "Paged": before > 0, "Notice": r.URL.Query().Get("notice")}
+	if err := s.moderationData(ctx, c, data); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.render(w, r, http.StatusOK, "admin_moderation", data)
+}
+
+// modPosts prepares posts for the moderation page, with the actions each
+// allows.
+func (s *server) modPosts(ctx context.Context, c community.Community, ps []community.Post, pinned map[int64]bool) ([]modPost, error) {
+	views, err := s.views(ctx, c, ps)
+	if err != nil {
+		return nil, err
 	}
 	posts := make([]modPost, len(views))
 	for i, v := range views {
@@ -322,14 +374,12 @@ func (s *server) moderation(w http.ResponseWriter, r *http.Request) {
 		}
 		posts[i] = modPost{postView: v, Excerpt: ex,
 			Removable:  v.P.Announced(),
-			Restorable: v.P.Reason == community.ReasonRemoved && v.P.DeletedAt.IsZero()}
+			Restorable: v.P.Reason == community.ReasonRemoved && v.P.DeletedAt.IsZero(),
+			Pinned:     pinned[v.P.ID],
+			Pinnable:   v.P.Announced() && !pinned[v.P.ID],
+		}
 	}
-	data := map[string]any{"C": c, "Pending": pending, "Posts": posts, "Notice": r.URL.Query().Get("notice")}
-	if err := s.moderationData(ctx, c, data); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	s.render(w, r, http.StatusOK, "admin_moderation", data)
+	return posts, nil
 }
 
 // stripTags reduces sanitized HTML to its text, for excerpts; block

@@ -25,6 +25,8 @@ type ActorResolver interface {
 func (s *server) modRoutes(r chi.Router) {
 	r.Post("/c/{name}/posts/{id:[0-9]+}/remove", s.modAction(s.removePost))
 	r.Post("/c/{name}/posts/{id:[0-9]+}/restore", s.modAction(s.restorePost))
+	r.Post("/c/{name}/posts/{id:[0-9]+}/pin", s.modAction(s.pinPost))
+	r.Post("/c/{name}/posts/{id:[0-9]+}/unpin", s.modAction(s.unpinPost))
 	r.Post("/c/{name}/ban", s.modAction(s.ban))
 	r.Post("/c/{name}/unban", s.modAction(s.unban))
 	r.Post("/c/{name}/mods/add", s.modAction(s.addMod))
@@ -84,6 +86,24 @@ func (s *server) restorePost(r *http.Request, c community.Community, by string) 
 		return "", err
 	}
 	return "Restored " + p.ObjectID, s.Moderation.RestorePost(r.Context(), c, by, p)
+}
+
+// pinPost features a post, as `agora mod pin` does: logged, and sent as
+// Add to the featured collection to threadiverse peers.
+func (s *server) pinPost(r *http.Request, c community.Community, by string) (string, error) {
+	p, err := s.formPost(r, c)
+	if err != nil {
+		return "", err
+	}
+	return "Pinned " + p.ObjectID, s.Moderation.Pin(r.Context(), c, by, p)
+}
+
+func (s *server) unpinPost(r *http.Request, c community.Community, by string) (string, error) {
+	p, err := s.formPost(r, c)
+	if err != nil {
+		return "", err
+	}
+	return "Unpinned " + p.ObjectID, s.Moderation.Unpin(r.Context(), c, by, p)
 }
 
 // formActor reads an actor from a form: @user@host or a URL (looked up),

@@ -242,7 +242,27 @@ func (s *server) communityPage(w http.ResponseWriter, r *http.Request, c communi
 		older = "/c/" + c.Name + "?before=" + strconv.FormatInt(ps[len(ps)-1].ID, 10)
 	}
 	var mods []modView
+	var pinned []postView
 	logPublic := false
+	if s.Moderation != nil && before == 0 {
+		// Pinned posts head the first page, as the featured collection
+		// puts them first on members' servers.
+		ps, err := s.Moderation.Pinned(ctx, c)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		shown := ps[:0]
+		for _, p := range ps {
+			if p.Announced() {
+				shown = append(shown, p)
+			}
+		}
+		if pinned, err = s.views(ctx, c, shown); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
 	if s.Moderation != nil {
 		ms, err := s.Moderation.Moderators(ctx, c)
 		if err != nil {
@@ -262,7 +282,7 @@ func (s *server) communityPage(w http.ResponseWriter, r *http.Request, c communi
 		"C": c, "Handle": s.handle(c), "Host": s.Local.Host(), "Members": members,
 		"Avatar": s.mediaURL(c.Avatar), "Cover": s.mediaURL(c.Cover), "Initial": initial(c.Title),
 		"Description": Markdown(c.Summary), "Rules": Markdown(c.Rules),
-		"Posts": views, "Older": older, "Moderators": mods, "LogPublic": logPublic,
+		"Posts": views, "Pinned": pinned, "Older": older, "Moderators": mods, "LogPublic": logPublic,
 	})
 }
 

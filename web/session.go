@@ -158,19 +158,31 @@ func (s *server) csrfProtect(next http.Handler) http.Handler {
 
 type adminKey struct{}
 
+// sessionAdmin is who a request's session logs in.
+type sessionAdmin struct {
+	id   int64
+	name string
+}
+
 // adminName returns the logged-in admin of a request, or "".
 func adminName(r *http.Request) string {
-	name, _ := r.Context().Value(adminKey{}).(string)
-	return name
+	a, _ := r.Context().Value(adminKey{}).(sessionAdmin)
+	return a.name
+}
+
+// adminID returns the logged-in admin's account id, or 0.
+func adminID(r *http.Request) int64 {
+	a, _ := r.Context().Value(adminKey{}).(sessionAdmin)
+	return a.id
 }
 
 // withAdmin puts the session's admin, if any, in the request context.
 func (s *server) withAdmin(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if c, err := r.Cookie(sessionCookie); err == nil && c.Value != "" {
-			_, name, err := s.Admin.SessionAdmin(r.Context(), tokenHash(c.Value), s.Now())
+			id, name, err := s.Admin.SessionAdmin(r.Context(), tokenHash(c.Value), s.Now())
 			if err == nil {
-				r = r.WithContext(context.WithValue(r.Context(), adminKey{}, name))
+				r = r.WithContext(context.WithValue(r.Context(), adminKey{}, sessionAdmin{id, name}))
 			} else if !errors.Is(err, community.ErrNotFound) {
 				s.fail(w, r, err)
 				return

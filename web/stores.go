@@ -26,6 +26,9 @@ type AdminStore interface {
 	AddSession(ctx context.Context, tokenHash string, adminID int64, at, expires time.Time) error
 	SessionAdmin(ctx context.Context, tokenHash string, now time.Time) (id int64, name string, err error)
 	DeleteSession(ctx context.Context, tokenHash string) error
+	// ChangePassword replaces an admin's password hash and ends every
+	// session of theirs except keepTokenHash (the one that asked).
+	ChangePassword(ctx context.Context, adminID int64, passwordHash, keepTokenHash string) error
 
 	PutMedia(ctx context.Context, id, contentType string, body []byte, at time.Time) error
 	Media(ctx context.Context, id string) (contentType string, body []byte, err error)

@@ -437,4 +437,73 @@ func TestBrowser(t *testing.T) {
 			t.Errorf("join form remembers %q, want %q", remembered, handle)
 		}
 	})
+
+	t.Run("admin pins a post and changes the password", func(t *testing.T) {
+		const oldPW, newPW = "correct horse battery", "a longer and newer secret"
+		login := func(tb *tab, pw string) {
+			tb.do(chromedp.Navigate(a.base()+"/admin/login"), chromedp.WaitVisible(chromedp.CSS("#password")),
+				chromedp.SendKeys(chromedp.CSS("#name"), "root"),
+				chromedp.SendKeys(chromedp.CSS("#password"), pw),
+				chromedp.Submit(chromedp.CSS("#password")),
+				// The answer: the console, or the form again with an error.
+				chromedp.WaitVisible(chromedp.CSS(".admin-nav, p.error")))
+		}
+		admin := newTab(t, browser)
+		login(admin, oldPW)
+		if admin.location() != a.base()+"/admin" {
+			t.Fatalf("login with the password from setup: at %s", admin.location())
+		}
+		// Pin alice's post from the moderation page.
+		tomatoes := mastodon.URL() + "/notes/0"
+		admin.do(chromedp.Navigate(a.base()+"/admin/c/gardening/moderation"), chromedp.WaitVisible(chromedp.CSS("table.list")),
+			chromedp.Evaluate[chromedp.Void](`[...document.querySelectorAll("table.list tr")].find(tr => tr.innerText.includes("tomatoes are ripe")).querySelector("button.pin").click()`))
+		admin.waitLocation(a.base() + "/admin/c/gardening/moderation?notice=Pinned")
+		admin.do(chromedp.WaitVisible(chromedp.CSS(".notice")))
+		var row struct{ Badge, Unpin bool }
+		admin.eval(`(tr => ({Badge: !!tr.querySelector(".badge"), Unpin: !!tr.querySelector("button.unpin")}))(
+			[...document.querySelectorAll("table.list tr")].find(tr => tr.innerText.includes("tomatoes are ripe")))`, &row)
+		if !row.Badge || !row.Unpin || !strings.Contains(admin.text(".pinned-posts"), "tomatoes are ripe") {
+			t.Fatalf("moderation page after Pin: row %+v, pinned section %q", row, admin.text(".pinned-posts"))
+		}
+		admin.screenshot("admin-moderation-pinned")
+		admin.clean("moderation page")
+
+		// A visitor sees it pinned on the community page; the featured
+		// collection has it, and the threadiverse member's server got Add.
+		visitor := newTab(t, browser)
+		visitor.do(chromedp.Navigate(group), chromedp.WaitVisible(chromedp.CSS(".pinned-feed")))
+		if got := visitor.text(".pinned-feed .content"); !strings.Contains(got, "tomatoes are ripe") {
+			t.Fatalf("pinned on the community page: %q", got)
+		}
+		visitor.screenshot("community-pinned")
+		visitor.clean("community page with a pinned post")
+		if got := collectionItems(t, group+"/featured"); len(got) != 1 || got[0] != tomatoes {
+			t.Fatalf("featured %v, want [%s]", got, tomatoes)
+		}
+		waitUntil(t, "Add to featured at the Lemmy-like server", func() bool { return count(t, lemmy, "Add", "", group+"/featured") == 1 })
+
+		// Change the password, log out, log in with the new one.
+		admin.do(chromedp.Navigate(a.base()+"/admin"), chromedp.WaitVisible(chromedp.CSS(`a[href="/admin/password"]`)),
+			chromedp.Click(chromedp.CSS(`main a[href="/admin/password"]`)), chromedp.WaitVisible(chromedp.CSS("#current")),
+			chromedp.SendKeys(chromedp.CSS("#current"), oldPW),
+			chromedp.SendKeys(chromedp.CSS("#password"), newPW),
+			chromedp.SendKeys(chromedp.CSS("#confirm"), newPW),
+			chromedp.Submit(chromedp.CSS("#confirm")))
+		admin.waitLocation(a.base() + "/admin/password?notice=")
+		admin.do(chromedp.WaitVisible(chromedp.CSS(".notice")))
+		if n := admin.text(".notice"); !strings.Contains(n, "password was changed") {
+			t.Fatalf("after the change: notice %q", n)
+		}
+		admin.screenshot("admin-password-changed")
+		admin.do(chromedp.Click(chromedp.CSS("header.site button.link")), chromedp.WaitVisible(chromedp.CSS(".directory")))
+		login(admin, oldPW)
+		if e := admin.text(".error"); !strings.Contains(e, "Wrong name or password") {
+			t.Fatalf("old password after the change: error %q at %s", e, admin.location())
+		}
+		login(admin, newPW)
+		if loc := admin.location(); loc != a.base()+"/admin" || admin.text(".admin-nav") == "" {
+			t.Fatalf("new password: at %s", loc)
+		}
+		admin.clean("password change")
+	})
 }

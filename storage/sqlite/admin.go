@@ -47,6 +47,25 @@ func (db *DB) SetAdminPassword(ctx context.Context, name, passwordHash string) e
 	return tx.Commit()
 }
 
+// ChangePassword replaces an admin's password hash and ends their
+// sessions, all but keepTokenHash (the browser that changed it), in one
+// transaction.
+func (db *DB) ChangePassword(ctx context.Context, adminID int64, passwordHash, keepTokenHash string) error {
+	tx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, `UPDATE admins SET password_hash = ? WHERE id = ?`, passwordHash, adminID)
+	if err := expectOne(res, err); err != nil {
+		return fmt.Errorf("admin %d: %w", adminID, err)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE admin_id = ? AND token_hash != ?`, adminID, keepTokenHash); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
 // AdminByName returns an admin's id and password hash.
 func (db *DB) AdminByName(ctx context.Context, name string) (id int64, passwordHash string, err error) {
 	err = db.readRow(ctx, `SELECT id, password_hash FROM admins WHERE name = ?`, name).Scan(&id, &passwordHash)
