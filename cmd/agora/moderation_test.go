@@ -314,6 +314,17 @@ func TestModerationByDirectMessage(t *testing.T) {
 	n++
 	waitUntil(t, "Remove from featured", func() bool { return count(t, lemmy, "Remove", "", group+"/featured") == 1 })
 
+	// carol's post is pinned before she is banned with her posts removed:
+	// it stays pinned (to be unpinned) but is featured no more.
+	dm(t, a, mastodon, "alice", group, "pin "+carolPost.id)
+	if r := reply(t, mastodon, "alice", n); !strings.Contains(r, "Pinned") {
+		t.Fatalf("pin carol's post: %q", r)
+	}
+	n++
+	if got := collectionItems(t, group+"/featured"); len(got) != 1 || got[0] != carolPost.id {
+		t.Fatalf("featured %v, want carol's post", got)
+	}
+
 	// ban (with a Mastodon mention, and removing her posts): carol's
 	// server is sent Reject{Follow}, threadiverse servers Block, her post
 	// is withdrawn everywhere.
@@ -326,6 +337,9 @@ func TestModerationByDirectMessage(t *testing.T) {
 		return answered(mastodon, "Reject", "carol") == 1 && count(t, lemmy, "Block", "", "") == 1 &&
 			count(t, mastodon, "Undo", "Announce", "") == 2 && count(t, lemmy, "Announce", "Delete", "") == 2
 	})
+	if got := collectionItems(t, group+"/featured"); len(got) != 0 {
+		t.Errorf("featured after carol's posts were removed: %v", got)
+	}
 	if count(t, mastodon, "Block", "", "") != 0 {
 		t.Errorf("a microblog peer got Block")
 	}
