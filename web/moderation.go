@@ -40,16 +40,7 @@ func (s *server) featured(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	// A pinned post its author deleted, or a moderator removed, stays
-	// pinned for the console to unpin, but is featured no more (as on the
-	// community page).
-	live := pinned[:0]
-	for _, p := range pinned {
-		if p.Announced() {
-			live = append(live, p)
-		}
-	}
-	body, err := s.Docs.Featured(c, live)
+	body, err := s.Docs.Featured(c, pinned)
 	s.writeAS2(w, r, body, err)
 }
 

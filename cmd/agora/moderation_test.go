@@ -314,17 +314,6 @@ func TestModerationByDirectMessage(t *testing.T) {
 	n++
 	waitUntil(t, "Remove from featured", func() bool { return count(t, lemmy, "Remove", "", group+"/featured") == 1 })
 
-	// carol's post is pinned before she is banned with her posts removed:
-	// it stays pinned (to be unpinned) but is featured no more.
-	dm(t, a, mastodon, "alice", group, "pin "+carolPost.id)
-	if r := reply(t, mastodon, "alice", n); !strings.Contains(r, "Pinned") {
-		t.Fatalf("pin carol's post: %q", r)
-	}
-	n++
-	if got := collectionItems(t, group+"/featured"); len(got) != 1 || got[0] != carolPost.id {
-		t.Fatalf("featured %v, want carol's post", got)
-	}
-
 	// ban (with a Mastodon mention, and removing her posts): carol's
 	// server is sent Reject{Follow}, threadiverse servers Block, her post
 	// is withdrawn everywhere.
@@ -337,9 +326,6 @@ func TestModerationByDirectMessage(t *testing.T) {
 		return answered(mastodon, "Reject", "carol") == 1 && count(t, lemmy, "Block", "", "") == 1 &&
 			count(t, mastodon, "Undo", "Announce", "") == 2 && count(t, lemmy, "Announce", "Delete", "") == 2
 	})
-	if got := collectionItems(t, group+"/featured"); len(got) != 0 {
-		t.Errorf("featured after carol's posts were removed: %v", got)
-	}
 	if count(t, mastodon, "Block", "", "") != 0 {
 		t.Errorf("a microblog peer got Block")
 	}
@@ -636,5 +622,36 @@ func TestReportsReachModerators(t *testing.T) {
 	settle()
 	if out := a.mustCLI("mod", "reports", "gardening", "--all"); strings.Count(out, "\n") != 3 {
 		t.Fatalf("reports after an unrelated Flag:\n%s", out)
+	}
+}
+
+// A pinned post its author deletes is featured no more (a moderator's
+// removal unpins it; an author's Delete leaves the pin, and
+// Documents.Featured leaves the post out).
+func TestFeaturedSkipsDeletedPinnedPost(t *testing.T) {
+	a := startAgora(t, t.TempDir(), "", nil)
+	a.mustCLI("community", "create", "gardening", "--title", "Gardening")
+	group := a.base() + "/c/gardening"
+	mastodon := fedtest.NewServer(t, fedtest.Options{Users: []string{"alice"}, Software: "mastodon"})
+	body, _ := follow(mastodon, "alice", group)
+	post(t, mastodon, a.base()+"/inbox", "alice", body)
+	waitUntil(t, "member", func() bool { return followersCount(t, a, "gardening") == 1 })
+	hello := note{id: mastodon.URL() + "/notes/pinned", content: "<p>rules of the garden</p>", to: []string{asPublic},
+		cc: []string{group}, mentions: []string{group}}
+	hello.publish(t, a, mastodon, "alice")
+	if p := postOf(t, a, "gardening", hello.id); !p.Announced() {
+		t.Fatalf("post not announced: %s %s", p.Decision, p.Reason)
+	}
+	a.mustCLI("mod", "pin", "gardening", hello.id)
+	if got := collectionItems(t, group+"/featured"); len(got) != 1 || got[0] != hello.id {
+		t.Fatalf("featured %v, want the pinned post", got)
+	}
+	del, _ := json.Marshal(map[string]any{"@context": "https://www.w3.org/ns/activitystreams",
+		"id": hello.id + "/delete", "type": "Delete", "actor": mastodon.ActorIRI("alice"),
+		"object": map[string]any{"id": hello.id, "type": "Tombstone"}, "to": []string{asPublic}})
+	post(t, mastodon, a.base()+"/inbox", "alice", del)
+	waitUntil(t, "deleted", func() bool { return !postOf(t, a, "gardening", hello.id).DeletedAt.IsZero() })
+	if got := collectionItems(t, group+"/featured"); len(got) != 0 {
+		t.Errorf("featured after its author deleted the post: %v", got)
 	}
 }
