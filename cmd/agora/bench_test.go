@@ -38,10 +38,16 @@ func TestBenchFanout(t *testing.T) {
 			t.Errorf("%s = %v, want %v\n%s", k, fig[k], v, out)
 		}
 	}
-	for _, k := range []string{"t_s", "t_all_s", "r1", "r2", "floor_us", "cpu_per_delivery_us", "rss_mb", "first_s", "remote_cpu_s"} {
+	for _, k := range []string{"t_s", "t_all_s", "r1", "r2", "floor_us", "cpu_per_delivery_us", "rss_mb", "remote_cpu_s"} {
 		if v, ok := fig[k].(float64); !ok || v <= 0 {
 			t.Errorf("%s = %v, want a positive figure\n%s", k, fig[k], out)
 		}
+	}
+	// The first Announce can reach its host a moment before the sender has
+	// read its 202 (processing starts once the Create is recorded): the
+	// figure is there, and small.
+	if v, ok := fig["first_s"].(float64); !ok || v < -0.1 || v > fig["t_s"].(float64) {
+		t.Errorf("first_s = %v, want a figure between -0.1 and t_s\n%s", fig["first_s"], out)
 	}
 	// The flaky host had to wait for a retry.
 	if fig["t_all_s"].(float64) < fig["t_s"].(float64) {
