@@ -139,8 +139,17 @@ func NewInbox(d InboxDeps) *Inbox {
 // Receive verifies a POSTed activity and records it durably. A nil error
 // means the caller answers 202 (result says whether it was queued, a
 // duplicate or ignored). Errors wrap ErrNotVerified (401), ErrMalformed
-// (400) or a storage failure (500).
-func (in *Inbox) Receive(ctx context.Context, r *http.Request, body []byte) (result string, err error) {
+// (400), an error of admit, or a storage failure (500).
+//
+// admit, when not nil, is asked once the signature is verified and its key
+// owner is the activity's actor, before anything is recorded: an error
+// from it refuses the activity, returned wrapped. It is how the caller
+// limits requests per actor: counting the claimed keyId before verifying
+// would let a forger spend an honest actor's allowance with junk naming
+// its key. It is a parameter rather than an InboxDeps hook because the
+// refusal is the caller's to answer (web's 429 with Retry-After, which the
+// limiter sets on the response it has and Receive does not).
+func (in *Inbox) Receive(ctx context.Context, r *http.Request, body []byte, admit func(actor string) error) (result string, err error) {
 	typ := "unknown"
 	defer func() {
 		if err != nil {
@@ -172,6 +181,11 @@ func (in *Inbox) Receive(ctx context.Context, r *http.Request, body []byte) (res
 	}
 	if key.Owner != act.Actor {
 		return "", fmt.Errorf("%w: %s signed for %s", ErrForged, key.Owner, act.Actor)
+	}
+	if admit != nil {
+		if err := admit(act.Actor); err != nil {
+			return "", fmt.Errorf("activity from %s: %w", act.Actor, err)
+		}
 	}
 	in.metrics.Signatures.WithLabelValues(sig.Scheme).Inc()
 	if u, err := url.Parse(act.Actor); err == nil {

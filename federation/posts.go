@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/microcosm-cc/bluemonday"
 	nethtml "golang.org/x/net/html"
@@ -133,6 +135,13 @@ func AddressedCommunities(local *Local, act *Object) []string {
 //
 // URLs that are not http or https (the page URL, attachments) are dropped:
 // they end up as links on Agora's pages.
+//
+// Title, Summary and alt text are cut to MaxPostTitle, MaxContentWarning
+// and MaxAltText characters, and attachments beyond MaxAttachments are
+// dropped, so that a hostile server cannot put a 500 KB title on a
+// community page. Only what Agora keeps and shows is cut: Activity stays
+// as received, and announces name the original object, so peers see the
+// original.
 func PostFromObject(act, obj *Object) community.Post {
 	if obj == nil {
 		return community.Post{}
@@ -145,8 +154,8 @@ func PostFromObject(act, obj *Object) community.Post {
 		Type:      obj.Type,
 		Author:    obj.AttributedTo,
 		URL:       webURL(obj.URL),
-		Title:     PlainText(obj.Name),
-		Summary:   PlainText(obj.Summary),
+		Title:     capRunes(PlainText(obj.Name), MaxPostTitle),
+		Summary:   capRunes(PlainText(obj.Summary), MaxContentWarning),
 		Content:   contentHTML(obj.Content, obj.MediaType),
 		Sensitive: obj.Sensitive,
 		InReplyTo: obj.InReplyTo,
@@ -164,8 +173,11 @@ func PostFromObject(act, obj *Object) community.Post {
 		p.URL = webURL(obj.ID)
 	}
 	for _, a := range obj.Attachments {
+		if len(p.Attachments) == MaxAttachments {
+			break
+		}
 		if u := webURL(a.URL); u != "" {
-			p.Attachments = append(p.Attachments, community.Attachment{URL: u, MediaType: a.MediaType, Alt: PlainText(a.Name)})
+			p.Attachments = append(p.Attachments, community.Attachment{URL: u, MediaType: a.MediaType, Alt: capRunes(PlainText(a.Name), MaxAltText)})
 		}
 	}
 	p.ThreadRoot = p.ObjectID
@@ -178,6 +190,61 @@ func PostFromObject(act, obj *Object) community.Post {
 	}
 	p.Visibility = Visibility(addressed, "")
 	return p
+}
+
+// Caps on what remote servers send, in characters (runes), set at or
+// above what the peers that send each field allow their own users, so that
+// no real post is cut:
+//
+//   - a post's title (name): Lemmy allows 200 (is_valid_post_title in
+//     crates/utils/src/utils/validation.rs, 3..=200 chars), Mbin 255
+//     (Entry::MAX_TITLE_LENGTH in src/Entity/Entry.php), PeerTube 120 for
+//     a video's name (CONSTRAINTS_FIELDS.VIDEOS.NAME in
+//     server/initializers/constants.ts);
+//   - a content warning (summary): Mastodon counts it in a status's 500
+//     characters (StatusLengthValidator, MAX_CHARS, raised by some
+//     instances), GoToSocial allows 100 by default (statuses-cw-max-chars);
+//     Articles carry a summary of a few hundred characters;
+//   - alt text (an attachment's name): Mastodon's limit is 1,500
+//     (MediaAttachment::MAX_DESCRIPTION_LENGTH), and it cuts remote
+//     descriptions to it too (prepare_description);
+//   - attachments: Mastodon allows 4 on a status (Status::MEDIA_ATTACHMENTS_LIMIT)
+//     and keeps more of a remote one, up to Status::REMOTE_MEDIA_ATTACHMENTS_LIMIT
+//     (ActivityPub::ProcessStatusUpdateService; 16 in the forks that set
+//     it, whose definition upstream we did not find), GoToSocial 6 by
+//     default (statuses-media-max-files), Lemmy and Mbin one link or image.
+const (
+	MaxPostTitle      = 255
+	MaxContentWarning = 1000
+	MaxAltText        = 1500
+	MaxAttachments    = 16
+)
+
+// ellipsis ends a text that capRunes cut.
+const ellipsis = "…"
+
+// capRunes returns s if it has at most n runes; else its first runes and
+// an ellipsis, n runes in all. The cut falls between runes, never inside a
+// UTF-8 sequence, and before a base character whose combining marks would
+// not all fit, so that no accent is left without its letter or cut off
+// its letter.
+func capRunes(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	cut := 0
+	for i := 0; i < n-1; i++ {
+		_, size := utf8.DecodeRuneInString(s[cut:])
+		cut += size
+	}
+	for cut > 0 {
+		if r, _ := utf8.DecodeRuneInString(s[cut:]); !unicode.Is(unicode.Mn, r) {
+			break
+		}
+		_, size := utf8.DecodeLastRuneInString(s[:cut])
+		cut -= size
+	}
+	return strings.TrimRightFunc(s[:cut], unicode.IsSpace) + ellipsis
 }
 
 // webURL returns s if it is an absolute http or https URL, else "".

@@ -125,7 +125,7 @@ func (s *server) inbox(w http.ResponseWriter, r *http.Request) {
 		s.reject(w, r, err)
 		return
 	}
-	result, err := s.Inbox.Receive(r.Context(), r, body)
+	result, err := s.Inbox.Receive(r.Context(), r, body, admitActor(s.actorLimit, w, r))
 	if err != nil {
 		s.reject(w, r, err)
 		return
@@ -135,8 +135,13 @@ func (s *server) inbox(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) reject(w http.ResponseWriter, r *http.Request, err error) {
-	if statusOf(err) < 500 {
-		s.Log.Warn("inbox rejected", "path", r.URL.Path, "remote", r.RemoteAddr, "status", statusOf(err), "err", err)
+	switch code := statusOf(err); {
+	case code == http.StatusTooManyRequests:
+		// A sender over its limit sends many: one Warn line each would
+		// flood the log (the per-address limit logs none either).
+		s.Log.Debug("inbox rejected", "path", r.URL.Path, "remote", r.RemoteAddr, "status", code, "err", err)
+	case code < 500:
+		s.Log.Warn("inbox rejected", "path", r.URL.Path, "remote", r.RemoteAddr, "status", code, "err", err)
 	}
 	s.fail(w, r, err)
 }

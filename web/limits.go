@@ -2,6 +2,7 @@ package web
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -22,9 +23,11 @@ type Limits struct {
 	// one more is answered 503 with Retry-After at once, not queued, so a
 	// flood cannot pile up goroutines, memory and key fetches.
 	MaxConcurrent int
-	// PerIP and PerActor are inbox requests allowed per Window from one
-	// client address (an IPv6 /64) and for one signing key; more are
-	// answered 429 with Retry-After.
+	// PerIP is inbox requests allowed per Window from one client address
+	// (an IPv6 /64), counted before anything else: it bounds the CPU and
+	// key fetches that verifying costs. PerActor is those allowed for one
+	// actor, counted once its signature is verified (see actorLimiter).
+	// More are answered 429 with Retry-After.
 	PerIP, PerActor int
 	Window          time.Duration
 }
@@ -33,25 +36,30 @@ type Limits struct {
 // requests in progress take a few seconds at most.
 const retryAfterBusy = 5
 
-// inboxLimits returns the middleware of every inbox route, cheapest
-// refusal first: per address, per actor, then the concurrency bound.
-func inboxLimits(l Limits) []func(http.Handler) http.Handler {
-	window := l.Window
-	if window <= 0 {
-		window = time.Minute
+// errRateLimited is a request over a rate limit: 429, with the Retry-After
+// the limiter set on the response.
+var errRateLimited = errors.New("too many requests")
+
+func (l Limits) window() time.Duration {
+	if l.Window <= 0 {
+		return time.Minute
 	}
+	return l.Window
+}
+
+// inboxLimits returns the middleware of every inbox route, cheapest
+// refusal first: per address, then the concurrency bound. The per-actor
+// limit is not here: only the handler knows the verified actor.
+func inboxLimits(l Limits) []func(http.Handler) http.Handler {
 	// Behind the recommended reverse proxy on loopback every request comes
 	// from 127.0.0.1: the proxy's X-Forwarded-For names the client. From
 	// any other peer the header is ignored, so it cannot be forged.
 	mws := []func(http.Handler) http.Handler{middleware.ClientIPFromXFF("127.0.0.0/8", "::1/128")}
-	tooMany := httprate.WithLimitHandler(func(w http.ResponseWriter, r *http.Request) {
-		http.Error(w, "too many requests", http.StatusTooManyRequests)
-	})
 	if l.PerIP > 0 {
-		mws = append(mws, rateLimit(httprate.NewRateLimiter(l.PerIP, window, tooMany), clientIPKey))
-	}
-	if l.PerActor > 0 {
-		mws = append(mws, rateLimit(httprate.NewRateLimiter(l.PerActor, window, tooMany), signerKey))
+		tooMany := httprate.WithLimitHandler(func(w http.ResponseWriter, r *http.Request) {
+			http.Error(w, "too many requests", http.StatusTooManyRequests)
+		})
+		mws = append(mws, rateLimit(httprate.NewRateLimiter(l.PerIP, l.window(), tooMany), clientIPKey))
 	}
 	if l.MaxConcurrent > 0 {
 		mws = append(mws, concurrencyLimit(l.MaxConcurrent))
@@ -59,12 +67,11 @@ func inboxLimits(l Limits) []func(http.Handler) http.Handler {
 	return mws
 }
 
-// rateLimit counts each request under key(r) with limiter; a request with
-// no key is not counted.
+// rateLimit counts each request under key(r) with limiter.
 func rateLimit(limiter *httprate.RateLimiter, key func(*http.Request) string) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if k := key(r); k != "" && limiter.RespondOnLimit(w, r, k) {
+			if limiter.RespondOnLimit(w, r, key(r)) {
 				return
 			}
 			next.ServeHTTP(w, r)
@@ -85,44 +92,31 @@ func clientIPKey(r *http.Request) string {
 	return "ip:" + httprate.CanonicalizeIP(ip)
 }
 
-// signerKey is the keyId the request claims to be signed with. It is
-// counted before verification, which is what spares the CPU and the key
-// fetches; the price is that a forger can spend an actor's allowance, and
-// that actor's server then retries later, as it does after any 429.
-// Unsigned requests are not counted here: they are refused without work.
-func signerKey(r *http.Request) string {
-	id := ""
-	if input := r.Header.Get("Signature-Input"); input != "" {
-		id = keyIDOf9421(input) // RFC 9421
-	} else {
-		id = keyIDOf(r.Header.Get("Signature"))
+// actorLimiter returns the per-actor limiter of l, nil for none. It counts
+// the actor whose signature federation.Inbox.Receive verified, so that a
+// forger naming an honest actor's keyId spends nothing of its allowance
+// (its requests fail verification and count only against its address).
+// Receive asks before recording, so a limited activity leaves no row.
+func actorLimiter(l Limits) *httprate.RateLimiter {
+	if l.PerActor <= 0 {
+		return nil
 	}
-	if id != "" {
-		return "key:" + id
-	}
-	return ""
+	return httprate.NewRateLimiter(l.PerActor, l.window())
 }
 
-// keyIDOf9421 reads the keyid parameter of the first signature in an RFC
-// 9421 Signature-Input header.
-func keyIDOf9421(input string) string {
-	_, rest, ok := strings.Cut(input, `;keyid="`)
-	if !ok {
-		return ""
+// admitActor is the admission Receive asks once it knows the verified
+// actor: nil (no limit) or one that counts the request, and past the limit
+// sets Retry-After on w and returns errRateLimited.
+func admitActor(limiter *httprate.RateLimiter, w http.ResponseWriter, r *http.Request) func(actor string) error {
+	if limiter == nil {
+		return nil
 	}
-	id, _, _ := strings.Cut(rest, `"`)
-	return id
-}
-
-// keyIDOf reads the keyId parameter of a draft-cavage Signature header.
-func keyIDOf(sig string) string {
-	for _, p := range strings.Split(sig, ",") {
-		k, v, ok := strings.Cut(strings.TrimSpace(p), "=")
-		if ok && strings.EqualFold(strings.TrimSpace(k), "keyId") {
-			return strings.Trim(strings.TrimSpace(v), `"`)
+	return func(actor string) error {
+		if limiter.OnLimit(w, r, "actor:"+actor) {
+			return errRateLimited
 		}
+		return nil
 	}
-	return ""
 }
 
 // concurrencyLimit lets n requests through at once and refuses the others

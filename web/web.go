@@ -49,6 +49,7 @@ type Deps struct {
 
 type server struct {
 	Deps
+	actorLimit *httprate.RateLimiter // inbox requests per verified actor; nil: none
 }
 
 // OutActivities finds the activities Agora sent, by IRI.
@@ -64,7 +65,7 @@ func New(d Deps) http.Handler {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
-	s := &server{Deps: d}
+	s := &server{Deps: d, actorLimit: actorLimiter(d.Limits)}
 	r := chi.NewRouter()
 	r.Use(securityHeaders(strings.HasPrefix(d.Local.Base(), "http://")))
 	r.Get("/.well-known/webfinger", s.webfinger)
@@ -125,6 +126,8 @@ func statusOf(err error) int {
 		return http.StatusUnsupportedMediaType
 	case errors.Is(err, federation.ErrNotVerified):
 		return http.StatusUnauthorized
+	case errors.Is(err, errRateLimited):
+		return http.StatusTooManyRequests
 	case errors.Is(err, errCSRF):
 		return http.StatusForbidden
 	case errors.Is(err, federation.ErrMalformed), errors.Is(err, community.ErrInvalid), errors.Is(err, errBadForm),

@@ -52,6 +52,7 @@ func TestStatusOf(t *testing.T) {
 		{wrap(errTooLarge), 413},
 		{&http.MaxBytesError{Limit: 1}, 413},
 		{wrap(errContentType), 415},
+		{wrap(errRateLimited), 429},
 		{errors.New("disk on fire"), 500},
 	}
 	for _, tt := range tests {

@@ -3,13 +3,16 @@ package main
 import (
 	"bufio"
 	"context"
+	"database/sql"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -97,76 +100,133 @@ func loris(addr, start, drip string) error {
 }
 
 // TestInboxRateLimits: the running server answers 429 with Retry-After
-// past the per-actor and per-address limits, before any verification, and
-// the limited requests leave nothing behind.
+// past the per-address limit, counted before verification, and past the
+// per-actor limit, counted for the verified actor only: requests forged in
+// an actor's name are 401 and spend none of its allowance. Refused
+// requests leave no inbox row, and nothing else behind.
 func TestInboxRateLimits(t *testing.T) {
-	dir := t.TempDir()
-	a := startAgora(t, dir, "", func(c *Config) {
-		c.Inbox = InboxConfig{MaxConcurrent: 64, RatePerIP: 8, RatePerActor: 3, RateWindow: Duration{time.Hour}}
-	})
-	a.mustCLI("community", "create", "gardening", "--title", "Gardening")
-	remote := fedtest.NewServer(t, fedtest.Options{Users: []string{"alice", "bob"}})
-	group := a.base() + "/c/gardening"
-	send := func(user string, xff string) *http.Response {
-		body, _ := follow(remote, user, group)
-		r := newPost(a.base()+"/inbox", body, "application/activity+json")
-		if xff != "" {
-			r.Header.Set("X-Forwarded-For", xff)
-		}
-		federation.SignRequest(r, remote.SigningKey(user), body, time.Now())
-		resp, err := http.DefaultClient.Do(r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp
+	const hour = time.Hour
+	type step struct {
+		sender string // "alice", "bob"; "forged": alice's keyId, another key; "unsigned"
+		n      int
+		addr   string // the client address (the loopback proxy's X-Forwarded-For); "": a new one per request
+		want   int
 	}
-	var codes []int
-	for i := 0; i < 4; i++ {
-		codes = append(codes, send("alice", fmt.Sprintf("198.51.100.%d", i+1)).StatusCode)
+	tests := []struct {
+		name  string
+		inbox InboxConfig
+		steps []step
+	}{
+		{"honest actor over its limit, from many addresses", InboxConfig{RatePerActor: 3, RateWindow: Duration{hour}},
+			[]step{{"alice", 3, "", 202}, {"alice", 2, "", 429}, {"bob", 1, "", 202}}},
+		{"forged requests spend nothing of the actor's allowance", InboxConfig{RatePerActor: 3, RateWindow: Duration{hour}},
+			[]step{{"forged", 20, "", 401}, {"alice", 3, "", 202}, {"alice", 1, "", 429}}},
+		{"per address, before verification, signed or not", InboxConfig{RatePerIP: 8, RatePerActor: 100, RateWindow: Duration{hour}},
+			[]step{{"bob", 3, "203.0.113.50", 202}, {"unsigned", 5, "203.0.113.50", 401},
+				{"bob", 1, "203.0.113.50", 429}, {"forged", 1, "203.0.113.50", 429}, {"bob", 1, "203.0.113.51", 202}}},
+		{"rate_per_actor = 0 disables", InboxConfig{RatePerIP: 100, RateWindow: Duration{hour}},
+			[]step{{"alice", 10, "", 202}}},
 	}
-	if fmt.Sprint(codes) != "[202 202 202 429]" {
-		t.Fatalf("alice's Follows from four addresses: %v, want the 4th refused per actor", codes)
+	forger, err := federation.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
 	}
-	resp := send("alice", "198.51.100.9")
-	if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); resp.StatusCode != 429 || err != nil || s <= 0 {
-		t.Fatalf("429 without Retry-After: %d %q", resp.StatusCode, resp.Header.Get("Retry-After"))
+	var addrs atomic.Int64
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			a := startAgora(t, dir, "", func(c *Config) {
+				c.Inbox = tt.inbox
+				c.Inbox.MaxConcurrent = 64
+			})
+			a.mustCLI("community", "create", "gardening", "--title", "Gardening")
+			remote := fedtest.NewServer(t, fedtest.Options{Users: []string{"alice", "bob"}})
+			group := a.base() + "/c/gardening"
+			send := func(sender, addr string) (*http.Response, string) {
+				user := sender
+				if sender == "forged" || sender == "unsigned" {
+					user = "alice"
+				}
+				body, id := follow(remote, user, group)
+				r := newPost(a.base()+"/inbox", body, "application/activity+json")
+				if addr == "" {
+					n := addrs.Add(1)
+					addr = fmt.Sprintf("198.51.%d.%d", n/250, n%250+1)
+				}
+				r.Header.Set("X-Forwarded-For", addr)
+				switch sender {
+				case "forged":
+					federation.SignRequest(r, federation.SigningKey{KeyID: remote.KeyID("alice"), Private: forger}, body, time.Now())
+				case "unsigned":
+				default:
+					federation.SignRequest(r, remote.SigningKey(user), body, time.Now())
+				}
+				resp, err := http.DefaultClient.Do(r)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				return resp, id
+			}
+			for i, st := range tt.steps {
+				// The first forged request fetches alice's key: a row, but
+				// not one the forged request itself leaves.
+				checkDB := st.want != 202 && st.sender != "forged"
+				var before map[string]string
+				if checkDB {
+					quiesce(t, a)
+					before = dbDigest(t, dir)
+				}
+				var codes, refused []string
+				for range st.n {
+					resp, id := send(st.sender, st.addr)
+					codes = append(codes, strconv.Itoa(resp.StatusCode))
+					if resp.StatusCode == 429 {
+						if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err != nil || s <= 0 {
+							t.Errorf("step %d: 429 with Retry-After %q", i, resp.Header.Get("Retry-After"))
+						}
+					}
+					if resp.StatusCode != 202 {
+						refused = append(refused, id)
+					}
+				}
+				want := strings.TrimSpace(strings.Repeat(strconv.Itoa(st.want)+" ", st.n))
+				if got := strings.Join(codes, " "); got != want {
+					t.Fatalf("step %d (%d from %s): statuses %s, want %s", i, st.n, st.sender, got, want)
+				}
+				for _, id := range refused {
+					if n := inboxRows(t, dir, id); n != 0 {
+						t.Errorf("step %d: refused %s left %d inbox rows", i, id, n)
+					}
+				}
+				if checkDB {
+					quiesce(t, a)
+					if d := diffDigest(before, dbDigest(t, dir)); len(d) > 0 {
+						t.Errorf("step %d: refused requests changed the database: %v", i, d)
+					}
+				}
+			}
+			// Other endpoints are not limited.
+			if code, _ := getJSON(t, group); code != 200 {
+				t.Fatalf("actor GET: %d", code)
+			}
+		})
 	}
-	// Per address: bob's requests from one client address, 8 allowed (the
-	// loopback proxy's X-Forwarded-For names the client).
-	codes = codes[:0]
-	for i := 0; i < 3; i++ {
-		codes = append(codes, send("bob", "203.0.113.50").StatusCode)
+}
+
+// inboxRows counts the inbox rows of an activity id.
+func inboxRows(t *testing.T, dataDir, id string) int {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(dataDir, "agora.db")+"?_pragma=query_only(1)&_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatal(err)
 	}
-	if fmt.Sprint(codes) != "[202 202 202]" {
-		t.Fatalf("bob: %v", codes)
+	defer db.Close()
+	var n int
+	if err := db.QueryRow(`SELECT count(*) FROM inbox WHERE activity_id = ?`, id).Scan(&n); err != nil {
+		t.Fatal(err)
 	}
-	quiesce(t, a)
-	before := dbDigest(t, dir)
-	// Unsigned requests from one address count against it (and are 401).
-	for i := 0; i < 5; i++ {
-		r := newPost(a.base()+"/inbox", []byte(`{}`), "application/activity+json")
-		r.Header.Set("X-Forwarded-For", "203.0.113.50")
-		resp, err := http.DefaultClient.Do(r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != 401 {
-			t.Fatalf("unsigned request %d: status %d, want 401", i, resp.StatusCode)
-		}
-	}
-	if code := send("bob", "203.0.113.50").StatusCode; code != 429 {
-		t.Fatalf("9th request from one address: status %d, want 429", code)
-	}
-	quiesce(t, a)
-	if d := diffDigest(before, dbDigest(t, dir)); len(d) > 0 {
-		t.Fatalf("limited requests changed the database: %v", d)
-	}
-	// Other endpoints are not limited.
-	if code, _ := getJSON(t, group); code != 200 {
-		t.Fatalf("actor GET: %d", code)
-	}
+	return n
 }
 
 // TestInboxBusy: beyond inbox.max_concurrent requests in progress, the
