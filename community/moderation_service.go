@@ -438,6 +438,14 @@ func (m *Moderation) BlockDomain(ctx context.Context, c *Community, by, domain, 
 						return dropped, err
 					}
 					dropped++
+					// Tell the member's server, as a ban does, so it does
+					// not show them following a community that dropped
+					// them (Mastodon and Lemmy end a follow on Reject).
+					if mem.FollowID != "" {
+						if err := m.pub.RejectFollow(ctx, c, mem); err != nil {
+							return dropped, fmt.Errorf("block %s: %w", d, err)
+						}
+					}
 				}
 				if len(ms) < 500 {
 					break

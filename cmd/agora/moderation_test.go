@@ -373,8 +373,8 @@ func TestModerationByDirectMessage(t *testing.T) {
 	n++
 	waitUntil(t, "Remove dave", func() bool { return count(t, lemmy, "Remove", "", group+"/moderators") == 1 })
 
-	// block a domain in the community: its member is dropped, its Follow
-	// rejected, its posts refused.
+	// block a domain in the community: its member is dropped and told so
+	// (Reject of the Follow), a new Follow rejected, its posts refused.
 	plainHost := strings.TrimPrefix(plain.URL(), "http://")
 	dm(t, a, mastodon, "alice", group, "block "+plainHost+" spam server")
 	if r := reply(t, mastodon, "alice", n); !strings.Contains(r, "1 members") {
@@ -384,8 +384,9 @@ func TestModerationByDirectMessage(t *testing.T) {
 	if memberState(t, a, "gardening", plain.ActorIRI("erin")) != "" {
 		t.Fatalf("member of a blocked domain kept")
 	}
+	waitUntil(t, "Reject of the dropped member", func() bool { return answered(plain, "Reject", "erin") == 1 })
 	join(t, a, plain, "erin", "gardening")
-	waitUntil(t, "Reject of a blocked domain", func() bool { return answered(plain, "Reject", "erin") == 1 })
+	waitUntil(t, "Reject of a blocked domain", func() bool { return answered(plain, "Reject", "erin") == 2 })
 	erinPost := note{id: plain.URL() + "/notes/e1", content: "<p>hi</p>", to: []string{asPublic}, cc: []string{group}, mentions: []string{group}}
 	erinPost.publish(t, a, plain, "erin")
 	if p := postOf(t, a, "gardening", erinPost.id); p.Reason != community.ReasonDomainBlocked {
@@ -486,6 +487,7 @@ func TestModerationApprovalAndInstanceBlocks(t *testing.T) {
 	// An instance-wide domain block drops the domain's members everywhere
 	// and all its traffic: 202, then nothing.
 	lemmyHost := strings.TrimPrefix(lemmy.URL(), "http://")
+	rejects := answered(lemmy, "Reject", "dave")
 	out := a.mustCLI("domain", "block", lemmyHost, "--reason", "spam")
 	if !strings.Contains(out, "1 members") {
 		t.Fatalf("domain block: %q", out)
@@ -493,7 +495,9 @@ func TestModerationApprovalAndInstanceBlocks(t *testing.T) {
 	if list := a.mustCLI("domain", "list"); !strings.Contains(list, lemmyHost) {
 		t.Fatalf("domain list: %q", list)
 	}
-	rejects := answered(lemmy, "Reject", "dave")
+	// dave is told he was dropped (the CLI queues it; serve delivers).
+	waitUntil(t, "Reject of the dropped member", func() bool { return answered(lemmy, "Reject", "dave") == rejects+1 })
+	rejects++
 	join(t, a, lemmy, "dave", "open")
 	p := note{id: lemmy.URL() + "/notes/d1", content: "hi", to: []string{asPublic}, cc: []string{a.base() + "/c/open"}, mentions: []string{a.base() + "/c/open"}}
 	p.publish(t, a, lemmy, "dave")
