@@ -17,13 +17,8 @@ import (
 // announced as any other, and the community page shows its title cut to
 // federation.MaxPostTitle characters.
 func TestLongTitleOnCommunityPage(t *testing.T) {
-	a := startAgora(t, t.TempDir(), "", nil)
-	a.mustCLI("community", "create", "gardening", "--title", "Gardening")
 	remote := fedtest.NewServer(t, fedtest.Options{Users: []string{"alice"}, Software: "mastodon"})
-	group := a.base() + "/c/gardening"
-	body, _ := follow(remote, "alice", group)
-	post(t, remote, a.base()+"/inbox", "alice", body)
-	waitUntil(t, "alice a member", func() bool { return followersCount(t, a, "gardening") == 1 })
+	a, group := gardening(t, nil, joiner{remote, "alice"})
 
 	title := strings.Repeat("Slugs ate my lettuce ", 100_000/21+1)
 	n := note{to: []string{asPublic}, cc: []string{remote.ActorIRI("alice") + "/followers", group}, mentions: []string{group}}

@@ -382,3 +382,25 @@ func TestDeliveryQueueSurvivesRestart(t *testing.T) {
 		waitUntil(t, "empty queue", func() bool { n, _ := a2.db.QueueDepth(ctx); return n == 0 })
 	}
 }
+
+// joiner is a remote user who joins a community in a test.
+type joiner struct {
+	s    *fedtest.Server
+	user string
+}
+
+// gardening starts Agora (change may adjust its config) with community
+// "gardening", has each joiner follow it, waits until all are members,
+// and returns Agora and the community's IRI.
+func gardening(t *testing.T, change func(*Config), joins ...joiner) (*testAgora, string) {
+	t.Helper()
+	a := startAgora(t, t.TempDir(), "", change)
+	a.mustCLI("community", "create", "gardening", "--title", "Gardening")
+	group := a.base() + "/c/gardening"
+	for _, j := range joins {
+		body, _ := follow(j.s, j.user, group)
+		post(t, j.s, a.base()+"/inbox", j.user, body)
+	}
+	waitUntil(t, "members", func() bool { return followersCount(t, a, "gardening") == len(joins) })
+	return a, group
+}

@@ -633,13 +633,8 @@ func TestReportsReachModerators(t *testing.T) {
 // removal unpins it; an author's Delete leaves the pin, and
 // Documents.Featured leaves the post out).
 func TestFeaturedSkipsDeletedPinnedPost(t *testing.T) {
-	a := startAgora(t, t.TempDir(), "", nil)
-	a.mustCLI("community", "create", "gardening", "--title", "Gardening")
-	group := a.base() + "/c/gardening"
 	mastodon := fedtest.NewServer(t, fedtest.Options{Users: []string{"alice"}, Software: "mastodon"})
-	body, _ := follow(mastodon, "alice", group)
-	post(t, mastodon, a.base()+"/inbox", "alice", body)
-	waitUntil(t, "member", func() bool { return followersCount(t, a, "gardening") == 1 })
+	a, group := gardening(t, nil, joiner{mastodon, "alice"})
 	hello := note{id: mastodon.URL() + "/notes/pinned", content: "<p>rules of the garden</p>", to: []string{asPublic},
 		cc: []string{group}, mentions: []string{group}}
 	hello.publish(t, a, mastodon, "alice")

@@ -349,13 +349,8 @@ func TestAdminCreatesCommunityWithImages(t *testing.T) {
 }
 
 func TestContentNegotiation(t *testing.T) {
-	a := startAgora(t, t.TempDir(), "", nil)
-	a.mustCLI("community", "create", "gardening", "--title", "Gardening")
 	remote := fedtest.NewServer(t, fedtest.Options{Users: []string{"alice"}, Software: "mastodon"})
-	group := a.base() + "/c/gardening"
-	body, _ := follow(remote, "alice", group)
-	post(t, remote, a.base()+"/inbox", "alice", body)
-	waitUntil(t, "member", func() bool { return followersCount(t, a, "gardening") == 1 })
+	a, group := gardening(t, nil, joiner{remote, "alice"})
 	n := note{id: remote.URL() + "/notes/1", content: "<p>Tomatoes</p>", to: []string{asPublic},
 		cc: []string{group}, mentions: []string{group}}
 	n.publish(t, a, remote, "alice")

@@ -34,21 +34,11 @@ func inboxResult(t *testing.T, a *testAgora, activityID string) (result string, 
 // up with its error on record after the last attempt. The sender got its
 // 202 and never sends it again: without the retry the post would be lost.
 func TestInboxRetriesFailedProcessing(t *testing.T) {
-	a := startAgora(t, t.TempDir(), "", func(c *Config) {
-		c.processRetries = []time.Duration{300 * time.Millisecond, 300 * time.Millisecond}
-	})
-	a.mustCLI("community", "create", "gardening", "--title", "Gardening")
-	group := a.base() + "/c/gardening"
 	mastodon := fedtest.NewServer(t, fedtest.Options{Users: []string{"alice"}, Software: "mastodon"})
 	lemmy := fedtest.NewServer(t, fedtest.Options{Users: []string{"dave"}, Software: "lemmy"})
-	for _, j := range []struct {
-		s    *fedtest.Server
-		user string
-	}{{mastodon, "alice"}, {lemmy, "dave"}} {
-		body, _ := follow(j.s, j.user, group)
-		post(t, j.s, a.base()+"/inbox", j.user, body)
-	}
-	waitUntil(t, "two members", func() bool { return followersCount(t, a, "gardening") == 2 })
+	a, group := gardening(t, func(c *Config) {
+		c.processRetries = []time.Duration{300 * time.Millisecond, 300 * time.Millisecond}
+	}, joiner{mastodon, "alice"}, joiner{lemmy, "dave"})
 
 	tests := []struct {
 		name     string
@@ -117,21 +107,10 @@ func TestInboxRetriesFailedProcessing(t *testing.T) {
 // A post whose processing failed and that its author deletes before the
 // retry is not announced by the retry: the Delete came later and wins.
 func TestInboxRetrySupersededByDelete(t *testing.T) {
-	a := startAgora(t, t.TempDir(), "", func(c *Config) {
-		c.processRetries = []time.Duration{2 * time.Second}
-	})
-	a.mustCLI("community", "create", "gardening", "--title", "Gardening")
-	group := a.base() + "/c/gardening"
 	mastodon := fedtest.NewServer(t, fedtest.Options{Users: []string{"alice"}, Software: "mastodon"})
 	lemmy := fedtest.NewServer(t, fedtest.Options{Users: []string{"dave"}, Software: "lemmy"})
-	for _, j := range []struct {
-		s    *fedtest.Server
-		user string
-	}{{mastodon, "alice"}, {lemmy, "dave"}} {
-		body, _ := follow(j.s, j.user, group)
-		post(t, j.s, a.base()+"/inbox", j.user, body)
-	}
-	waitUntil(t, "two members", func() bool { return followersCount(t, a, "gardening") == 2 })
+	a, group := gardening(t, func(c *Config) { c.processRetries = []time.Duration{2 * time.Second} },
+		joiner{mastodon, "alice"}, joiner{lemmy, "dave"})
 
 	fwd := note{id: mastodon.URL() + "/notes/gone", content: "<p>soon gone</p>", to: []string{asPublic},
 		cc: []string{group}, mentions: []string{group}, author: mastodon.ActorIRI("alice")}
