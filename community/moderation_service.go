@@ -250,8 +250,9 @@ func (m *Moderation) Unban(ctx context.Context, c Community, by, actor string) e
 }
 
 // FindPost finds a community's post by what a moderator gives: the
-// post's id at its origin, its page here ({community}/p/{id}) or its
-// number here.
+// post's id at its origin, its page here ({community}/p/{id}), its number
+// here, or the link people see at its origin (its url) when one post has
+// it.
 func (m *Moderation) FindPost(ctx context.Context, c Community, ref string) (Post, error) {
 	pagePrefix := m.pagePrefix(c)
 	ref = strings.TrimSpace(ref)
@@ -272,6 +273,22 @@ func (m *Moderation) FindPost(ctx context.Context, c Community, ref string) (Pos
 	}
 	if !errors.Is(err, ErrNotFound) {
 		return Post{}, err
+	}
+	// Not an id: the link a person sees, which is what a moderator copies
+	// (Mastodon's https://host/@user/123 is a post's url, its id is
+	// https://host/users/user/statuses/123).
+	if f, ok := m.posts.(PostURLFinder); ok && isHTTPURL(ref) {
+		ps, err := f.PostsByURL(ctx, c.ID, ref)
+		if err != nil {
+			return Post{}, err
+		}
+		switch len(ps) {
+		case 1:
+			return ps[0], nil
+		case 0:
+		default:
+			return Post{}, fmt.Errorf("%w: %d posts in %s link to %s; name one by its id or its page here", ErrInvalid, len(ps), c.Name, ref)
+		}
 	}
 	return Post{}, fmt.Errorf("post %s in %s: %w", ref, c.Name, ErrNotFound)
 }

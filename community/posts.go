@@ -34,6 +34,13 @@ type PostStore interface {
 	SetReaction(ctx context.Context, postID int64, actor, kind string, add bool) (likes, dislikes int, changed bool, err error)
 }
 
+// PostURLFinder is an optional PostStore method: a community's posts by
+// their url (the page people see at the origin, which moderators copy),
+// by ID.
+type PostURLFinder interface {
+	PostsByURL(ctx context.Context, communityID int64, url string) ([]Post, error)
+}
+
 // PostPublisher tells members' servers about posts. federation implements
 // it by queueing activities in each peer's dialect (PROTOCOL.md section 5).
 type PostPublisher interface {

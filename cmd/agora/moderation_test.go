@@ -214,7 +214,8 @@ func TestModerationByDirectMessage(t *testing.T) {
 	}
 
 	// bob and carol post; both are announced.
-	bobPost := note{id: mastodon.URL() + "/notes/bob1", content: "<p>tomatoes</p>", to: []string{asPublic}, cc: []string{group}, mentions: []string{group}}
+	bobPost := note{id: mastodon.URL() + "/notes/bob1", content: "<p>tomatoes</p>", to: []string{asPublic}, cc: []string{group}, mentions: []string{group},
+		url: mastodon.URL() + "/@bob/1"}
 	carolPost := note{id: mastodon.URL() + "/notes/carol1", content: "<p>buy now</p>", to: []string{asPublic}, cc: []string{group}, mentions: []string{group}}
 	bobPost.publish(t, a, mastodon, "bob")
 	carolPost.publish(t, a, mastodon, "carol")
@@ -297,8 +298,9 @@ func TestModerationByDirectMessage(t *testing.T) {
 	n++
 	waitUntil(t, "re-announced", func() bool { return len(activities(t, mastodon, "Announce")) == 3 })
 
-	// pin and unpin: featured collection, Add/Remove to threadiverse.
-	dm(t, a, mastodon, "alice", group, "pin "+bobPost.id)
+	// pin and unpin: featured collection, Add/Remove to threadiverse. The
+	// post is named by the link people see (Mastodon's /@bob/1), not its id.
+	dm(t, a, mastodon, "alice", group, "pin "+bobPost.url)
 	if r := reply(t, mastodon, "alice", n); !strings.Contains(r, "Pinned") {
 		t.Fatalf("pin: %q", r)
 	}

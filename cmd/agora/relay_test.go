@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -23,6 +24,7 @@ type note struct {
 	inReplyTo    string
 	content      string
 	author       string // attributedTo; the sender when empty
+	url          string // the page people see; the id when empty
 }
 
 func (n note) object(remote *fedtest.Server, user string) map[string]any {
@@ -43,7 +45,7 @@ func (n note) object(remote *fedtest.Server, user string) map[string]any {
 		"cc":           n.cc,
 		"tag":          tags,
 		"published":    time.Now().UTC().Format(time.RFC3339),
-		"url":          n.id,
+		"url":          cmp.Or(n.url, n.id),
 	}
 	if n.inReplyTo != "" {
 		obj["inReplyTo"] = n.inReplyTo

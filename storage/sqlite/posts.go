@@ -136,6 +136,15 @@ func (db *DB) PostByObject(ctx context.Context, communityID int64, objectID stri
 	return p, notFound(err)
 }
 
+// PostsByURL returns a community's posts whose url (the page a person
+// sees at the origin) is url, by ID.
+func (db *DB) PostsByURL(ctx context.Context, communityID int64, url string) ([]community.Post, error) {
+	if url == "" {
+		return nil, nil
+	}
+	return scanPosts(db.read(ctx, `SELECT `+postColumns+` FROM posts WHERE community_id = ? AND url = ? ORDER BY id`, communityID, url))
+}
+
 // PostsByObject returns a remote object's posts in every community, by ID.
 func (db *DB) PostsByObject(ctx context.Context, objectID string) ([]community.Post, error) {
 	return scanPosts(db.read(ctx, `SELECT `+postColumns+` FROM posts WHERE object_id = ? ORDER BY id`, objectID))

@@ -553,3 +553,48 @@ func TestHostSoftware(t *testing.T) {
 		t.Fatalf("learning software made a host unavailable: %v", hosts)
 	}
 }
+
+// PostsByURL finds a community's posts by the link people see, in that
+// community only; several posts may share one (link posts).
+func TestPostsByURL(t *testing.T) {
+	ctx := context.Background()
+	db, _ := openTest(t)
+	garden, birds := addCommunity(t, db, "garden"), addCommunity(t, db, "birds")
+	now := time.Now().UTC()
+	add := func(cid int64, object, url string) {
+		t.Helper()
+		p := testPost(cid, object, now)
+		p.URL = url
+		if err := db.AddPost(ctx, &p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	add(garden, "https://m.example/users/ann/statuses/1", "https://m.example/@ann/1")
+	add(garden, "https://l.example/post/1", "https://news.example/slugs")
+	add(garden, "https://l.example/post/2", "https://news.example/slugs")
+	add(birds, "https://m.example/users/ann/statuses/2", "https://m.example/@ann/2")
+	add(garden, "https://m.example/users/ann/statuses/3", "")
+	tests := []struct {
+		cid  int64
+		url  string
+		want []string
+	}{
+		{garden, "https://m.example/@ann/1", []string{"https://m.example/users/ann/statuses/1"}},
+		{garden, "https://news.example/slugs", []string{"https://l.example/post/1", "https://l.example/post/2"}},
+		{garden, "https://m.example/@ann/2", nil}, // another community's
+		{garden, "", nil},
+	}
+	for _, tt := range tests {
+		ps, err := db.PostsByURL(ctx, tt.cid, tt.url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, p := range ps {
+			got = append(got, p.ObjectID)
+		}
+		if !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("PostsByURL(%d, %q) = %v, want %v", tt.cid, tt.url, got, tt.want)
+		}
+	}
+}
