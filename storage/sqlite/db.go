@@ -51,8 +51,9 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	}
 	f.Close()
 	// synchronous=NORMAL in WAL mode survives a process crash (kill -9)
-	// without losing committed transactions; only a power loss can lose the
-	// last ones. busy_timeout covers the CLI writing while serve runs.
+	// without losing committed transactions; a power loss can lose the
+	// last ones, except inbox records, which are committed with FULL (see
+	// inboxRecords). busy_timeout covers the CLI writing while serve runs.
 	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)" +
 		"&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)"
 	w, err := sql.Open("sqlite", dsn+"&_txlock=immediate")
@@ -70,7 +71,10 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	r.SetMaxOpenConns(8)
 	r.SetMaxIdleConns(8)
 	db := &DB{w: w, r: r}
-	db.inboxRecords = groupCommit[federation.InboxItem, bool]{name: "record inbox", max: 256, write: insertInbox}
+	// An inbox record is answered 202 once committed, and the sender will
+	// not send it again: it is committed durably (synchronous=FULL, a sync
+	// per group commit, which also makes every earlier write durable).
+	db.inboxRecords = groupCommit[federation.InboxItem, bool]{name: "record inbox", max: 256, write: insertInbox, durable: true}
 	db.deliveriesDone = groupCommit[int64, struct{}]{name: "delivery done", max: 256, write: deleteDeliveries}
 	db.rs.pool, db.ws.pool = r, w
 	if err := db.migrate(ctx); err != nil {

@@ -18,6 +18,11 @@ import (
 type groupCommit[Req, Res any] struct {
 	name string
 	max  int
+	// durable commits with synchronous=FULL: the commit returns once the
+	// WAL is on disk, with every earlier commit in it (the connection is
+	// NORMAL otherwise: a commit then survives a crash of the process,
+	// not a power loss).
+	durable bool
 	// write writes the requests in tx and returns each one's result.
 	write func(ctx context.Context, tx *sql.Tx, reqs []Req) []gcResult[Res]
 
@@ -84,7 +89,20 @@ func (g *groupCommit[Req, Res]) commit(db *DB, batch []*gcReq[Req, Res]) {
 	}
 	var results []gcResult[Res]
 	err := func() error {
-		tx, err := db.w.BeginTx(ctx, nil)
+		// The writer's one connection, held for the pragmas and the
+		// transaction together.
+		conn, err := db.w.Conn(ctx)
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		if g.durable {
+			if _, err := conn.ExecContext(ctx, `PRAGMA synchronous = FULL`); err != nil {
+				return err
+			}
+			defer conn.ExecContext(context.WithoutCancel(ctx), `PRAGMA synchronous = NORMAL`)
+		}
+		tx, err := conn.BeginTx(ctx, nil)
 		if err != nil {
 			return err
 		}
