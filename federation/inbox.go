@@ -54,6 +54,7 @@ type Inbox struct {
 	log        *slog.Logger
 	now        func() time.Time
 	retries    []time.Duration
+	followers  followersCache // actors' followers collections, for visibility
 	wake       chan struct{}
 
 	// parsed hands the processor what Receive already parsed, so an
@@ -629,6 +630,7 @@ func (in *Inbox) actorDeleted(ctx context.Context, actor string) (string, error)
 	if err != nil {
 		return "", err
 	}
+	in.followers.drop(actor)
 	if err := in.cache.DeleteRemoteActor(ctx, actor); err != nil {
 		return "", err
 	}

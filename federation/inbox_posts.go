@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/agorafed/agora/community"
 )
@@ -119,10 +121,59 @@ func (in *Inbox) authenticate(ctx context.Context, act, obj *Object) (*Object, b
 // followersOf returns an actor's followers collection, "" when we do not
 // have the actor.
 func (in *Inbox) followersOf(ctx context.Context, actor string) string {
+	if f, ok := in.followers.get(actor, in.now()); ok {
+		return f
+	}
 	if a, err := in.cache.RemoteActor(ctx, actor); err == nil {
+		in.followers.put(actor, a.Followers, in.now())
 		return a.Followers
 	}
 	return ""
+}
+
+// followersCache keeps actors' followers collections in memory for the
+// processor, which reads one per post (a query each otherwise). An actor
+// practically never changes it; an entry lives followersTTL, and the
+// processor drops it when the actor is refreshed or deleted. Bounded: full,
+// it starts again empty.
+type followersCache struct {
+	mu sync.Mutex
+	m  map[string]followersEntry
+}
+
+type followersEntry struct {
+	followers string
+	at        time.Time
+}
+
+const (
+	followersTTL  = 10 * time.Minute
+	followersSize = 10000
+)
+
+func (c *followersCache) get(actor string, now time.Time) (string, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[actor]
+	if !ok || now.Sub(e.at) > followersTTL || now.Before(e.at) {
+		return "", false
+	}
+	return e.followers, true
+}
+
+func (c *followersCache) put(actor, followers string, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= followersSize {
+		c.m = map[string]followersEntry{}
+	}
+	c.m[actor] = followersEntry{followers, now}
+}
+
+func (c *followersCache) drop(actor string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.m, actor)
 }
 
 // visibility reads who a post is for, from the object's addressing (the
@@ -142,6 +193,7 @@ func (in *Inbox) update(ctx context.Context, act *Object) (string, error) {
 		return "ignored: update of nothing", nil
 	}
 	if obj.ID == act.Actor {
+		in.followers.drop(act.Actor)
 		if _, err := in.actors.Get(ctx, act.Actor, true); err != nil {
 			return "", err
 		}
