@@ -36,6 +36,8 @@ type DB struct {
 	inboxRecords   groupCommit[federation.InboxItem, bool]
 	deliveriesDone groupCommit[int64, struct{}]
 	rs, ws         stmts // prepared statements of the reader pool and the writer
+
+	wal walSyncer // makes the WAL durable after a durable group commit
 }
 
 // Open opens (creating if needed, with mode 0600) the database at path and
@@ -52,7 +54,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	f.Close()
 	// synchronous=NORMAL in WAL mode survives a process crash (kill -9)
 	// without losing committed transactions; a power loss can lose the
-	// last ones, except inbox records, which are committed with FULL (see
+	// last ones, except inbox records, whose group commit syncs the WAL (see
 	// inboxRecords). busy_timeout covers the CLI writing while serve runs.
 	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)" +
 		"&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)"
@@ -70,10 +72,10 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	}
 	r.SetMaxOpenConns(8)
 	r.SetMaxIdleConns(8)
-	db := &DB{w: w, r: r}
+	db := &DB{w: w, r: r, wal: walSyncer{path: path + "-wal"}}
 	// An inbox record is answered 202 once committed, and the sender will
-	// not send it again: it is committed durably (synchronous=FULL, a sync
-	// per group commit, which also makes every earlier write durable).
+	// not send it again: it is made durable before that (the WAL synced
+	// once per group commit, which makes every earlier write durable too).
 	db.inboxRecords = groupCommit[federation.InboxItem, bool]{name: "record inbox", max: 256, write: insertInbox, durable: true}
 	db.deliveriesDone = groupCommit[int64, struct{}]{name: "delivery done", max: 256, write: deleteDeliveries}
 	db.rs.pool, db.ws.pool = r, w
@@ -88,6 +90,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 func (db *DB) Close() error {
 	db.rs.close()
 	db.ws.close()
+	db.wal.close()
 	return errors.Join(db.r.Close(), db.w.Close())
 }
 

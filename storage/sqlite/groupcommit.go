@@ -4,7 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -18,10 +20,11 @@ import (
 type groupCommit[Req, Res any] struct {
 	name string
 	max  int
-	// durable commits with synchronous=FULL: the commit returns once the
-	// WAL is on disk, with every earlier commit in it (the connection is
-	// NORMAL otherwise: a commit then survives a crash of the process,
-	// not a power loss).
+	// durable: the callers return once the WAL is synced, with this
+	// commit and every earlier one in it. The connection is NORMAL (a
+	// commit survives a crash of the process, not a power loss); the sync
+	// is made after the writer connection is released, so other writes
+	// go on meanwhile (with synchronous=FULL they would wait for it).
 	durable bool
 	// write writes the requests in tx and returns each one's result.
 	write func(ctx context.Context, tx *sql.Tx, reqs []Req) []gcResult[Res]
@@ -96,12 +99,6 @@ func (g *groupCommit[Req, Res]) commit(db *DB, batch []*gcReq[Req, Res]) {
 			return err
 		}
 		defer conn.Close()
-		if g.durable {
-			if _, err := conn.ExecContext(ctx, `PRAGMA synchronous = FULL`); err != nil {
-				return err
-			}
-			defer conn.ExecContext(context.WithoutCancel(ctx), `PRAGMA synchronous = NORMAL`)
-		}
 		tx, err := conn.BeginTx(ctx, nil)
 		if err != nil {
 			return err
@@ -110,6 +107,9 @@ func (g *groupCommit[Req, Res]) commit(db *DB, batch []*gcReq[Req, Res]) {
 		results = g.write(ctx, tx, reqs)
 		return tx.Commit()
 	}()
+	if err == nil && g.durable {
+		err = db.wal.sync()
+	}
 	for i, r := range batch {
 		var out gcResult[Res]
 		if i < len(results) {
@@ -142,4 +142,53 @@ func prepareEach[Req, Res any](ctx context.Context, tx *sql.Tx, query string, re
 		out[i].res, out[i].err = exec(stmt, r)
 	}
 	return out
+}
+
+// walSyncer syncs the database's WAL file through its own descriptor:
+// fsync makes the file's written pages durable whichever descriptor wrote
+// them. Frames a checkpoint has moved into the database file meanwhile are
+// durable already (SQLite syncs the database file when it checkpoints).
+type walSyncer struct {
+	path  string
+	mu    sync.Mutex
+	f     *os.File
+	syncs atomic.Int64 // for tests
+}
+
+func (w *walSyncer) sync() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.f != nil {
+		// SQLite deletes the WAL when its last connection closes and makes
+		// a new one: sync the file that is there now.
+		cur, err1 := os.Stat(w.path)
+		mine, err2 := w.f.Stat()
+		if err1 != nil || err2 != nil || !os.SameFile(cur, mine) {
+			w.f.Close()
+			w.f = nil
+		}
+	}
+	if w.f == nil {
+		f, err := os.OpenFile(w.path, os.O_RDWR, 0)
+		if err != nil {
+			return fmt.Errorf("sync the WAL: %w", err)
+		}
+		w.f = f
+	}
+	if err := w.f.Sync(); err != nil {
+		w.f.Close() // opened again next time
+		w.f = nil
+		return fmt.Errorf("sync the WAL: %w", err)
+	}
+	w.syncs.Add(1)
+	return nil
+}
+
+func (w *walSyncer) close() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.f != nil {
+		w.f.Close()
+		w.f = nil
+	}
 }

@@ -3,14 +3,17 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"os"
 	"testing"
 )
 
-// A durable group commit writes with synchronous=FULL (2) and leaves the
-// writer at NORMAL (1) for everything else; a plain one stays at NORMAL.
+// A durable group commit syncs the WAL once the writer is released; a
+// plain one does not; the writer stays at synchronous=NORMAL (1) during
+// both, so other writes never wait for a sync. A WAL made anew (SQLite
+// deletes it when its last connection closes) is the one synced.
 func TestGroupCommitDurable(t *testing.T) {
 	ctx := context.Background()
-	db, _ := openTest(t)
+	db, path := openTest(t)
 	syncLevel := func(ctx context.Context, q interface {
 		QueryRowContext(context.Context, string, ...any) *sql.Row
 	}) int {
@@ -21,9 +24,9 @@ func TestGroupCommitDurable(t *testing.T) {
 		return n
 	}
 	for _, tt := range []struct {
-		durable bool
-		want    int
-	}{{true, 2}, {false, 1}} {
+		durable   bool
+		wantSyncs int64
+	}{{true, 1}, {false, 0}} {
 		g := groupCommit[int, int]{name: "test", max: 8, durable: tt.durable,
 			write: func(ctx context.Context, tx *sql.Tx, reqs []int) []gcResult[int] {
 				out := make([]gcResult[int], len(reqs))
@@ -32,15 +35,41 @@ func TestGroupCommitDurable(t *testing.T) {
 				}
 				return out
 			}}
+		before := db.wal.syncs.Load()
 		got, err := g.do(ctx, db, 1)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got != tt.want {
-			t.Errorf("durable=%v: synchronous %d during the commit, want %d", tt.durable, got, tt.want)
+		if got != 1 {
+			t.Errorf("durable=%v: synchronous %d during the commit, want 1 (NORMAL)", tt.durable, got)
 		}
-		if after := syncLevel(ctx, db.w); after != 1 {
-			t.Errorf("durable=%v: synchronous %d after the commit, want 1 (NORMAL)", tt.durable, after)
+		if n := db.wal.syncs.Load() - before; n != tt.wantSyncs {
+			t.Errorf("durable=%v: %d WAL syncs, want %d", tt.durable, n, tt.wantSyncs)
 		}
 	}
+	// A new WAL file (same path, another file) is synced, not the old one.
+	old := db.wal.f
+	if old == nil {
+		t.Fatal("no WAL descriptor kept")
+	}
+	wal := path + "-wal"
+	data, err := os.ReadFile(wal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(wal, wal+".old"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(wal, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.wal.sync(); err != nil {
+		t.Fatal(err)
+	}
+	cur, _ := os.Stat(wal)
+	mine, _ := db.wal.f.Stat()
+	if db.wal.f == old || !os.SameFile(cur, mine) {
+		t.Error("the WAL synced is not the one at its path")
+	}
+	os.Rename(wal+".old", wal) // put SQLite's own back before it closes
 }
