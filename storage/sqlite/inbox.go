@@ -124,12 +124,22 @@ func (db *DB) ReceivedLater(ctx context.Context, afterID int64, typ, actor, obje
 	return found, err
 }
 
-// PruneInbox deletes items processed before a time.
+// PruneInbox deletes items processed before a time, a thousand at a
+// time, so that other writes go on between (the first prune after an
+// upgrade may find millions).
 func (db *DB) PruneInbox(ctx context.Context, processedBefore time.Time) (int, error) {
-	res, err := db.write(ctx, `DELETE FROM inbox WHERE processed_at IS NOT NULL AND processed_at < ?`, ms(processedBefore))
-	if err != nil {
-		return 0, err
+	const chunk = 1000
+	total := 0
+	for {
+		res, err := db.write(ctx, `DELETE FROM inbox WHERE id IN (SELECT id FROM inbox
+			WHERE processed_at IS NOT NULL AND processed_at < ? ORDER BY id LIMIT ?)`, ms(processedBefore), chunk)
+		if err != nil {
+			return total, err
+		}
+		n, err := res.RowsAffected()
+		total += int(n)
+		if err != nil || n < chunk {
+			return total, err
+		}
 	}
-	n, err := res.RowsAffected()
-	return int(n), err
 }

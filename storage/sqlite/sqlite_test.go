@@ -393,3 +393,36 @@ func TestInboxReceivedLaterAndPrune(t *testing.T) {
 		t.Fatalf("%d unprocessed left, want 2", len(left))
 	}
 }
+
+// PruneInbox deletes in chunks until none is left.
+func TestPruneInboxChunks(t *testing.T) {
+	ctx := context.Background()
+	db, _ := openTest(t)
+	now := time.Now().UTC()
+	var results []federation.InboxResult
+	for i := range 2500 {
+		id := fmt.Sprintf("https://m.example/a/%d", i)
+		if _, err := db.RecordInbox(ctx, federation.InboxItem{ActivityID: id, Type: "Like", Actor: "https://m.example/u/a",
+			Body: []byte("{}"), ReceivedAt: now}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	items, _ := db.UnprocessedInbox(ctx, 0, now, 5000)
+	for i, it := range items {
+		at := now.Add(-30 * 24 * time.Hour)
+		if i%10 == 0 {
+			at = now // a tenth processed recently
+		}
+		results = append(results, federation.InboxResult{ID: it.ID, At: at})
+	}
+	if err := db.MarkInboxProcessed(ctx, results); err != nil {
+		t.Fatal(err)
+	}
+	n, err := db.PruneInbox(ctx, now.Add(-14*24*time.Hour))
+	if err != nil || n != 2250 {
+		t.Fatalf("pruned %d, %v; want 2250", n, err)
+	}
+	if left, _ := db.InboxCount(ctx); left != 250 {
+		t.Fatalf("%d left, want 250", left)
+	}
+}
