@@ -133,13 +133,16 @@ func checkRedirect(req *http.Request, via []*http.Request) error {
 	return IsAllowedURL(req.URL.String())
 }
 
-// userAgentTransport sets the User-Agent of requests that have none.
+// userAgentTransport sets the User-Agent of requests that have none, and
+// flushes the write batch of the request's context (see InboxBatcher).
 type userAgentTransport struct {
 	base      *http.Transport
 	userAgent string
 }
 
 func (t *userAgentTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	// A write batch must not hold the database while a peer answers.
+	flushBatch(r.Context())
 	if r.Header.Get("User-Agent") == "" {
 		r = r.Clone(r.Context()) // a RoundTripper must not modify its request
 		r.Header.Set("User-Agent", t.userAgent)

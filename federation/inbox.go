@@ -399,10 +399,25 @@ func (in *Inbox) processPending(ctx context.Context) (nextRetry time.Time) {
 		if len(items) == 0 {
 			return nextRetry
 		}
+		// The page is processed in one write batch when the store offers
+		// it (see InboxBatcher), committed at least every maxBatchHold:
+		// the inbox's records wait for the writer meanwhile.
+		pctx, flush, end := ctx, func() error { return nil }, func() error { return nil }
+		if b, ok := in.store.(InboxBatcher); ok {
+			pctx, flush, end = b.Batch(ctx)
+			pctx = withFlush(pctx, flush)
+		}
+		held := time.Now()
 		done := make([]InboxResult, 0, len(items))
 		for _, it := range items {
 			after = it.ID
-			result, err := in.process(ctx, it)
+			if time.Since(held) > maxBatchHold {
+				if err := flush(); err != nil {
+					in.log.Error("inbox: commit batch", "err", err)
+				}
+				held = time.Now()
+			}
+			result, err := in.process(pctx, it)
 			if ctx.Err() != nil {
 				// Shutting down: this one is processed again after the
 				// restart; those before it are done.
@@ -418,10 +433,19 @@ func (in *Inbox) processPending(ctx context.Context) (nextRetry time.Time) {
 			}
 			done = append(done, r)
 		}
-		in.markProcessed(ctx, done)
+		in.markProcessed(pctx, done)
+		if err := end(); err != nil {
+			// The page's effects and marks since the last flush are
+			// lost together: those activities are processed again.
+			in.log.Error("inbox: commit batch", "err", err)
+		}
 	}
 	return nextRetry
 }
+
+// maxBatchHold bounds how long the processor's write batch holds the
+// database's writer before it commits.
+const maxBatchHold = 2 * time.Millisecond
 
 // markProcessed records outcomes, also when ctx has ended (shutdown): what
 // was done need not be done again.

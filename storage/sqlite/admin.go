@@ -31,7 +31,7 @@ func (db *DB) CreateAdmin(ctx context.Context, name, passwordHash string, at tim
 
 // SetAdminPassword replaces an admin's password hash and ends their sessions.
 func (db *DB) SetAdminPassword(ctx context.Context, name, passwordHash string) error {
-	tx, err := db.w.BeginTx(ctx, nil)
+	tx, err := db.begin(ctx)
 	if err != nil {
 		return err
 	}
@@ -51,7 +51,7 @@ func (db *DB) SetAdminPassword(ctx context.Context, name, passwordHash string) e
 // sessions, all but keepTokenHash (the browser that changed it), in one
 // transaction.
 func (db *DB) ChangePassword(ctx context.Context, adminID int64, passwordHash, keepTokenHash string) error {
-	tx, err := db.w.BeginTx(ctx, nil)
+	tx, err := db.begin(ctx)
 	if err != nil {
 		return err
 	}
@@ -116,7 +116,7 @@ func (db *DB) SetupTokenValid(ctx context.Context, tokenHash string, now time.Ti
 // transaction: ErrNotFound when the token is unknown, used or expired, so a
 // link works once.
 func (db *DB) CreateFirstAdmin(ctx context.Context, tokenHash, name, passwordHash string, now time.Time) (int64, error) {
-	tx, err := db.w.BeginTx(ctx, nil)
+	tx, err := db.begin(ctx)
 	if err != nil {
 		return 0, err
 	}

@@ -23,7 +23,7 @@ func (db *DB) NextOutActivityID(ctx context.Context) (int64, error) {
 // the Announce it is (a.Announces) or the Announces it withdraws
 // (a.Withdraws).
 func (db *DB) Enqueue(ctx context.Context, a federation.OutActivity, inboxes []string, now time.Time) error {
-	tx, err := db.w.BeginTx(ctx, nil)
+	tx, err := db.begin(ctx)
 	if err != nil {
 		return fmt.Errorf("enqueue %s: %w", a.IRI, err)
 	}

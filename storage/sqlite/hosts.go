@@ -48,7 +48,7 @@ func (db *DB) HostStatuses(ctx context.Context, all bool) ([]HostStatus, error) 
 // backoff: the admin says the host is back. It reports whether the host
 // was known at all.
 func (db *DB) ClearHost(ctx context.Context, host string, now time.Time) (bool, error) {
-	tx, err := db.w.BeginTx(ctx, nil)
+	tx, err := db.begin(ctx)
 	if err != nil {
 		return false, err
 	}

@@ -65,21 +65,21 @@ func (db *DB) MarkInboxProcessed(ctx context.Context, results []federation.Inbox
 	if len(results) == 0 {
 		return nil
 	}
-	done, err := db.ws.get(ctx, `UPDATE inbox SET processed_at = ?, result = ? WHERE id = ?`)
-	if err != nil {
-		return fmt.Errorf("mark inbox processed: %w", err)
-	}
-	retry, err := db.ws.get(ctx, `UPDATE inbox SET attempts = attempts + 1, next_at = ?, result = ? WHERE id = ?`)
-	if err != nil {
-		return fmt.Errorf("mark inbox processed: %w", err)
-	}
-	tx, err := db.w.BeginTx(ctx, nil)
+	tx, err := db.begin(ctx)
 	if err != nil {
 		return fmt.Errorf("mark inbox processed: %w", err)
 	}
 	defer tx.Rollback()
-	// The writer's one connection has both prepared already.
-	txDone, txRetry := tx.StmtContext(ctx, done), tx.StmtContext(ctx, retry)
+	// Prepared in the transaction (once per batch of results): in a batch
+	// the pool's one connection is the batch's.
+	txDone, err := tx.PrepareContext(ctx, `UPDATE inbox SET processed_at = ?, result = ? WHERE id = ?`)
+	if err != nil {
+		return fmt.Errorf("mark inbox processed: %w", err)
+	}
+	txRetry, err := tx.PrepareContext(ctx, `UPDATE inbox SET attempts = attempts + 1, next_at = ?, result = ? WHERE id = ?`)
+	if err != nil {
+		return fmt.Errorf("mark inbox processed: %w", err)
+	}
 	for _, r := range results {
 		// Nothing deletes inbox rows, so every id is there; were one gone,
 		// the others would still be marked.

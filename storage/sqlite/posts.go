@@ -268,7 +268,7 @@ func (db *DB) SetReaction(ctx context.Context, postID int64, actor, kind string,
 	if kind != "Like" && kind != "Dislike" {
 		return 0, 0, false, fmt.Errorf("reaction to post %d: %w kind %q: use Like or Dislike", postID, community.ErrInvalid, kind)
 	}
-	tx, err := db.w.BeginTx(ctx, nil)
+	tx, err := db.begin(ctx)
 	if err != nil {
 		return 0, 0, false, fmt.Errorf("reaction to post %d: %w", postID, err)
 	}
