@@ -63,16 +63,13 @@ type Deliverer struct {
 	wake    chan struct{}
 	signing chan struct{} // one token per core: see post
 
-	mu    sync.Mutex
-	clean map[string]bool // hosts with no failure on record since start
-	// With the store's list of failing hosts read at start (FailingHostLister),
-	// only hosts in recorded can have a failure on record: a success
-	// elsewhere needs no write. Without it, each host's first success
-	// since start clears its record.
-	recorded      map[string]bool
-	recordedKnown bool
-	failing       map[string]bool // hosts whose last attempt failed: one delivery in flight at a time
-	unavailable   map[string]bool
+	mu sync.Mutex
+	// recorded are the hosts that may have a failure on record (read at
+	// start, then kept up to date): only their successes are written.
+	// nil until read, or when it could not be: every success is written.
+	recorded    map[string]bool
+	failing     map[string]bool // hosts whose last attempt failed: one delivery in flight at a time
+	unavailable map[string]bool
 }
 
 // DelivererDeps are the dependencies of a Deliverer.
@@ -126,7 +123,7 @@ func NewDeliverer(d DelivererDeps) *Deliverer {
 	return &Deliverer{cfg: c, queue: d.Queue, hosts: d.Hosts, gone: d.Gone, local: d.Local, client: d.Client,
 		agent: d.UserAgent, metrics: d.Metrics, log: d.Log, now: d.Now, wake: make(chan struct{}, 1),
 		signing: make(chan struct{}, runtime.GOMAXPROCS(0)),
-		clean:   map[string]bool{}, failing: map[string]bool{}, unavailable: map[string]bool{}}
+		failing: map[string]bool{}, unavailable: map[string]bool{}}
 }
 
 // Notify wakes the workers: something was queued.
@@ -143,6 +140,9 @@ func (d *Deliverer) HostAlive(host string) {
 	d.mu.Lock()
 	was := d.unavailable[host]
 	delete(d.unavailable, host)
+	if was {
+		delete(d.recorded, host) // cleared below
+	}
 	d.mu.Unlock()
 	if !was {
 		return
@@ -164,25 +164,14 @@ func (d *Deliverer) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("delivery: %w", err)
 	}
-	var failing map[string]time.Time
-	lister, known := d.hosts.(FailingHostLister)
-	if known {
-		if failing, err = lister.FailingHosts(ctx); err != nil {
-			return fmt.Errorf("delivery: %w", err)
-		}
-	}
 	d.mu.Lock()
 	for _, h := range hosts {
 		d.unavailable[h] = true
 	}
-	d.recordedKnown, d.recorded = known, map[string]bool{}
-	for h := range failing {
-		d.recorded[h] = true
-	}
-	for _, h := range hosts {
-		d.recorded[h] = true
-	}
 	d.mu.Unlock()
+	if err := d.loadRecorded(ctx); err != nil {
+		return fmt.Errorf("delivery: %w", err)
+	}
 
 	// In-flight work gets its own context so shutdown can let it finish.
 	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
@@ -216,6 +205,9 @@ func (d *Deliverer) Run(ctx context.Context) error {
 // DeliverDue delivers every delivery due now and waits for the outcomes.
 // Tests with an injected clock use it instead of Run.
 func (d *Deliverer) DeliverDue(ctx context.Context) {
+	if err := d.loadRecorded(ctx); err != nil {
+		d.log.Error("delivery: failing hosts", "err", err) // every success is written
+	}
 	p := newPool(d.cfg.Workers, d.cfg.PerHost)
 	p.capOf = d.hostCap
 	for {
@@ -398,14 +390,39 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 	return min(max(d, 0), 24*time.Hour)
 }
 
+// loadRecorded reads, once, the hosts with a failure on record. A fan-out
+// to 2,000 hosts that never failed then makes no write for their
+// successes.
+func (d *Deliverer) loadRecorded(ctx context.Context) error {
+	d.mu.Lock()
+	loaded := d.recorded != nil
+	d.mu.Unlock()
+	if loaded {
+		return nil
+	}
+	failing, err := d.hosts.FailingHosts(ctx)
+	if err != nil {
+		return err
+	}
+	recorded := make(map[string]bool, len(failing))
+	for h := range failing {
+		recorded[h] = true
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.recorded == nil {
+		d.recorded = recorded
+	}
+	return nil
+}
+
 func (d *Deliverer) hostOK(ctx context.Context, host string) {
 	d.mu.Lock()
-	clean := d.clean[host] || (d.recordedKnown && !d.recorded[host])
-	d.clean[host] = true
+	write := d.recorded == nil || d.recorded[host]
 	delete(d.recorded, host)
 	delete(d.failing, host)
 	d.mu.Unlock()
-	if clean {
+	if !write {
 		return
 	}
 	if err := d.hosts.HostSucceeded(ctx, host); err != nil {
@@ -415,7 +432,6 @@ func (d *Deliverer) hostOK(ctx context.Context, host string) {
 
 func (d *Deliverer) hostFailed(ctx context.Context, host string, now time.Time) {
 	d.mu.Lock()
-	delete(d.clean, host)
 	if d.recorded != nil {
 		d.recorded[host] = true
 	}

@@ -161,12 +161,8 @@ type HostStore interface {
 	HostFailed(ctx context.Context, host string, at time.Time) (since time.Time, err error)
 	MarkHostUnavailable(ctx context.Context, host string, at time.Time) error
 	UnavailableHosts(ctx context.Context) ([]string, error)
-}
-
-// FailingHostLister is an optional HostStore method: the hosts with a
-// failure on record (failing; unavailable ones are failing too). With it the Deliverer
-// writes a host's success only when there is a failure to clear.
-type FailingHostLister interface {
+	// FailingHosts lists the hosts with a failure on record, and since
+	// when (unavailable ones are failing too).
 	FailingHosts(ctx context.Context) (map[string]time.Time, error)
 }
 
