@@ -63,111 +63,70 @@ func (s *stmts) close() {
 // cached statement on the reader pool or the writer connection, or in the
 // batch ctx carries (see batch.go).
 func (db *DB) readRow(ctx context.Context, query string, args ...any) *sql.Row {
-	if row, ok := db.inBatchRow(ctx, query, args); ok {
-		return row
-	}
-	st, err := db.rs.get(ctx, query)
-	if err != nil {
-		return db.r.QueryRowContext(ctx, query, args...) // carries the error
-	}
-	return st.QueryRowContext(ctx, args...)
+	return db.queryRow(ctx, &db.rs, query, args)
 }
 
 func (db *DB) read(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	if rows, err, ok := db.inBatchRows(ctx, query, args); ok {
-		return rows, err
-	}
-	st, err := db.rs.get(ctx, query)
-	if err != nil {
-		return nil, err
-	}
-	return st.QueryContext(ctx, args...)
+	return db.query(ctx, &db.rs, query, args)
+}
+
+func (db *DB) writeRow(ctx context.Context, query string, args ...any) *sql.Row {
+	return db.queryRow(ctx, &db.ws, query, args)
+}
+
+func (db *DB) writeRows(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return db.query(ctx, &db.ws, query, args)
 }
 
 func (db *DB) write(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	if b := db.batchOf(ctx); b != nil {
-		b.mu.Lock()
-		st, err := b.stmt(ctx, query)
-		if err == nil {
-			res, err := st.ExecContext(ctx, args...)
-			b.mu.Unlock()
-			return res, err
-		}
-		b.mu.Unlock()
-		if !errors.Is(err, errBatchClosed) {
-			return nil, err
-		}
-	}
-	st, err := db.ws.get(ctx, query)
+	st, done, _, err := db.prepared(ctx, &db.ws, query)
+	defer done()
 	if err != nil {
 		return nil, err
 	}
 	return st.ExecContext(ctx, args...)
 }
 
-func (db *DB) writeRow(ctx context.Context, query string, args ...any) *sql.Row {
-	if row, ok := db.inBatchRow(ctx, query, args); ok {
-		return row
-	}
-	st, err := db.ws.get(ctx, query)
+func (db *DB) queryRow(ctx context.Context, cache *stmts, query string, args []any) *sql.Row {
+	st, done, unprepared, err := db.prepared(ctx, cache, query)
+	defer done()
 	if err != nil {
-		return db.w.QueryRowContext(ctx, query, args...)
+		return unprepared.QueryRowContext(ctx, query, args...) // carries the error
 	}
 	return st.QueryRowContext(ctx, args...)
 }
 
-func (db *DB) writeRows(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	if rows, err, ok := db.inBatchRows(ctx, query, args); ok {
-		return rows, err
-	}
-	st, err := db.ws.get(ctx, query)
+func (db *DB) query(ctx context.Context, cache *stmts, query string, args []any) (*sql.Rows, error) {
+	st, done, _, err := db.prepared(ctx, cache, query)
+	defer done()
 	if err != nil {
 		return nil, err
 	}
 	return st.QueryContext(ctx, args...)
 }
 
-// inBatchRow runs a one-row query in ctx's batch; ok is false when there
-// is none (or it has ended). The row is read after b.mu is released: a
-// flush meanwhile waits for it (database/sql holds a transaction open
-// while a query of it is being read).
-func (db *DB) inBatchRow(ctx context.Context, query string, args []any) (*sql.Row, bool) {
-	b := db.batchOf(ctx)
-	if b == nil {
-		return nil, false
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	st, err := b.stmt(ctx, query)
-	if errors.Is(err, errBatchClosed) {
-		return nil, false
-	}
-	if err != nil {
-		// A *sql.Row carrying the error: the transaction's own attempt
-		// fails the same way; without a transaction, the reader pool's
-		// (query_only: a write fails there too).
-		if b.tx != nil {
-			return b.tx.QueryRowContext(ctx, query, args...), true
-		}
-		return db.r.QueryRowContext(ctx, query, args...), true
-	}
-	return st.QueryRowContext(ctx, args...), true
+type rowQuerier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
-func (db *DB) inBatchRows(ctx context.Context, query string, args []any) (*sql.Rows, error, bool) {
-	b := db.batchOf(ctx)
-	if b == nil {
-		return nil, nil, false
+// prepared returns query's statement for ctx and done, to call once the
+// statement has run: in ctx's batch (held until done; a row read after
+// done is safe, a flush meanwhile waits for it), else from cache, the
+// reader pool's or the writer's. unprepared is where the query would run
+// unprepared, to return a preparation error in a *sql.Row.
+func (db *DB) prepared(ctx context.Context, cache *stmts, query string) (st *sql.Stmt, done func(), unprepared rowQuerier, err error) {
+	if b := db.batchOf(ctx); b != nil {
+		b.mu.Lock()
+		st, err := b.stmt(ctx, query)
+		if !errors.Is(err, errBatchClosed) {
+			unprepared = db.r // no transaction: the reader pool (query_only: a write fails there too)
+			if b.tx != nil {
+				unprepared = b.tx
+			}
+			return st, b.mu.Unlock, unprepared, err
+		}
+		b.mu.Unlock() // ended: the usual way
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	st, err := b.stmt(ctx, query)
-	if errors.Is(err, errBatchClosed) {
-		return nil, nil, false
-	}
-	if err != nil {
-		return nil, err, true
-	}
-	rows, err := st.QueryContext(ctx, args...)
-	return rows, err, true
+	st, err = cache.get(ctx, query)
+	return st, func() {}, cache.pool, err
 }
