@@ -157,3 +157,21 @@ func TestInboxRetrySupersededByDelete(t *testing.T) {
 		t.Errorf("origin fetched %d times, want 1 (the retry is not needed)", n)
 	}
 }
+
+// A Follow whose follower's actor cannot be fetched at first (its server
+// answers 503) is tried again, and the follower joins and gets its Accept.
+// The key is served apart from the actor (GoToSocial's way), so the
+// signature verifies while the actor does not answer.
+func TestInboxRetriesFailedFollow(t *testing.T) {
+	gts := fedtest.NewServer(t, fedtest.Options{Users: []string{"gina"}, GoToSocialKeys: true, Software: "gotosocial"})
+	a, group := gardening(t, func(c *Config) { c.processRetries = []time.Duration{300 * time.Millisecond} })
+	gts.SetReplies("/users/gina", fedtest.Reply{Status: 503}, fedtest.Reply{})
+	body, id := follow(gts, "gina", group)
+	post(t, gts, a.base()+"/inbox", "gina", body)
+	waitUntil(t, "gina a member", func() bool { return followersCount(t, a, "gardening") == 1 })
+	waitUntil(t, "Accept", func() bool { return len(received(gts, "Accept")) == 1 })
+	result, done, attempts := inboxResult(t, a, id)
+	if !done || attempts != 1 {
+		t.Errorf("inbox row: %q processed=%v after %d failed attempts; want processed after 1", result, done, attempts)
+	}
+}

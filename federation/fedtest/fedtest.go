@@ -200,8 +200,8 @@ func (s *Server) SignedGet(ctx context.Context, url, name string) (int, []byte, 
 }
 
 // SetReplies sets how the inbox at path ("/inbox", "/users/bob/inbox"),
-// or a document put with PutDocument (its status only), answers its next
-// requests: the first reply to the next request, and so
+// an actor ("/users/bob") or a document put with PutDocument (their
+// status only) answers its next requests: the first reply to the next request, and so
 // on; the last one repeats. SetReplies(p, Reply{Status: 503}, Reply{})
 // fails once; SetReplies(p, Reply{Status: 410}) always answers 410.
 func (s *Server) SetReplies(path string, replies ...Reply) {
@@ -209,6 +209,33 @@ func (s *Server) SetReplies(path string, replies ...Reply) {
 	defer s.mu.Unlock()
 	s.replies[path] = replies
 	s.served[path] = 0
+}
+
+// nextReply is the reply SetReplies set for path's next request (the
+// zero Reply when none), and counts it.
+func (s *Server) nextReply(path string) Reply {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	reply := Reply{}
+	if rs := s.replies[path]; len(rs) > 0 {
+		reply = rs[min(s.served[path], len(rs)-1)]
+	}
+	s.served[path]++
+	return reply
+}
+
+// failWith answers the request with the error status SetReplies set for
+// it, if any, and reports whether it did.
+func (s *Server) failWith(w http.ResponseWriter, r *http.Request) bool {
+	reply := s.nextReply(r.URL.Path)
+	if reply.Status < 300 {
+		return false
+	}
+	for k, v := range reply.Header {
+		w.Header()[k] = v
+	}
+	http.Error(w, http.StatusText(reply.Status), reply.Status)
+	return true
 }
 
 // Received returns the inbox requests received so far, oldest first.
@@ -270,7 +297,7 @@ var contexts = []string{"https://www.w3.org/ns/activitystreams", "https://w3id.o
 // serveActor serves a Mastodon-like Person.
 func (s *Server) serveActor(w http.ResponseWriter, r *http.Request) {
 	name, k, ok := s.user(w, r)
-	if !ok {
+	if !ok || s.failWith(w, r) {
 		return
 	}
 	actor := s.ActorIRI(name)
@@ -369,12 +396,8 @@ func (s *Server) serveInbox(w http.ResponseWriter, r *http.Request) {
 
 	s.mu.Lock()
 	s.received = append(s.received, req)
-	reply := Reply{}
-	if rs := s.replies[r.URL.Path]; len(rs) > 0 {
-		reply = rs[min(s.served[r.URL.Path], len(rs)-1)]
-	}
-	s.served[r.URL.Path]++
 	s.mu.Unlock()
+	reply := s.nextReply(r.URL.Path)
 
 	if reply.Delay > 0 {
 		select {
@@ -526,17 +549,8 @@ func (s *Server) PutDocument(path string, body []byte) {
 func (s *Server) serveDocument(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	body, ok := s.docs[r.URL.Path]
-	reply := Reply{}
-	if rs := s.replies[r.URL.Path]; len(rs) > 0 {
-		reply = rs[min(s.served[r.URL.Path], len(rs)-1)]
-	}
-	s.served[r.URL.Path]++
 	s.mu.Unlock()
-	if reply.Status >= 300 {
-		for k, v := range reply.Header {
-			w.Header()[k] = v
-		}
-		http.Error(w, http.StatusText(reply.Status), reply.Status)
+	if s.failWith(w, r) {
 		return
 	}
 	if !ok {
