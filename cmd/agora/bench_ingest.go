@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -264,20 +263,10 @@ func cacheActors(ctx context.Context, a *app, fleet []fedtest.FleetHost, perHost
 
 // drained waits until the inbox has processed everything recorded.
 func drained(ctx context.Context, a *app, limit time.Duration) error {
-	deadline := time.Now().Add(limit)
-	for {
-		n, err := a.db.UnprocessedCount(ctx)
-		if err != nil {
-			return err
-		}
-		if n == 0 {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return errors.New("bench: the inbox did not catch up")
-		}
-		time.Sleep(20 * time.Millisecond)
+	if err := waitFor(ctx, limit, func() (bool, error) { return inboxDone(ctx, a) }); err != nil {
+		return fmt.Errorf("bench: the inbox did not catch up: %w", err)
 	}
+	return nil
 }
 
 // ingestFloorServer is the floor: a bare net/http server in this process
