@@ -84,3 +84,33 @@ func TestBatch(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A read first made in a batch is prepared on the writer once: after the
+// batch's commit the writer's cache has it, and the next batch takes it
+// from there instead of preparing it again.
+func TestBatchKeepsItsStatements(t *testing.T) {
+	ctx := context.Background()
+	db, _ := openTest(t)
+	const q = `SELECT count(*) FROM remote_actors WHERE iri = ?`
+	if db.ws.peek(q) != nil {
+		t.Fatal("the writer's cache has the query before any use")
+	}
+	for i := range 2 {
+		bctx, _, end := db.Batch(ctx)
+		var n int
+		if err := db.readRow(bctx, q, "https://m.example/u/a").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if i == 1 {
+			if b := db.batchOf(bctx); len(b.missed) != 0 {
+				t.Fatalf("second batch prepared %q again", b.missed)
+			}
+		}
+		if err := end(); err != nil {
+			t.Fatal(err)
+		}
+		if db.ws.peek(q) == nil {
+			t.Fatalf("batch %d: the writer's cache lacks the query after the commit", i+1)
+		}
+	}
+}

@@ -228,14 +228,7 @@ func (db *DB) AuthorFacts(ctx context.Context, communityID int64, author string,
 	var state, role sql.NullString
 	var blocks string
 	host := community.HostOf(author)
-	err := db.readRow(ctx, `SELECT
-			(SELECT state FROM members WHERE community_id = ?1 AND actor = ?2),
-			(SELECT role FROM moderators WHERE community_id = ?1 AND actor = ?2),
-			(SELECT json_group_array(domain) FROM domain_blocks
-				WHERE community_id IN (0, ?1) AND ?3 <> '' AND (instr(?3, lower(trim(domain, '[]'))) > 0
-					OR domain GLOB '*[^ -~]*' OR instr(domain, '%') > 0)),
-			(SELECT count(*) FROM posts
-				WHERE author = ?2 AND community_id = ?1 AND received_at >= ?4`+announcedPost+`)`,
+	err := db.readRow(ctx, authorFactsQuery,
 		communityID, author, host, ms(since)).Scan(&state, &role, &blocks, &f.RecentPosts)
 	if err != nil {
 		return f, fmt.Errorf("facts of %s in community %d: %w", author, communityID, err)
@@ -254,6 +247,18 @@ func (db *DB) AuthorFacts(ctx context.Context, communityID int64, author string,
 	}
 	return f, nil
 }
+
+// authorFactsQuery takes the community, the author, the author's host
+// and the time from which posts count. The count reads the index
+// posts_by_author only (TestAuthorFactsPlan).
+const authorFactsQuery = `SELECT
+	(SELECT state FROM members WHERE community_id = ?1 AND actor = ?2),
+	(SELECT role FROM moderators WHERE community_id = ?1 AND actor = ?2),
+	(SELECT json_group_array(domain) FROM domain_blocks
+		WHERE community_id IN (0, ?1) AND ?3 <> '' AND (instr(?3, lower(trim(domain, '[]'))) > 0
+			OR domain GLOB '*[^ -~]*' OR instr(domain, '%') > 0)),
+	(SELECT count(*) FROM posts
+		WHERE author = ?2 AND community_id = ?1 AND received_at >= ?4` + announcedPost + `)`
 
 // PostsByAuthor lists an author's live posts in every community, by ID.
 func (db *DB) PostsByAuthor(ctx context.Context, author string) ([]community.Post, error) {
