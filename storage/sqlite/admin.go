@@ -213,9 +213,24 @@ func (db *DB) countsByCommunity(ctx context.Context, q string, args ...any) (map
 // ThreadPosts lists a community's live posts of a thread (by its root's
 // object id), oldest first.
 func (db *DB) ThreadPosts(ctx context.Context, communityID int64, root string, limit int) ([]community.Post, error) {
-	return scanPosts(db.read(ctx, `SELECT `+postColumns+` FROM posts
-		WHERE community_id = ? AND (thread_root = ? OR object_id = ?) AND deleted_at IS NULL
-		ORDER BY published, id LIMIT ?`, communityID, root, root, limit))
+	return scanPosts(db.read(ctx, threadPostsQuery, communityID, root, limit))
+}
+
+// threadPostsQuery takes the community, the root's object id and the
+// limit. The root is found by its object id, the replies by the partial
+// index posts_by_thread, whose condition is stated for the planner to use it.
+const threadPostsQuery = `SELECT ` + postColumns + ` FROM posts WHERE id IN (
+		SELECT id FROM posts WHERE community_id = ?1 AND thread_root = ?2 AND thread_root <> object_id
+		UNION ALL
+		SELECT id FROM posts WHERE community_id = ?1 AND object_id = ?2)
+	AND deleted_at IS NULL ORDER BY published, id LIMIT ?3`
+
+// replyCountsQuery is ReplyCounts' query for n parents (n >= 1): the
+// community, then the parents' object ids.
+func replyCountsQuery(n int) string {
+	return `SELECT in_reply_to, count(*) FROM posts
+		WHERE community_id = ? AND deleted_at IS NULL AND in_reply_to <> '' AND in_reply_to IN (?` + strings.Repeat(", ?", n-1) + `)
+		GROUP BY in_reply_to`
 }
 
 // ReplyCounts counts the live replies a community has to each of objectIDs.
@@ -228,9 +243,7 @@ func (db *DB) ReplyCounts(ctx context.Context, communityID int64, objectIDs []st
 	for _, id := range objectIDs {
 		args = append(args, id)
 	}
-	rows, err := db.read(ctx, `SELECT in_reply_to, count(*) FROM posts
-		WHERE community_id = ? AND deleted_at IS NULL AND in_reply_to IN (?`+strings.Repeat(", ?", len(objectIDs)-1)+`)
-		GROUP BY in_reply_to`, args...)
+	rows, err := db.read(ctx, replyCountsQuery(len(objectIDs)), args...)
 	if err != nil {
 		return nil, err
 	}
