@@ -33,11 +33,11 @@ func agoraContext() []any {
 	}
 }
 
-// Actor is a local actor document: a community's Group or the instance's
-// Application.
+// Actor is a local actor document: a community's Group, the instance's
+// Application or its moderation Person.
 type Actor struct {
 	ID                string
-	Type              string // "Group" or "Application"
+	Type              string // "Group", "Application" or "Person"
 	PreferredUsername string
 	Name              string
 	Summary           string // HTML
@@ -59,7 +59,8 @@ type Actor struct {
 	Published                 time.Time
 }
 
-// actorType is what RenderActor sets on go-fed's Group and Application.
+// actorType is what RenderActor sets on go-fed's Group, Application and
+// Person.
 type actorType interface {
 	vocab.Type
 	SetJSONLDId(vocab.JSONLDIdProperty)
@@ -89,8 +90,10 @@ func RenderActor(a Actor) ([]byte, error) {
 		t = streams.NewActivityStreamsGroup()
 	case "Application":
 		t = streams.NewActivityStreamsApplication()
+	case "Person":
+		t = streams.NewActivityStreamsPerson()
 	default:
-		return nil, fmt.Errorf("render actor %s: type %q is neither Group nor Application", a.ID, a.Type)
+		return nil, fmt.Errorf("render actor %s: type %q is not Group, Application or Person", a.ID, a.Type)
 	}
 	var r iris
 	id := r.required("id", a.ID)

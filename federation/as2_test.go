@@ -695,7 +695,7 @@ func TestRenderActorErrors(t *testing.T) {
 		name   string
 		change func(*Actor)
 	}{
-		{"Person", func(a *Actor) { a.Type = "Person" }},
+		{"Service", func(a *Actor) { a.Type = "Service" }},
 		{"no id", func(a *Actor) { a.ID = "" }},
 		{"relative id", func(a *Actor) { a.ID = "/c/gardening" }},
 		{"no inbox", func(a *Actor) { a.Inbox = "" }},

@@ -109,6 +109,32 @@ func (d *Documents) InstanceActor(ctx context.Context) ([]byte, error) {
 	})
 }
 
+// ModerationActor renders the instance's moderation Person, the actor of
+// the moderation activities communities send (publish_mod.go): shaped as
+// Lemmy reads a Person (crates/apub/src/protocol/objects/person.rs:
+// preferredUsername, inbox, outbox and publicKey are required).
+func (d *Documents) ModerationActor(ctx context.Context) ([]byte, error) {
+	pem, err := d.local.PublicKeyPEM(ctx, ModerationKeyOwner)
+	if err != nil {
+		return nil, err
+	}
+	iri := d.local.ModerationIRI()
+	return RenderActor(Actor{
+		ID:                iri,
+		Type:              "Person",
+		PreferredUsername: "moderation",
+		Name:              "Moderation",
+		Summary:           "<p>Acts for the moderators of the communities on " + html.EscapeString(d.local.Host()) + ".</p>",
+		URL:               d.local.Base() + "/",
+		Inbox:             d.local.SharedInbox(),
+		Outbox:            iri + "/outbox",
+		SharedInbox:       d.local.SharedInbox(),
+		PublicKeyID:       KeyID(iri),
+		PublicKeyPEM:      pem,
+		Published:         d.started,
+	})
+}
+
 // Followers renders a community's followers collection; page "" renders
 // the collection with its count and a link to the first page, otherwise
 // the page of members after the actor named by after.

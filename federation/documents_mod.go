@@ -8,8 +8,10 @@ import (
 
 // Moderators renders a community's moderators collection, the Group's
 // attributedTo (FEP-1b12): the remote moderators' actor IRIs, owners
-// first. Local admin accounts have no actor and are not listed. The list
-// is short, so the collection carries its items itself, as Lemmy's does.
+// first, then the instance's moderation Person, the actor of the
+// community's moderation activities (publish_mod.go). Local admin accounts
+// have no actor and are not listed. The list is short, so the collection
+// carries its items itself, as Lemmy's does.
 func (d *Documents) Moderators(c community.Community, mods []community.Moderator) ([]byte, error) {
 	items := []json.RawMessage{}
 	for _, m := range mods {
@@ -17,6 +19,7 @@ func (d *Documents) Moderators(c community.Community, mods []community.Moderator
 			items = append(items, mustJSON(m.Actor))
 		}
 	}
+	items = append(items, mustJSON(d.local.ModerationIRI()))
 	return RenderCollection(Collection{ID: d.local.CommunityIRI(c.Name) + "/moderators", Type: "OrderedCollection",
 		TotalItems: len(items), Items: items})
 }

@@ -16,6 +16,10 @@ import (
 // InstanceKeyOwner is the local key owner of the instance actor.
 const InstanceKeyOwner = "actor"
 
+// ModerationKeyOwner is the local key owner of the moderation Person, the
+// actor of the moderation activities communities send (publish_mod.go).
+const ModerationKeyOwner = "moderation"
+
 // CommunityKeyOwner is the local key owner of a community. It does not hold
 // the base URL, so the key survives a change of it.
 func CommunityKeyOwner(name string) string { return "c/" + name }
@@ -48,6 +52,10 @@ func (l *Local) Host() string { return l.base.Host }
 // InstanceIRI is the IRI of the instance's Application actor.
 func (l *Local) InstanceIRI() string { return l.Base() + "/actor" }
 
+// ModerationIRI is the IRI of the instance's moderation Person, which acts
+// for every community's moderators towards Lemmy and its kin.
+func (l *Local) ModerationIRI() string { return l.Base() + "/moderation" }
+
 // SharedInbox is the IRI of the shared inbox.
 func (l *Local) SharedInbox() string { return l.Base() + "/inbox" }
 
@@ -59,8 +67,11 @@ func KeyID(actorIRI string) string { return actorIRI + "#main-key" }
 
 // ActorIRIOf returns the actor IRI that signs for a local key owner.
 func (l *Local) ActorIRIOf(owner string) (string, error) {
-	if owner == InstanceKeyOwner {
+	switch owner {
+	case InstanceKeyOwner:
 		return l.InstanceIRI(), nil
+	case ModerationKeyOwner:
+		return l.ModerationIRI(), nil
 	}
 	if name, ok := strings.CutPrefix(owner, "c/"); ok {
 		return l.CommunityIRI(name), nil

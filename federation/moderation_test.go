@@ -62,8 +62,8 @@ func TestModerationCollections(t *testing.T) {
 	if err := json.Unmarshal(body, &doc); err != nil {
 		t.Fatal(err)
 	}
-	if doc.ID != "http://agora.test/c/garden/moderators" || doc.Type != "OrderedCollection" || doc.Total != 2 ||
-		strings.Join(doc.Items, " ") != "https://m.example/users/alice https://l.example/u/dave" {
+	if doc.ID != "http://agora.test/c/garden/moderators" || doc.Type != "OrderedCollection" || doc.Total != 3 ||
+		strings.Join(doc.Items, " ") != "https://m.example/users/alice https://l.example/u/dave http://agora.test/moderation" {
 		t.Fatalf("moderators %s", body)
 	}
 	body, err = d.Featured(c, []community.Post{

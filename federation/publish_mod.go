@@ -27,24 +27,81 @@ func (p *Publisher) threadiverseInboxes(ctx context.Context, c community.Communi
 	return thread, nil
 }
 
-// toThreadiverse sends a moderation activity, addressed as Lemmy
-// addresses its own (public, cc the community), to threadiverse members.
-// The servers of also (the banned actor) are told too: no longer members,
-// they would otherwise not learn of it.
-func (p *Publisher) toThreadiverse(ctx context.Context, c community.Community, a Activity, also ...string) error {
-	inboxes, err := p.threadiverseInboxes(ctx, c)
+// A moderation activity goes out as Lemmy sends its own
+// (send_activity_in_community, crates/apub/src/activities/community): its
+// actor is a Person, the moderator, and the community Announces it to its
+// threadiverse members. Lemmy refuses a Group as the actor of Block, Add,
+// Remove or a removal's Delete: it dereferences the actor as a Person
+// (UserTypes: Person or Service) and accepts the action when that Person
+// moderates the community or lives on the community's host
+// (verify_mod_action). Agora's moderators may live on other servers and
+// Agora cannot sign as them, so the instance's moderation Person
+// (Local.ModerationIRI, listed among every community's moderators) acts
+// for them.
+
+// modActivity fills in a moderation activity of community c: its IRI, the
+// moderation Person as actor, Lemmy's addressing (public, cc the
+// community); extra adds terms go-fed does not know. It returns the number
+// the IRI carries and the rendered activity.
+func (p *Publisher) modActivity(ctx context.Context, c community.Community, a Activity, extra map[string]any) (int64, []byte, error) {
+	n, err := p.queue.NextOutActivityID(ctx)
 	if err != nil {
-		return fmt.Errorf("%s to threadiverse members of %s: %w", a.Type, c.Name, err)
-	}
-	for _, actor := range also {
-		inboxes = p.withActorServer(ctx, inboxes, actor)
+		return 0, nil, err
 	}
 	iri := p.local.CommunityIRI(c.Name)
-	a.To = []string{PublicCollection}
-	a.Cc = []string{iri}
-	a.Audience = []string{iri}
-	_, err = p.send(ctx, &c, a, inboxes)
-	return err
+	a.ID = iri + "/" + strings.ToLower(a.Type) + "/" + strconv.FormatInt(n, 10)
+	a.Actor = p.local.ModerationIRI()
+	a.To, a.Cc, a.Audience = []string{PublicCollection}, []string{iri}, []string{iri}
+	a.Published = p.now().UTC()
+	body, err := RenderActivity(a)
+	if err != nil || len(extra) == 0 {
+		return n, body, err
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(body, &m); err != nil {
+		return 0, nil, err
+	}
+	for k, v := range extra {
+		m[k] = mustJSON(v)
+	}
+	body, err = encodeRaw(m)
+	return n, body, err
+}
+
+// sendMod stores a moderation activity made by modActivity (it is served
+// at its IRI), sends it in the community's Announce to threadiverse
+// members, and sends it as it is, signed by the moderation Person, to the
+// server of also (the banned actor: no longer a member, its server would
+// not learn of it) unless that server is a member's or a microblog one.
+func (p *Publisher) sendMod(ctx context.Context, c community.Community, n int64, typ string, body []byte, also string) error {
+	inboxes, err := p.threadiverseInboxes(ctx, c)
+	if err != nil {
+		return fmt.Errorf("%s in %s: %w", typ, c.Name, err)
+	}
+	var direct []string
+	if also != "" {
+		if with := p.withActorServer(ctx, inboxes, also); len(with) > len(inboxes) {
+			direct = with[len(inboxes):]
+		}
+	}
+	var head struct {
+		ID string `json:"id"`
+	}
+	if err := json.Unmarshal(body, &head); err != nil {
+		return fmt.Errorf("%s in %s: %w", typ, c.Name, err)
+	}
+	now := p.now().UTC()
+	out := OutActivity{ID: n, IRI: head.ID, Type: typ, CommunityID: c.ID, Signer: ModerationKeyOwner, Body: body, CreatedAt: now}
+	if err := p.queue.Enqueue(ctx, out, direct, now); err != nil {
+		return fmt.Errorf("%s in %s: %w", typ, c.Name, err)
+	}
+	iri := p.local.CommunityIRI(c.Name)
+	_, err = p.send(ctx, &c, Activity{Type: "Announce", ObjectRaw: stripContext(body),
+		To: []string{PublicCollection}, Cc: []string{iri + "/followers"}, Audience: []string{iri}}, inboxes)
+	if err != nil {
+		return fmt.Errorf("%s in %s: %w", typ, c.Name, err)
+	}
+	return nil
 }
 
 // withActorServer adds the inbox of actor's server to inboxes, unless the
@@ -61,81 +118,65 @@ func (p *Publisher) withActorServer(ctx context.Context, inboxes []string, actor
 	return inboxes
 }
 
-// blockJSON renders the Block of a ban (Lemmy's community ban: Block with
-// the community as target, removeData asking to remove the actor's
-// content there too), to send or to embed in its Undo. It returns the
-// number its IRI carries.
-func (p *Publisher) blockJSON(ctx context.Context, c community.Community, actor, reason string, removeData bool) (int64, []byte, error) {
-	n, err := p.queue.NextOutActivityID(ctx)
-	if err != nil {
-		return 0, nil, err
-	}
-	iri := p.local.CommunityIRI(c.Name)
-	body, err := RenderActivity(Activity{ID: iri + "/block/" + strconv.FormatInt(n, 10), Type: "Block", Actor: iri,
-		ObjectIRI: actor, Target: iri, Summary: reason, To: []string{PublicCollection}, Cc: []string{iri},
-		Audience: []string{iri}, Published: p.now().UTC()})
-	if err != nil {
-		return 0, nil, err
-	}
-	// removeData is a Lemmy term go-fed does not know.
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(body, &m); err != nil {
-		return 0, nil, err
-	}
-	m["removeData"] = mustJSON(removeData)
-	body, err = encodeRaw(m)
-	return n, body, err
+// block renders the Block of a ban (Lemmy's community ban: Block with the
+// community as target, removeData asking to remove the actor's content
+// there too), to send or to embed in its Undo.
+func (p *Publisher) block(ctx context.Context, c community.Community, actor, reason string, removeData bool) (int64, []byte, error) {
+	return p.modActivity(ctx, c, Activity{Type: "Block", ObjectIRI: actor, Target: p.local.CommunityIRI(c.Name), Summary: reason},
+		map[string]any{"removeData": removeData})
 }
 
-// BlockActor tells threadiverse members that actor is banned from the
-// community.
+// BlockActor tells threadiverse members, and the actor's server, that
+// actor is banned from the community.
 func (p *Publisher) BlockActor(ctx context.Context, c community.Community, actor, reason string, removeData bool) error {
-	inboxes, err := p.threadiverseInboxes(ctx, c)
+	n, body, err := p.block(ctx, c, actor, reason, removeData)
 	if err != nil {
 		return fmt.Errorf("block %s: %w", actor, err)
 	}
-	inboxes = p.withActorServer(ctx, inboxes, actor)
-	n, body, err := p.blockJSON(ctx, c, actor, reason, removeData)
-	if err != nil {
-		return fmt.Errorf("block %s: %w", actor, err)
-	}
-	now := p.now().UTC()
-	out := OutActivity{ID: n, IRI: p.local.CommunityIRI(c.Name) + "/block/" + strconv.FormatInt(n, 10), Type: "Block",
-		CommunityID: c.ID, Signer: CommunityKeyOwner(c.Name), Body: body, CreatedAt: now}
-	if err := p.queue.Enqueue(ctx, out, inboxes, now); err != nil {
-		return fmt.Errorf("block %s: %w", actor, err)
-	}
-	p.notify()
-	return nil
+	return p.sendMod(ctx, c, n, "Block", body, actor)
 }
 
-// UnblockActor takes a ban back: Undo{Block} to threadiverse members.
+// UnblockActor takes a ban back: Undo{Block}, sent as the Block was.
 func (p *Publisher) UnblockActor(ctx context.Context, c community.Community, actor string) error {
-	_, inner, err := p.blockJSON(ctx, c, actor, "", false)
+	_, inner, err := p.block(ctx, c, actor, "", false)
 	if err != nil {
-		return err
+		return fmt.Errorf("unblock %s: %w", actor, err)
 	}
-	return p.toThreadiverse(ctx, c, Activity{Type: "Undo", ObjectRaw: stripContext(inner)}, actor)
+	n, body, err := p.modActivity(ctx, c, Activity{Type: "Undo", ObjectRaw: stripContext(inner)}, nil)
+	if err != nil {
+		return fmt.Errorf("unblock %s: %w", actor, err)
+	}
+	return p.sendMod(ctx, c, n, "Undo", body, actor)
+}
+
+// collectionChange sends Add or Remove of object to one of the
+// community's collections.
+func (p *Publisher) collectionChange(ctx context.Context, c community.Community, typ, object, collection string) error {
+	n, body, err := p.modActivity(ctx, c, Activity{Type: typ, ObjectIRI: object, Target: p.local.CommunityIRI(c.Name) + "/" + collection}, nil)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", typ, object, err)
+	}
+	return p.sendMod(ctx, c, n, typ, body, "")
 }
 
 // ModeratorAdded sends Add{actor} to the moderators collection.
 func (p *Publisher) ModeratorAdded(ctx context.Context, c community.Community, actor string) error {
-	return p.toThreadiverse(ctx, c, Activity{Type: "Add", ObjectIRI: actor, Target: p.local.CommunityIRI(c.Name) + "/moderators"})
+	return p.collectionChange(ctx, c, "Add", actor, "moderators")
 }
 
 // ModeratorRemoved sends Remove{actor} from the moderators collection.
 func (p *Publisher) ModeratorRemoved(ctx context.Context, c community.Community, actor string) error {
-	return p.toThreadiverse(ctx, c, Activity{Type: "Remove", ObjectIRI: actor, Target: p.local.CommunityIRI(c.Name) + "/moderators"})
+	return p.collectionChange(ctx, c, "Remove", actor, "moderators")
 }
 
 // PostPinned sends Add{post} to the featured collection (Lemmy's sticky).
 func (p *Publisher) PostPinned(ctx context.Context, c community.Community, post community.Post) error {
-	return p.toThreadiverse(ctx, c, Activity{Type: "Add", ObjectIRI: post.ObjectID, Target: p.local.CommunityIRI(c.Name) + "/featured"})
+	return p.collectionChange(ctx, c, "Add", post.ObjectID, "featured")
 }
 
 // PostUnpinned sends Remove{post} from the featured collection.
 func (p *Publisher) PostUnpinned(ctx context.Context, c community.Community, post community.Post) error {
-	return p.toThreadiverse(ctx, c, Activity{Type: "Remove", ObjectIRI: post.ObjectID, Target: p.local.CommunityIRI(c.Name) + "/featured"})
+	return p.collectionChange(ctx, c, "Remove", post.ObjectID, "featured")
 }
 
 // DirectMessage sends a private Note from the community to one actor

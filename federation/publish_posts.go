@@ -146,14 +146,16 @@ func (p *Publisher) WithdrawPost(ctx context.Context, c community.Community, pos
 
 // communityDelete renders the Delete a community embeds in an Announce
 // when it takes a post out (Lemmy's removal by a moderator), with the
-// reason as summary.
+// reason as summary. Its actor is the moderation Person: Lemmy takes a
+// Delete of someone else's post with a summary for a moderator's removal
+// and refuses it from other than a Person (see publish_mod.go).
 func (p *Publisher) communityDelete(ctx context.Context, c community.Community, post community.Post, reason community.Reason) (json.RawMessage, error) {
 	n, err := p.queue.NextOutActivityID(ctx)
 	if err != nil {
 		return nil, err
 	}
 	iri := p.local.CommunityIRI(c.Name)
-	a := Activity{ID: iri + "/delete/" + strconv.FormatInt(n, 10), Type: "Delete", Actor: iri,
+	a := Activity{ID: iri + "/delete/" + strconv.FormatInt(n, 10), Type: "Delete", Actor: p.local.ModerationIRI(),
 		ObjectIRI: post.ObjectID, Summary: string(reason), Published: p.now().UTC()}
 	p.postAddressing(c, post, &a)
 	body, err := RenderActivity(a)

@@ -22,6 +22,17 @@ func (s *server) instanceActor(w http.ResponseWriter, r *http.Request) {
 	s.writeAS2(w, r, body, err)
 }
 
+// moderationActor serves the moderation Person (federation.ModerationActor)
+// as the instance actor is served.
+func (s *server) moderationActor(w http.ResponseWriter, r *http.Request) {
+	if !wantsAS2(r) {
+		http.Redirect(w, r, "/", http.StatusFound)
+		return
+	}
+	body, err := s.Docs.ModerationActor(r.Context())
+	s.writeAS2(w, r, body, err)
+}
+
 // communityActor serves the Group actor to ActivityPub clients and the
 // community page to browsers; actor documents are always public (peers
 // fetch keys unsigned), even under authorized fetch.

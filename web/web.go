@@ -77,6 +77,7 @@ func New(d Deps) http.Handler {
 		r.Method(http.MethodGet, "/metrics", d.Metrics)
 	}
 	r.Get("/actor", s.instanceActor)
+	r.Get("/moderation", s.moderationActor)
 	limited := inboxLimits(d.Limits)
 	r.With(limited...).Post("/inbox", s.inbox)
 	r.With(limited...).Post("/actor/inbox", s.inbox)

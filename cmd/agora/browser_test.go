@@ -480,7 +480,7 @@ func TestBrowser(t *testing.T) {
 		if got := collectionItems(t, group+"/featured"); len(got) != 1 || got[0] != tomatoes {
 			t.Fatalf("featured %v, want [%s]", got, tomatoes)
 		}
-		waitUntil(t, "Add to featured at the Lemmy-like server", func() bool { return count(t, lemmy, "Add", "", group+"/featured") == 1 })
+		waitUntil(t, "Add to featured at the Lemmy-like server", func() bool { return modCount(t, a, lemmy, group, "Add", "", group+"/featured") == 1 })
 
 		// Change the password, log out, log in with the new one.
 		admin.do(chromedp.Navigate(a.base()+"/admin"), chromedp.WaitVisible(chromedp.CSS(`a[href="/admin/password"]`)),

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -126,6 +127,91 @@ func count(t *testing.T, s *fedtest.Server, typ, innerType, target string) int {
 	return n
 }
 
+// modCount counts the moderation activities of type typ (with an object
+// of innerType, and target, when not "") that s received from community
+// group and that Lemmy would take (crates/apub/src/activities: block,
+// community/collection_add, deletion; verify_mod_action): in the
+// community's Announce, signed by the community, or, sent as it is, signed
+// by its actor; public; its actor a Person on the community's host (the
+// moderation Person, checked by checkModerationPerson). A Delete counts
+// only with a summary: Lemmy takes that for a moderator's removal. One
+// that breaks a rule fails the test.
+func modCount(t *testing.T, a *testAgora, s *fedtest.Server, group, typ, innerType, target string) int {
+	t.Helper()
+	moderation := a.base() + "/moderation"
+	n := 0
+	for _, r := range s.Received() {
+		var outer map[string]json.RawMessage
+		json.Unmarshal(r.Body, &outer)
+		inner, signer := r.Body, moderation
+		if typeOf(outer["type"]) == "Announce" {
+			inner, signer = outer["object"], group
+			if typeOf(outer["actor"]) != group {
+				continue
+			}
+		}
+		var act struct {
+			ID      string          `json:"id"`
+			Type    string          `json:"type"`
+			Actor   string          `json:"actor"`
+			To      []string        `json:"to"`
+			Target  string          `json:"target"`
+			Summary string          `json:"summary"`
+			Object  json.RawMessage `json:"object"`
+		}
+		if json.Unmarshal(inner, &act) != nil || act.Type != typ || (target != "" && act.Target != target) ||
+			(got{Object: act.Object}).innerType() != innerType || (typ == "Delete" && act.Summary == "") {
+			continue
+		}
+		switch {
+		case !r.Verified || r.KeyID != signer+"#main-key":
+			t.Fatalf("%s: signed by %q (verified %v: %v), want %s's key", act.Type, r.KeyID, r.Verified, r.VerifyErr, signer)
+		case act.Actor != moderation:
+			t.Fatalf("%s %s: actor %q, want the moderation Person %s", act.Type, act.ID, act.Actor, moderation)
+		case !slices.Contains(act.To, asPublic):
+			t.Fatalf("%s %s: not public (to %v)", act.Type, act.ID, act.To)
+		case !strings.HasPrefix(act.ID, a.base()+"/"):
+			t.Fatalf("%s %s: id not on the community's host", act.Type, act.ID)
+		}
+		n++
+	}
+	return n
+}
+
+func typeOf(raw json.RawMessage) string {
+	var s string
+	json.Unmarshal(raw, &s)
+	return s
+}
+
+// checkModerationPerson fetches the moderation Person as Lemmy does and
+// checks what Lemmy's Person requires (crates/apub/src/protocol/objects/
+// person.rs: type Person or Service, preferredUsername, inbox, outbox,
+// publicKey owned by it), and that group lists it among its moderators.
+func checkModerationPerson(t *testing.T, a *testAgora, group string) {
+	t.Helper()
+	iri := a.base() + "/moderation"
+	code, doc := getJSON(t, iri)
+	if code != 200 {
+		t.Fatalf("moderation Person: %d", code)
+	}
+	key, _ := doc["publicKey"].(map[string]any)
+	for _, bad := range []bool{
+		doc["id"] != iri, doc["type"] != "Person", doc["preferredUsername"] == nil || doc["preferredUsername"] == "",
+		doc["inbox"] == nil, doc["outbox"] == nil, key == nil, key["id"] != iri+"#main-key", key["owner"] != iri,
+	} {
+		if bad {
+			t.Fatalf("moderation Person as Lemmy reads it: %v", doc)
+		}
+	}
+	if pemText, _ := key["publicKeyPem"].(string); !strings.Contains(pemText, "BEGIN PUBLIC KEY") {
+		t.Fatalf("moderation Person's key: %q", pemText)
+	}
+	if mods := collectionItems(t, group+"/moderators"); !slices.Contains(mods, iri) {
+		t.Fatalf("moderators of %s: %v, without the moderation Person", group, mods)
+	}
+}
+
 // answered tells whether a remote got an Accept or Reject of user's Follow.
 func answered(s *fedtest.Server, typ, user string) int {
 	n := 0
@@ -201,14 +287,15 @@ func TestModerationByDirectMessage(t *testing.T) {
 		t.Fatalf("mod add printed %q", out)
 	}
 	waitUntil(t, "Add to moderators", func() bool {
-		return count(t, lemmy, "Add", "", group+"/moderators") == 1 && count(t, plain, "Add", "", group+"/moderators") == 1
+		return modCount(t, a, lemmy, group, "Add", "", group+"/moderators") == 1 && modCount(t, a, plain, group, "Add", "", group+"/moderators") == 1
 	})
 	if n := count(t, mastodon, "Add", "", ""); n != 0 {
 		t.Errorf("Mastodon got %d Add activities; microblog peers get none", n)
 	}
-	if got := collectionItems(t, group+"/moderators"); len(got) != 1 || got[0] != alice {
+	if got := collectionItems(t, group+"/moderators"); len(got) != 2 || got[0] != alice {
 		t.Fatalf("moderators collection %v", got)
 	}
+	checkModerationPerson(t, a, group)
 	if _, actor := getJSON(t, group); actor["attributedTo"] != group+"/moderators" {
 		t.Fatalf("Group attributedTo = %v", actor["attributedTo"])
 	}
@@ -246,7 +333,7 @@ func TestModerationByDirectMessage(t *testing.T) {
 	if got := collectionItems(t, group+"/featured"); len(got) != 0 {
 		t.Fatalf("a non-moderator pinned %v", got)
 	}
-	if got := collectionItems(t, group+"/moderators"); len(got) != 1 {
+	if got := collectionItems(t, group+"/moderators"); len(got) != 2 {
 		t.Fatalf("a non-moderator changed moderators: %v", got)
 	}
 	if len(lemmy.Received()) != lemmyBefore || len(messages(t, mastodon, "alice")) != 0 {
@@ -305,7 +392,7 @@ func TestModerationByDirectMessage(t *testing.T) {
 		t.Fatalf("pin: %q", r)
 	}
 	n++
-	waitUntil(t, "Add to featured", func() bool { return count(t, lemmy, "Add", "", group+"/featured") == 1 })
+	waitUntil(t, "Add to featured", func() bool { return modCount(t, a, lemmy, group, "Add", "", group+"/featured") == 1 })
 	if got := collectionItems(t, group+"/featured"); len(got) != 1 || got[0] != bobPost.id {
 		t.Fatalf("featured %v", got)
 	}
@@ -314,7 +401,7 @@ func TestModerationByDirectMessage(t *testing.T) {
 		t.Fatalf("unpin: %q", r)
 	}
 	n++
-	waitUntil(t, "Remove from featured", func() bool { return count(t, lemmy, "Remove", "", group+"/featured") == 1 })
+	waitUntil(t, "Remove from featured", func() bool { return modCount(t, a, lemmy, group, "Remove", "", group+"/featured") == 1 })
 
 	// ban (with a Mastodon mention, and removing her posts): carol's
 	// server is sent Reject{Follow}, threadiverse servers Block, her post
@@ -325,10 +412,11 @@ func TestModerationByDirectMessage(t *testing.T) {
 	}
 	n++
 	waitUntil(t, "ban federated", func() bool {
-		return answered(mastodon, "Reject", "carol") == 1 && count(t, lemmy, "Block", "", "") == 1 &&
-			count(t, mastodon, "Undo", "Announce", "") == 2 && count(t, lemmy, "Announce", "Delete", "") == 2
+		return answered(mastodon, "Reject", "carol") == 1 && modCount(t, a, lemmy, group, "Block", "", "") == 1 &&
+			count(t, mastodon, "Undo", "Announce", "") == 2 && count(t, lemmy, "Announce", "Delete", "") == 2 &&
+			modCount(t, a, lemmy, group, "Delete", "", "") == 2
 	})
-	if count(t, mastodon, "Block", "", "") != 0 {
+	if count(t, mastodon, "Block", "", "") != 0 || count(t, mastodon, "Announce", "Block", "") != 0 {
 		t.Errorf("a microblog peer got Block")
 	}
 	if memberState(t, a, "gardening", carol) != community.Banned || followersCount(t, a, "gardening") != 4 {
@@ -349,7 +437,7 @@ func TestModerationByDirectMessage(t *testing.T) {
 		t.Fatalf("unban: %q", r)
 	}
 	n++
-	waitUntil(t, "Undo{Block}", func() bool { return count(t, lemmy, "Undo", "Block", "") == 1 })
+	waitUntil(t, "Undo{Block}", func() bool { return modCount(t, a, lemmy, group, "Undo", "Block", "") == 1 })
 	join(t, a, mastodon, "carol", "gardening")
 	waitUntil(t, "carol back", func() bool { return answered(mastodon, "Accept", "carol") == 2 })
 
@@ -359,7 +447,7 @@ func TestModerationByDirectMessage(t *testing.T) {
 		t.Fatalf("addmod: %q", r)
 	}
 	n++
-	waitUntil(t, "Add dave", func() bool { return count(t, lemmy, "Add", "", group+"/moderators") == 2 })
+	waitUntil(t, "Add dave", func() bool { return modCount(t, a, lemmy, group, "Add", "", group+"/moderators") == 2 })
 	dm(t, a, lemmy, "dave", group, "addmod "+handle(mastodon, "bob"))
 	if r := reply(t, lemmy, "dave", 0); !strings.Contains(r, "only owners") {
 		t.Fatalf("addmod by a moderator: %q", r)
@@ -373,7 +461,7 @@ func TestModerationByDirectMessage(t *testing.T) {
 		t.Fatalf("delmod: %q", r)
 	}
 	n++
-	waitUntil(t, "Remove dave", func() bool { return count(t, lemmy, "Remove", "", group+"/moderators") == 1 })
+	waitUntil(t, "Remove dave", func() bool { return modCount(t, a, lemmy, group, "Remove", "", group+"/moderators") == 1 })
 
 	// block a domain in the community: its member is dropped and told so
 	// (Reject of the Follow), a new Follow rejected, its posts refused.
@@ -474,8 +562,13 @@ func TestModerationApprovalAndInstanceBlocks(t *testing.T) {
 		t.Fatalf("CLI ban")
 	}
 	waitUntil(t, "Reject and Block of the CLI ban", func() bool {
-		return answered(lemmy, "Reject", "dave") == 1 && count(t, lemmy, "Block", "", "") == 1
+		return answered(lemmy, "Reject", "dave") == 1 && modCount(t, a, lemmy, a.base()+"/c/open", "Block", "", "") == 1
 	})
+	// dave was open's only member: his server got the Block itself, signed
+	// by the moderation Person (whose key it fetched), not an Announce.
+	if count(t, lemmy, "Block", "", "") != 1 {
+		t.Fatalf("the banned actor's server did not get the Block itself")
+	}
 	if _, err := a.cli("mod", "ban", "open", lemmy.ActorIRI("dave")); err == nil {
 		t.Fatalf("banning twice succeeded")
 	}
