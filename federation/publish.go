@@ -129,32 +129,57 @@ func (p *Publisher) RejectFollow(ctx context.Context, c community.Community, m c
 }
 
 // CommunityUpdated sends Update{Group} to every member's server, so they
-// show the new title and summary.
+// show the new title and summary: by the community to microblog servers
+// (Mastodon takes an actor's Update from that actor only), by the
+// moderation Person in the community's Announce to threadiverse ones
+// (Lemmy's UpdateCommunity: a moderator's action, see publish_mod.go);
+// servers of unknown software get both.
 func (p *Publisher) CommunityUpdated(ctx context.Context, c community.Community) error {
-	inboxes, err := p.inboxes.MemberInboxes(ctx, c.ID)
-	if err != nil || len(inboxes) == 0 {
-		return err
-	}
-	doc, err := p.docs.GroupActor(ctx, c)
-	if err != nil {
-		return err
-	}
-	iri := p.local.CommunityIRI(c.Name)
-	_, err = p.send(ctx, &c, Activity{Type: "Update", ObjectRaw: stripContext(doc),
-		To: []string{PublicCollection}, Cc: []string{iri + "/followers"}}, inboxes)
-	return err
+	return p.aboutCommunity(ctx, c, "Update", func() (Activity, error) {
+		doc, err := p.docs.GroupActor(ctx, c)
+		return Activity{Type: "Update", ObjectRaw: stripContext(doc)}, err
+	})
 }
 
-// CommunityDeleted sends Delete{Group} to every member's server.
+// CommunityDeleted sends Delete{Group} to every member's server, as
+// CommunityUpdated sends its Update.
 func (p *Publisher) CommunityDeleted(ctx context.Context, c community.Community) error {
+	return p.aboutCommunity(ctx, c, "Delete", func() (Activity, error) {
+		return Activity{Type: "Delete", ObjectIRI: p.local.CommunityIRI(c.Name)}, nil
+	})
+}
+
+// aboutCommunity sends an activity about the community itself in the two
+// ways CommunityUpdated tells.
+func (p *Publisher) aboutCommunity(ctx context.Context, c community.Community, typ string, activity func() (Activity, error)) error {
 	inboxes, err := p.inboxes.MemberInboxes(ctx, c.ID)
 	if err != nil || len(inboxes) == 0 {
 		return err
 	}
+	micro, thread, _ := p.splitByDialect(ctx, inboxes)
 	iri := p.local.CommunityIRI(c.Name)
-	_, err = p.send(ctx, &c, Activity{Type: "Delete", ObjectIRI: iri,
-		To: []string{PublicCollection}, Cc: []string{iri + "/followers"}}, inboxes)
-	return err
+	if len(micro) > 0 {
+		a, err := activity()
+		if err != nil {
+			return fmt.Errorf("%s %s: %w", typ, c.Name, err)
+		}
+		a.To, a.Cc = []string{PublicCollection}, []string{iri + "/followers"}
+		if _, err := p.send(ctx, &c, a, micro); err != nil {
+			return err
+		}
+	}
+	if len(thread) == 0 {
+		return nil
+	}
+	a, err := activity()
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", typ, c.Name, err)
+	}
+	n, body, err := p.modActivity(ctx, c, a, nil)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", typ, c.Name, err)
+	}
+	return p.sendMod(ctx, c, n, typ, body, thread, nil)
 }
 
 // stripContext removes the top-level @context from a document about to be

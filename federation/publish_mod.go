@@ -69,21 +69,9 @@ func (p *Publisher) modActivity(ctx context.Context, c community.Community, a Ac
 }
 
 // sendMod stores a moderation activity made by modActivity (it is served
-// at its IRI), sends it in the community's Announce to threadiverse
-// members, and sends it as it is, signed by the moderation Person, to the
-// server of also (the banned actor: no longer a member, its server would
-// not learn of it) unless that server is a member's or a microblog one.
-func (p *Publisher) sendMod(ctx context.Context, c community.Community, n int64, typ string, body []byte, also string) error {
-	inboxes, err := p.threadiverseInboxes(ctx, c)
-	if err != nil {
-		return fmt.Errorf("%s in %s: %w", typ, c.Name, err)
-	}
-	var direct []string
-	if also != "" {
-		if with := p.withActorServer(ctx, inboxes, also); len(with) > len(inboxes) {
-			direct = with[len(inboxes):]
-		}
-	}
+// at its IRI), sends it in the community's Announce to inboxes, and as it
+// is, signed by the moderation Person, to direct.
+func (p *Publisher) sendMod(ctx context.Context, c community.Community, n int64, typ string, body []byte, inboxes, direct []string) error {
 	var head struct {
 		ID string `json:"id"`
 	}
@@ -96,12 +84,30 @@ func (p *Publisher) sendMod(ctx context.Context, c community.Community, n int64,
 		return fmt.Errorf("%s in %s: %w", typ, c.Name, err)
 	}
 	iri := p.local.CommunityIRI(c.Name)
-	_, err = p.send(ctx, &c, Activity{Type: "Announce", ObjectRaw: stripContext(body),
+	_, err := p.send(ctx, &c, Activity{Type: "Announce", ObjectRaw: stripContext(body),
 		To: []string{PublicCollection}, Cc: []string{iri + "/followers"}, Audience: []string{iri}}, inboxes)
 	if err != nil {
 		return fmt.Errorf("%s in %s: %w", typ, c.Name, err)
 	}
 	return nil
+}
+
+// sendModToMembers sends a moderation activity to threadiverse members in
+// the community's Announce, and as it is to the server of also (the
+// banned actor: no longer a member, its server would not learn of it)
+// unless that server is a member's or a microblog one.
+func (p *Publisher) sendModToMembers(ctx context.Context, c community.Community, n int64, typ string, body []byte, also string) error {
+	inboxes, err := p.threadiverseInboxes(ctx, c)
+	if err != nil {
+		return fmt.Errorf("%s in %s: %w", typ, c.Name, err)
+	}
+	var direct []string
+	if also != "" {
+		if with := p.withActorServer(ctx, inboxes, also); len(with) > len(inboxes) {
+			direct = with[len(inboxes):]
+		}
+	}
+	return p.sendMod(ctx, c, n, typ, body, inboxes, direct)
 }
 
 // withActorServer adds the inbox of actor's server to inboxes, unless the
@@ -133,7 +139,7 @@ func (p *Publisher) BlockActor(ctx context.Context, c community.Community, actor
 	if err != nil {
 		return fmt.Errorf("block %s: %w", actor, err)
 	}
-	return p.sendMod(ctx, c, n, "Block", body, actor)
+	return p.sendModToMembers(ctx, c, n, "Block", body, actor)
 }
 
 // UnblockActor takes a ban back: Undo{Block}, sent as the Block was.
@@ -146,7 +152,7 @@ func (p *Publisher) UnblockActor(ctx context.Context, c community.Community, act
 	if err != nil {
 		return fmt.Errorf("unblock %s: %w", actor, err)
 	}
-	return p.sendMod(ctx, c, n, "Undo", body, actor)
+	return p.sendModToMembers(ctx, c, n, "Undo", body, actor)
 }
 
 // collectionChange sends Add or Remove of object to one of the
@@ -156,7 +162,7 @@ func (p *Publisher) collectionChange(ctx context.Context, c community.Community,
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", typ, object, err)
 	}
-	return p.sendMod(ctx, c, n, typ, body, "")
+	return p.sendModToMembers(ctx, c, n, typ, body, "")
 }
 
 // ModeratorAdded sends Add{actor} to the moderators collection.

@@ -339,7 +339,7 @@ func TestApprovalCommunity(t *testing.T) {
 // after the restart; so is one queued by the CLI while no server runs.
 func TestDeliveryQueueSurvivesRestart(t *testing.T) {
 	dir := t.TempDir()
-	mastodon := fedtest.NewServer(t, fedtest.Options{Users: []string{"alice"}})
+	mastodon := fedtest.NewServer(t, fedtest.Options{Users: []string{"alice"}, Software: "mastodon"})
 	// The first Accept hangs at the remote until the server is stopped.
 	mastodon.SetReplies("/users/alice/inbox", fedtest.Reply{Delay: 30 * time.Second}, fedtest.Reply{})
 	a := startAgora(t, dir, "", func(c *Config) { c.Delivery.ShutdownTimeout = Duration{200 * time.Millisecond} })

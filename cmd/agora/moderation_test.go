@@ -133,9 +133,10 @@ func count(t *testing.T, s *fedtest.Server, typ, innerType, target string) int {
 // community/collection_add, deletion; verify_mod_action): in the
 // community's Announce, signed by the community, or, sent as it is, signed
 // by its actor; public; its actor a Person on the community's host (the
-// moderation Person, checked by checkModerationPerson). A Delete counts
-// only with a summary: Lemmy takes that for a moderator's removal. One
-// that breaks a rule fails the test.
+// moderation Person, checked by checkModerationPerson). A Delete of a post
+// counts only with a summary: Lemmy takes that for a moderator's removal.
+// The community's own Update or Delete of itself, sent as it is, is the
+// microblog form and not counted. One that breaks a rule fails the test.
 func modCount(t *testing.T, a *testAgora, s *fedtest.Server, group, typ, innerType, target string) int {
 	t.Helper()
 	moderation := a.base() + "/moderation"
@@ -160,8 +161,11 @@ func modCount(t *testing.T, a *testAgora, s *fedtest.Server, group, typ, innerTy
 			Object  json.RawMessage `json:"object"`
 		}
 		if json.Unmarshal(inner, &act) != nil || act.Type != typ || (target != "" && act.Target != target) ||
-			(got{Object: act.Object}).innerType() != innerType || (typ == "Delete" && act.Summary == "") {
+			(got{Object: act.Object}).innerType() != innerType || (typ == "Delete" && act.Summary == "" && idOf(act.Object) != group) {
 			continue
+		}
+		if signer != group && act.Actor == group && idOf(act.Object) == group {
+			continue // the community's own Update or Delete of itself, as Mastodon takes it
 		}
 		switch {
 		case !r.Verified || r.KeyID != signer+"#main-key":
@@ -176,6 +180,18 @@ func modCount(t *testing.T, a *testAgora, s *fedtest.Server, group, typ, innerTy
 		n++
 	}
 	return n
+}
+
+// idOf returns the id of an object given by its id or embedded.
+func idOf(raw json.RawMessage) string {
+	if s := typeOf(raw); s != "" {
+		return s
+	}
+	var o struct {
+		ID string `json:"id"`
+	}
+	json.Unmarshal(raw, &o)
+	return o.ID
 }
 
 func typeOf(raw json.RawMessage) string {
@@ -747,5 +763,51 @@ func TestFeaturedSkipsDeletedPinnedPost(t *testing.T) {
 	waitUntil(t, "deleted", func() bool { return !postOf(t, a, "gardening", hello.id).DeletedAt.IsZero() })
 	if got := collectionItems(t, group+"/featured"); len(got) != 0 {
 		t.Errorf("featured after its author deleted the post: %v", got)
+	}
+}
+
+// An edit and a deletion of the community reach each kind of server the
+// way it takes them: Mastodon takes an actor's Update or Delete from that
+// actor only; Lemmy takes them as a moderator's action, from a Person, in
+// the community's Announce (UpdateCommunity, and Delete of a community:
+// verify_mod_action); a server of unknown software gets both.
+func TestCommunityUpdateAndDeleteByDialect(t *testing.T) {
+	mastodon := fedtest.NewServer(t, fedtest.Options{Users: []string{"alice"}, Software: "mastodon"})
+	lemmy := fedtest.NewServer(t, fedtest.Options{Users: []string{"dave"}, Software: "lemmy"})
+	plain := fedtest.NewServer(t, fedtest.Options{Users: []string{"erin"}})
+	a, group := gardening(t, nil, joiner{mastodon, "alice"}, joiner{lemmy, "dave"}, joiner{plain, "erin"})
+	checkModerationPerson(t, a, group)
+	byGroup := func(s *fedtest.Server, typ string) int {
+		n := 0
+		for _, r := range received(s, typ) {
+			var g struct {
+				Actor  string          `json:"actor"`
+				Object json.RawMessage `json:"object"`
+			}
+			json.Unmarshal(r.Body, &g)
+			if g.Actor == group && r.Verified && r.KeyID == group+"#main-key" {
+				n++
+			}
+		}
+		return n
+	}
+	for _, step := range []struct {
+		typ, inner string
+		cli        []string
+	}{
+		{"Update", "Group", []string{"community", "edit", "gardening", "--title", "Gardening and more"}},
+		{"Delete", "", []string{"community", "delete", "gardening"}},
+	} {
+		a.mustCLI(step.cli...)
+		waitUntil(t, step.typ+" everywhere", func() bool {
+			return byGroup(mastodon, step.typ) == 1 && byGroup(plain, step.typ) == 1 &&
+				modCount(t, a, lemmy, group, step.typ, step.inner, "") == 1 && modCount(t, a, plain, group, step.typ, step.inner, "") == 1
+		})
+		if n := len(received(lemmy, step.typ)); n != 0 {
+			t.Errorf("the Lemmy-like server got %d %s by the community itself", n, step.typ)
+		}
+		if n := count(t, mastodon, "Announce", step.typ, ""); n != 0 {
+			t.Errorf("the Mastodon-like server got %d Announce{%s}", n, step.typ)
+		}
 	}
 }

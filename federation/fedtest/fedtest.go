@@ -79,6 +79,7 @@ type Server struct {
 	replies  map[string][]Reply
 	served   map[string]int // inbox path -> requests answered
 	docs     map[string][]byte
+	peerKeys map[string]*rsa.PublicKey // keyId -> key fetched before
 }
 
 // NewServer starts a Server on 127.0.0.1, closed when the test ends.
@@ -419,9 +420,35 @@ var signedHeadersParam = regexp.MustCompile(`headers="([^"]*)"`)
 
 // verify checks r's signature the way a careful peer would, with go-fed
 // and no code from package federation.
+//
+// Like Mastodon and Lemmy, it keeps the keys it fetched: a key that
+// verifies is not fetched again (a deleted community's Delete is verified
+// with the key known from before its actor answers 410), one that does
+// not is fetched again once (a rotated key).
 func (s *Server) verify(r *http.Request, body []byte) (keyID string, err error) {
+	cached := func(ctx context.Context, keyID string) (*rsa.PublicKey, error) {
+		s.mu.Lock()
+		k := s.peerKeys[keyID]
+		s.mu.Unlock()
+		if k == nil {
+			return nil, errors.New("no key known")
+		}
+		return k, nil
+	}
+	if keyID, err := verifyRequest(r, body, cached); err == nil {
+		return keyID, nil
+	}
 	return verifyRequest(r, body, func(ctx context.Context, keyID string) (*rsa.PublicKey, error) {
-		return fetchKey(ctx, s.client, keyID)
+		k, err := fetchKey(ctx, s.client, keyID)
+		if err == nil {
+			s.mu.Lock()
+			if s.peerKeys == nil {
+				s.peerKeys = map[string]*rsa.PublicKey{}
+			}
+			s.peerKeys[keyID] = k
+			s.mu.Unlock()
+		}
+		return k, err
 	})
 }
 

@@ -156,4 +156,3 @@ func TestAuthorFactsEqualsOneByOne(t *testing.T) {
 		})
 	}
 }
-
