@@ -32,7 +32,7 @@ type DeliveryConfig struct {
 // unavailable after 7 days (Mastodon).
 func DefaultDeliveryConfig() DeliveryConfig {
 	return DeliveryConfig{
-		Workers:          512,
+		Workers:          1024,
 		PerHost:          4,
 		MaxAttempts:      17,
 		UnavailableAfter: 7 * 24 * time.Hour,

@@ -88,7 +88,7 @@ func defaultConfig() Config {
 		LogLevel:  "info",
 		LogFormat: "text",
 		Delivery: DeliveryConfig{
-			Workers:          512,
+			Workers:          1024,
 			PerHost:          4,
 			MaxAttempts:      17,
 			ConnectTimeout:   Duration{10 * time.Second},
