@@ -88,24 +88,12 @@ func (d *Documents) mediaURL(id string) string {
 // InstanceActor renders the instance's Application actor, which signs the
 // GETs no community is behind.
 func (d *Documents) InstanceActor(ctx context.Context) ([]byte, error) {
-	pem, err := d.local.PublicKeyPEM(ctx, InstanceKeyOwner)
-	if err != nil {
-		return nil, err
-	}
-	iri := d.local.InstanceIRI()
-	return RenderActor(Actor{
-		ID:                        iri,
+	return d.instanceLevelActor(ctx, InstanceKeyOwner, Actor{
+		ID:                        d.local.InstanceIRI(),
 		Type:                      "Application",
 		PreferredUsername:         d.local.base.Hostname(),
 		Name:                      "Agora",
-		URL:                       d.local.Base() + "/",
-		Inbox:                     d.local.SharedInbox(),
-		Outbox:                    iri + "/outbox",
-		SharedInbox:               d.local.SharedInbox(),
-		PublicKeyID:               KeyID(iri),
-		PublicKeyPEM:              pem,
 		ManuallyApprovesFollowers: true,
-		Published:                 d.started,
 	})
 }
 
@@ -114,25 +102,29 @@ func (d *Documents) InstanceActor(ctx context.Context) ([]byte, error) {
 // Lemmy reads a Person (crates/apub/src/protocol/objects/person.rs:
 // preferredUsername, inbox, outbox and publicKey are required).
 func (d *Documents) ModerationActor(ctx context.Context) ([]byte, error) {
-	pem, err := d.local.PublicKeyPEM(ctx, ModerationKeyOwner)
-	if err != nil {
-		return nil, err
-	}
-	iri := d.local.ModerationIRI()
-	return RenderActor(Actor{
-		ID:                iri,
+	return d.instanceLevelActor(ctx, ModerationKeyOwner, Actor{
+		ID:                d.local.ModerationIRI(),
 		Type:              "Person",
 		PreferredUsername: "moderation",
 		Name:              "Moderation",
 		Summary:           "<p>Acts for the moderators of the communities on " + html.EscapeString(d.local.Host()) + ".</p>",
-		URL:               d.local.Base() + "/",
-		Inbox:             d.local.SharedInbox(),
-		Outbox:            iri + "/outbox",
-		SharedInbox:       d.local.SharedInbox(),
-		PublicKeyID:       KeyID(iri),
-		PublicKeyPEM:      pem,
-		Published:         d.started,
 	})
+}
+
+// instanceLevelActor renders an actor of the instance itself, not of a
+// community: a, with the instance's home page, the shared inbox, an
+// outbox and owner's key.
+func (d *Documents) instanceLevelActor(ctx context.Context, owner string, a Actor) ([]byte, error) {
+	pem, err := d.local.PublicKeyPEM(ctx, owner)
+	if err != nil {
+		return nil, err
+	}
+	a.URL = d.local.Base() + "/"
+	a.Inbox, a.SharedInbox = d.local.SharedInbox(), d.local.SharedInbox()
+	a.Outbox = a.ID + "/outbox"
+	a.PublicKeyID, a.PublicKeyPEM = KeyID(a.ID), pem
+	a.Published = d.started
+	return RenderActor(a)
 }
 
 // Followers renders a community's followers collection; page "" renders

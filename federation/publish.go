@@ -135,7 +135,7 @@ func (p *Publisher) RejectFollow(ctx context.Context, c community.Community, m c
 // (Lemmy's UpdateCommunity: a moderator's action, see publish_mod.go);
 // servers of unknown software get both.
 func (p *Publisher) CommunityUpdated(ctx context.Context, c community.Community) error {
-	return p.aboutCommunity(ctx, c, "Update", func() (Activity, error) {
+	return p.aboutCommunity(ctx, c, func() (Activity, error) {
 		doc, err := p.docs.GroupActor(ctx, c)
 		return Activity{Type: "Update", ObjectRaw: stripContext(doc)}, err
 	})
@@ -144,42 +144,40 @@ func (p *Publisher) CommunityUpdated(ctx context.Context, c community.Community)
 // CommunityDeleted sends Delete{Group} to every member's server, as
 // CommunityUpdated sends its Update.
 func (p *Publisher) CommunityDeleted(ctx context.Context, c community.Community) error {
-	return p.aboutCommunity(ctx, c, "Delete", func() (Activity, error) {
+	return p.aboutCommunity(ctx, c, func() (Activity, error) {
 		return Activity{Type: "Delete", ObjectIRI: p.local.CommunityIRI(c.Name)}, nil
 	})
 }
 
-// aboutCommunity sends an activity about the community itself in the two
-// ways CommunityUpdated tells.
-func (p *Publisher) aboutCommunity(ctx context.Context, c community.Community, typ string, activity func() (Activity, error)) error {
+// aboutCommunity sends an activity about the community itself, made by
+// activity when the community has members, in the two ways
+// CommunityUpdated tells.
+func (p *Publisher) aboutCommunity(ctx context.Context, c community.Community, activity func() (Activity, error)) error {
 	inboxes, err := p.inboxes.MemberInboxes(ctx, c.ID)
 	if err != nil || len(inboxes) == 0 {
 		return err
 	}
+	a, err := activity()
+	if err != nil {
+		return fmt.Errorf("about %s: %w", c.Name, err)
+	}
 	micro, thread, _ := p.splitByDialect(ctx, inboxes)
-	iri := p.local.CommunityIRI(c.Name)
 	if len(micro) > 0 {
-		a, err := activity()
-		if err != nil {
-			return fmt.Errorf("%s %s: %w", typ, c.Name, err)
-		}
-		a.To, a.Cc = []string{PublicCollection}, []string{iri + "/followers"}
-		if _, err := p.send(ctx, &c, a, micro); err != nil {
+		own := a // the microblog form, addressed to the followers
+		iri := p.local.CommunityIRI(c.Name)
+		own.To, own.Cc = []string{PublicCollection}, []string{iri + "/followers"}
+		if _, err := p.send(ctx, &c, own, micro); err != nil {
 			return err
 		}
 	}
 	if len(thread) == 0 {
 		return nil
 	}
-	a, err := activity()
+	out, err := p.modActivity(ctx, c, a, nil)
 	if err != nil {
-		return fmt.Errorf("%s %s: %w", typ, c.Name, err)
+		return fmt.Errorf("%s %s: %w", a.Type, c.Name, err)
 	}
-	n, body, err := p.modActivity(ctx, c, a, nil)
-	if err != nil {
-		return fmt.Errorf("%s %s: %w", typ, c.Name, err)
-	}
-	return p.sendMod(ctx, c, n, typ, body, thread, nil)
+	return p.sendMod(ctx, c, out, thread, nil)
 }
 
 // stripContext removes the top-level @context from a document about to be

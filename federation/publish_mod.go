@@ -40,13 +40,13 @@ func (p *Publisher) threadiverseInboxes(ctx context.Context, c community.Communi
 // for them.
 
 // modActivity fills in a moderation activity of community c: its IRI, the
-// moderation Person as actor, Lemmy's addressing (public, cc the
-// community); extra adds terms go-fed does not know. It returns the number
-// the IRI carries and the rendered activity.
-func (p *Publisher) modActivity(ctx context.Context, c community.Community, a Activity, extra map[string]any) (int64, []byte, error) {
+// moderation Person as actor and signer, Lemmy's addressing (public, cc
+// the community); extra adds terms go-fed does not know. It returns the
+// activity as sendMod stores it.
+func (p *Publisher) modActivity(ctx context.Context, c community.Community, a Activity, extra map[string]any) (OutActivity, error) {
 	n, err := p.queue.NextOutActivityID(ctx)
 	if err != nil {
-		return 0, nil, err
+		return OutActivity{}, err
 	}
 	iri := p.local.CommunityIRI(c.Name)
 	a.ID = iri + "/" + strings.ToLower(a.Type) + "/" + strconv.FormatInt(n, 10)
@@ -54,40 +54,34 @@ func (p *Publisher) modActivity(ctx context.Context, c community.Community, a Ac
 	a.To, a.Cc, a.Audience = []string{PublicCollection}, []string{iri}, []string{iri}
 	a.Published = p.now().UTC()
 	body, err := RenderActivity(a)
-	if err != nil || len(extra) == 0 {
-		return n, body, err
+	if err == nil && len(extra) > 0 {
+		var m map[string]json.RawMessage
+		if err = json.Unmarshal(body, &m); err == nil {
+			for k, v := range extra {
+				m[k] = mustJSON(v)
+			}
+			body, err = encodeRaw(m)
+		}
 	}
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(body, &m); err != nil {
-		return 0, nil, err
+	if err != nil {
+		return OutActivity{}, err
 	}
-	for k, v := range extra {
-		m[k] = mustJSON(v)
-	}
-	body, err = encodeRaw(m)
-	return n, body, err
+	return OutActivity{ID: n, IRI: a.ID, Type: a.Type, CommunityID: c.ID, Signer: ModerationKeyOwner,
+		Body: body, CreatedAt: a.Published}, nil
 }
 
 // sendMod stores a moderation activity made by modActivity (it is served
 // at its IRI), sends it in the community's Announce to inboxes, and as it
 // is, signed by the moderation Person, to direct.
-func (p *Publisher) sendMod(ctx context.Context, c community.Community, n int64, typ string, body []byte, inboxes, direct []string) error {
-	var head struct {
-		ID string `json:"id"`
-	}
-	if err := json.Unmarshal(body, &head); err != nil {
-		return fmt.Errorf("%s in %s: %w", typ, c.Name, err)
-	}
-	now := p.now().UTC()
-	out := OutActivity{ID: n, IRI: head.ID, Type: typ, CommunityID: c.ID, Signer: ModerationKeyOwner, Body: body, CreatedAt: now}
-	if err := p.queue.Enqueue(ctx, out, direct, now); err != nil {
-		return fmt.Errorf("%s in %s: %w", typ, c.Name, err)
+func (p *Publisher) sendMod(ctx context.Context, c community.Community, out OutActivity, inboxes, direct []string) error {
+	if err := p.queue.Enqueue(ctx, out, direct, out.CreatedAt); err != nil {
+		return fmt.Errorf("%s in %s: %w", out.Type, c.Name, err)
 	}
 	iri := p.local.CommunityIRI(c.Name)
-	_, err := p.send(ctx, &c, Activity{Type: "Announce", ObjectRaw: stripContext(body),
+	_, err := p.send(ctx, &c, Activity{Type: "Announce", ObjectRaw: stripContext(out.Body),
 		To: []string{PublicCollection}, Cc: []string{iri + "/followers"}, Audience: []string{iri}}, inboxes)
 	if err != nil {
-		return fmt.Errorf("%s in %s: %w", typ, c.Name, err)
+		return fmt.Errorf("%s in %s: %w", out.Type, c.Name, err)
 	}
 	return nil
 }
@@ -96,38 +90,36 @@ func (p *Publisher) sendMod(ctx context.Context, c community.Community, n int64,
 // the community's Announce, and as it is to the server of also (the
 // banned actor: no longer a member, its server would not learn of it)
 // unless that server is a member's or a microblog one.
-func (p *Publisher) sendModToMembers(ctx context.Context, c community.Community, n int64, typ string, body []byte, also string) error {
+func (p *Publisher) sendModToMembers(ctx context.Context, c community.Community, out OutActivity, also string) error {
 	inboxes, err := p.threadiverseInboxes(ctx, c)
 	if err != nil {
-		return fmt.Errorf("%s in %s: %w", typ, c.Name, err)
+		return fmt.Errorf("%s in %s: %w", out.Type, c.Name, err)
 	}
 	var direct []string
-	if also != "" {
-		if with := p.withActorServer(ctx, inboxes, also); len(with) > len(inboxes) {
-			direct = with[len(inboxes):]
-		}
+	if inbox := p.actorServer(ctx, also); inbox != "" && !slices.Contains(inboxes, inbox) {
+		direct = []string{inbox}
 	}
-	return p.sendMod(ctx, c, n, typ, body, inboxes, direct)
+	return p.sendMod(ctx, c, out, inboxes, direct)
 }
 
-// withActorServer adds the inbox of actor's server to inboxes, unless the
-// server is a microblog one (which has no use for a community's Block) or
-// the actor cannot be fetched.
-func (p *Publisher) withActorServer(ctx context.Context, inboxes []string, actor string) []string {
+// actorServer returns the inbox where actor's server takes a community's
+// Block, "" when there is none: no actor, one that cannot be fetched, or a
+// microblog server (which has no use for it).
+func (p *Publisher) actorServer(ctx context.Context, actor string) string {
+	if actor == "" {
+		return ""
+	}
 	a, err := p.actors.Get(ctx, actor, false)
 	if err != nil || p.dialects.Of(ctx, community.HostOf(a.DeliveryInbox())) == Microblog {
-		return inboxes
+		return ""
 	}
-	if inbox := a.DeliveryInbox(); !slices.Contains(inboxes, inbox) {
-		inboxes = append(inboxes, inbox)
-	}
-	return inboxes
+	return a.DeliveryInbox()
 }
 
 // block renders the Block of a ban (Lemmy's community ban: Block with the
 // community as target, removeData asking to remove the actor's content
 // there too), to send or to embed in its Undo.
-func (p *Publisher) block(ctx context.Context, c community.Community, actor, reason string, removeData bool) (int64, []byte, error) {
+func (p *Publisher) block(ctx context.Context, c community.Community, actor, reason string, removeData bool) (OutActivity, error) {
 	return p.modActivity(ctx, c, Activity{Type: "Block", ObjectIRI: actor, Target: p.local.CommunityIRI(c.Name), Summary: reason},
 		map[string]any{"removeData": removeData})
 }
@@ -135,34 +127,34 @@ func (p *Publisher) block(ctx context.Context, c community.Community, actor, rea
 // BlockActor tells threadiverse members, and the actor's server, that
 // actor is banned from the community.
 func (p *Publisher) BlockActor(ctx context.Context, c community.Community, actor, reason string, removeData bool) error {
-	n, body, err := p.block(ctx, c, actor, reason, removeData)
+	out, err := p.block(ctx, c, actor, reason, removeData)
 	if err != nil {
 		return fmt.Errorf("block %s: %w", actor, err)
 	}
-	return p.sendModToMembers(ctx, c, n, "Block", body, actor)
+	return p.sendModToMembers(ctx, c, out, actor)
 }
 
 // UnblockActor takes a ban back: Undo{Block}, sent as the Block was.
 func (p *Publisher) UnblockActor(ctx context.Context, c community.Community, actor string) error {
-	_, inner, err := p.block(ctx, c, actor, "", false)
+	inner, err := p.block(ctx, c, actor, "", false)
 	if err != nil {
 		return fmt.Errorf("unblock %s: %w", actor, err)
 	}
-	n, body, err := p.modActivity(ctx, c, Activity{Type: "Undo", ObjectRaw: stripContext(inner)}, nil)
+	out, err := p.modActivity(ctx, c, Activity{Type: "Undo", ObjectRaw: stripContext(inner.Body)}, nil)
 	if err != nil {
 		return fmt.Errorf("unblock %s: %w", actor, err)
 	}
-	return p.sendModToMembers(ctx, c, n, "Undo", body, actor)
+	return p.sendModToMembers(ctx, c, out, actor)
 }
 
 // collectionChange sends Add or Remove of object to one of the
 // community's collections.
 func (p *Publisher) collectionChange(ctx context.Context, c community.Community, typ, object, collection string) error {
-	n, body, err := p.modActivity(ctx, c, Activity{Type: typ, ObjectIRI: object, Target: p.local.CommunityIRI(c.Name) + "/" + collection}, nil)
+	out, err := p.modActivity(ctx, c, Activity{Type: typ, ObjectIRI: object, Target: p.local.CommunityIRI(c.Name) + "/" + collection}, nil)
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", typ, object, err)
 	}
-	return p.sendModToMembers(ctx, c, n, typ, body, "")
+	return p.sendModToMembers(ctx, c, out, "")
 }
 
 // ModeratorAdded sends Add{actor} to the moderators collection.

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/url"
 	"slices"
-	"strconv"
 
 	"github.com/agorafed/agora/community"
 )
@@ -150,19 +149,11 @@ func (p *Publisher) WithdrawPost(ctx context.Context, c community.Community, pos
 // Delete of someone else's post with a summary for a moderator's removal
 // and refuses it from other than a Person (see publish_mod.go).
 func (p *Publisher) communityDelete(ctx context.Context, c community.Community, post community.Post, reason community.Reason) (json.RawMessage, error) {
-	n, err := p.queue.NextOutActivityID(ctx)
+	out, err := p.modActivity(ctx, c, Activity{Type: "Delete", ObjectIRI: post.ObjectID, Summary: string(reason)}, nil)
 	if err != nil {
 		return nil, err
 	}
-	iri := p.local.CommunityIRI(c.Name)
-	a := Activity{ID: iri + "/delete/" + strconv.FormatInt(n, 10), Type: "Delete", Actor: p.local.ModerationIRI(),
-		ObjectIRI: post.ObjectID, Summary: string(reason), Published: p.now().UTC()}
-	p.postAddressing(c, post, &a)
-	body, err := RenderActivity(a)
-	if err != nil {
-		return nil, err
-	}
-	return stripContext(body), nil
+	return stripContext(out.Body), nil
 }
 
 // RelayActivity forwards an author's edit (to threadiverse and unknown

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"io"
 	"mime"
@@ -12,25 +13,19 @@ import (
 	"github.com/go-chi/chi/v5"
 )
 
-func (s *server) instanceActor(w http.ResponseWriter, r *http.Request) {
-	// Served to anyone, signed or not: peers fetch the instance key unsigned.
-	if !wantsAS2(r) {
-		http.Redirect(w, r, "/", http.StatusFound)
-		return
+// instanceLevelActor serves an actor of the instance itself (the
+// Application that signs fetches, the moderation Person) to anyone,
+// signed or not: peers fetch keys unsigned. A browser goes to the home
+// page.
+func (s *server) instanceLevelActor(render func(context.Context) ([]byte, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !wantsAS2(r) {
+			http.Redirect(w, r, "/", http.StatusFound)
+			return
+		}
+		body, err := render(r.Context())
+		s.writeAS2(w, r, body, err)
 	}
-	body, err := s.Docs.InstanceActor(r.Context())
-	s.writeAS2(w, r, body, err)
-}
-
-// moderationActor serves the moderation Person (federation.ModerationActor)
-// as the instance actor is served.
-func (s *server) moderationActor(w http.ResponseWriter, r *http.Request) {
-	if !wantsAS2(r) {
-		http.Redirect(w, r, "/", http.StatusFound)
-		return
-	}
-	body, err := s.Docs.ModerationActor(r.Context())
-	s.writeAS2(w, r, body, err)
 }
 
 // communityActor serves the Group actor to ActivityPub clients and the

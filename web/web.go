@@ -76,8 +76,8 @@ func New(d Deps) http.Handler {
 	if d.Metrics != nil {
 		r.Method(http.MethodGet, "/metrics", d.Metrics)
 	}
-	r.Get("/actor", s.instanceActor)
-	r.Get("/moderation", s.moderationActor)
+	r.Get("/actor", s.instanceLevelActor(d.Docs.InstanceActor))
+	r.Get("/moderation", s.instanceLevelActor(d.Docs.ModerationActor))
 	limited := inboxLimits(d.Limits)
 	r.With(limited...).Post("/inbox", s.inbox)
 	r.With(limited...).Post("/actor/inbox", s.inbox)

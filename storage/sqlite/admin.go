@@ -29,27 +29,9 @@ func (db *DB) CreateAdmin(ctx context.Context, name, passwordHash string, at tim
 	return id, err
 }
 
-// SetAdminPassword replaces an admin's password hash and ends their sessions.
-func (db *DB) SetAdminPassword(ctx context.Context, name, passwordHash string) error {
-	tx, err := db.begin(ctx)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	var id int64
-	if err := tx.QueryRowContext(ctx, `UPDATE admins SET password_hash = ? WHERE name = ? RETURNING id`,
-		passwordHash, name).Scan(&id); err != nil {
-		return fmt.Errorf("admin %s: %w", name, notFound(err))
-	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE admin_id = ?`, id); err != nil {
-		return err
-	}
-	return tx.Commit()
-}
-
 // ChangePassword replaces an admin's password hash and ends their
-// sessions, all but keepTokenHash (the browser that changed it), in one
-// transaction.
+// sessions, all but keepTokenHash (the browser that changed it; "" ends
+// them all), in one transaction.
 func (db *DB) ChangePassword(ctx context.Context, adminID int64, passwordHash, keepTokenHash string) error {
 	tx, err := db.begin(ctx)
 	if err != nil {

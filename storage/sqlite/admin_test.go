@@ -57,7 +57,7 @@ func TestAdminsSessionsAndSetupTokens(t *testing.T) {
 	if _, _, err := db.SessionAdmin(ctx, "s1", now.Add(2*time.Hour)); !errors.Is(err, community.ErrNotFound) {
 		t.Fatalf("expired session: %v", err)
 	}
-	if err := db.SetAdminPassword(ctx, "root", "hash2"); err != nil {
+	if err := db.ChangePassword(ctx, id, "hash2", ""); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := db.SessionAdmin(ctx, "s1", now); !errors.Is(err, community.ErrNotFound) {

@@ -81,8 +81,8 @@ func (db *DB) MarkInboxProcessed(ctx context.Context, results []federation.Inbox
 		return fmt.Errorf("mark inbox processed: %w", err)
 	}
 	for _, r := range results {
-		// Nothing deletes inbox rows, so every id is there; were one gone,
-		// the others would still be marked.
+		// Only processed rows are deleted (PruneInbox), so every id is
+		// there; were one gone, the others would still be marked.
 		var err error
 		if r.RetryAt.IsZero() {
 			_, err = txDone.ExecContext(ctx, ms(r.At), r.Result, r.ID)
