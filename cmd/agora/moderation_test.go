@@ -322,7 +322,12 @@ func TestModerationByDirectMessage(t *testing.T) {
 	carolPost := note{id: mastodon.URL() + "/notes/carol1", content: "<p>buy now</p>", to: []string{asPublic}, cc: []string{group}, mentions: []string{group}}
 	bobPost.publish(t, a, mastodon, "bob")
 	carolPost.publish(t, a, mastodon, "carol")
-	waitUntil(t, "two announces", func() bool { return len(activities(t, mastodon, "Announce")) == 2 })
+	// Every member's server has both before lemmy's count is taken: a late
+	// Announce would look like a non-moderator's command federating.
+	waitUntil(t, "two announces", func() bool {
+		return len(activities(t, mastodon, "Announce")) == 2 && count(t, lemmy, "Announce", "Create", "") == 2 &&
+			count(t, plain, "Announce", "Create", "") == 2
+	})
 
 	// Nothing a non-moderator sends changes anything: bob is answered once
 	// with a refusal, and only once however many commands he sends.
