@@ -3,10 +3,14 @@ package federation_test
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/url"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/agorafed/agora/federation"
 	"github.com/agorafed/agora/storage/sqlite"
@@ -97,5 +101,63 @@ func TestProcessPendingMarksInBatches(t *testing.T) {
 				t.Error("marked with an ended context: the write fails at shutdown")
 			}
 		})
+	}
+}
+
+// processingStore runs the processor from inside RecordInbox, right after
+// the row is committed and before Receive returns: what the processor does
+// when another request's wake-up comes first, which a group commit makes
+// common under load.
+type processingStore struct {
+	*sqlite.DB
+	in *federation.Inbox
+}
+
+func (s *processingStore) RecordInbox(ctx context.Context, it federation.InboxItem) (bool, error) {
+	isNew, err := s.DB.RecordInbox(ctx, it)
+	if err == nil && isNew {
+		s.in.ProcessPending(ctx)
+	}
+	return isNew, err
+}
+
+// TestReceiveHandsOverBeforeRecording: the processor takes the parse
+// Receive made even when it reads the row before Receive returns, and a
+// duplicate delivery leaves nothing behind in the hand-over.
+func TestReceiveHandsOverBeforeRecording(t *testing.T) {
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "agora.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	base, _ := url.Parse("https://agora.example")
+	metrics := federation.NewMetrics(nil)
+	store := &processingStore{DB: db}
+	in := federation.NewInbox(federation.InboxDeps{Local: federation.NewLocal(base, db, nil), Keys: &staticKeys{old: testKeys()[0]},
+		Store: store, Metrics: metrics})
+	store.in = in
+	key := federation.SigningKey{KeyID: testKeyID, Private: testKeys()[0]}
+	// An Accept naming a community is recorded and then ignored by the
+	// processor: it needs none of the inbox's other dependencies.
+	body := []byte(`{"@context":"https://www.w3.org/ns/activitystreams","id":"https://remote.example/accept/1","type":"Accept",` +
+		`"actor":"` + testActor + `","object":"https://agora.example/follow/1","target":"https://agora.example/c/gardening"}`)
+	for i, want := range []string{federation.ResultQueued, federation.ResultDuplicate} {
+		r := newRequest(t, http.MethodPost, testInbox, body)
+		if err := federation.SignRequest(r, key, body, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		got, err := in.Receive(ctx, onWire(t, r), body, nil)
+		if err != nil || got != want {
+			t.Fatalf("delivery %d: %q, %v; want %q", i+1, got, err, want)
+		}
+	}
+	if left, err := db.UnprocessedInbox(ctx, 0, time.Now(), 10); err != nil || len(left) != 0 {
+		t.Fatalf("left in the queue: %d, %v", len(left), err)
+	}
+	handed := testutil.ToFloat64(metrics.Parses.WithLabelValues("handed_over"))
+	again := testutil.ToFloat64(metrics.Parses.WithLabelValues("parsed_again"))
+	if handed != 1 || again != 0 {
+		t.Fatalf("processed %v handed over, %v parsed again; want 1 and 0", handed, again)
 	}
 }

@@ -7,6 +7,7 @@ type Metrics struct {
 	Inbox      *prometheus.CounterVec // by activity type and result
 	Deliveries *prometheus.CounterVec // by result: delivered, retry, failed, dropped
 	Signatures *prometheus.CounterVec // verified inbox POSTs by signature scheme
+	Parses     *prometheus.CounterVec // activities the processor took as Receive parsed them, or parsed again
 }
 
 // NewMetrics makes the metrics and registers them with reg (nil: not
@@ -25,9 +26,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "agora_inbox_signatures_total",
 			Help: "Verified inbox POSTs, by HTTP Signature scheme (draft-cavage-http-signatures-12, rfc9421).",
 		}, []string{"scheme"}),
+		Parses: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "agora_inbox_processed_parses_total",
+			Help: "Activities processed, by where their parse came from: handed over by the inbox (handed_over) or parsed again from the queue (parsed_again: after a restart, or when the hand-over was full).",
+		}, []string{"source"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Inbox, m.Deliveries, m.Signatures)
+		reg.MustRegister(m.Inbox, m.Deliveries, m.Signatures, m.Parses)
 	}
 	return m
 }
