@@ -118,11 +118,14 @@ func (db *DB) UnprocessedCount(ctx context.Context) (int, error) {
 // (they are parsed before the 202); they are BLOBs, read as text.
 func (db *DB) ReceivedLater(ctx context.Context, afterID int64, typ, actor, object string) (bool, error) {
 	var found bool
-	err := db.readRow(ctx, `SELECT EXISTS (SELECT 1 FROM inbox WHERE id > ?1 AND type = ?2 AND actor = ?3
-		AND (json_extract(CAST(body AS TEXT), '$.object') = ?4 OR json_extract(CAST(body AS TEXT), '$.object.id') = ?4))`,
-		afterID, typ, actor, object).Scan(&found)
+	err := db.readRow(ctx, receivedLaterQuery, afterID, typ, actor, object).Scan(&found)
 	return found, err
 }
+
+// receivedLaterQuery reads only the actor's activities after the item,
+// from inbox_by_actor (TestQueryPlans).
+const receivedLaterQuery = `SELECT EXISTS (SELECT 1 FROM inbox WHERE actor = ?3 AND id > ?1 AND type = ?2
+	AND (json_extract(CAST(body AS TEXT), '$.object') = ?4 OR json_extract(CAST(body AS TEXT), '$.object.id') = ?4))`
 
 // PruneInbox deletes items processed before a time, a thousand at a
 // time, so that other writes go on between (the first prune after an

@@ -5,11 +5,12 @@ import (
 	"testing"
 )
 
-// The inbox's and the pages' queries on posts use the indexes meant for
-// them, not a scan of the community's posts (posts_by_community) or of
-// the table. EXPLAIN QUERY PLAN, on an empty database: what is checked is
-// which index the planner can use, not how fast.
-func TestPostQueryPlans(t *testing.T) {
+// The inbox's and the pages' queries use the indexes meant for them, not
+// a scan of the community's posts (posts_by_community), of a table, or of
+// every activity received since a retried one. EXPLAIN QUERY PLAN, on an
+// empty database: what is checked is which index the planner can use,
+// not how fast.
+func TestQueryPlans(t *testing.T) {
 	db, _ := openTest(t)
 	for _, tc := range []struct {
 		name  string
@@ -26,6 +27,9 @@ func TestPostQueryPlans(t *testing.T) {
 		{"reply counts", replyCountsQuery(3),
 			[]any{1, "https://a/1", "https://a/2", "https://a/3"},
 			[]string{"INDEX posts_by_parent"}},
+		{"a retried activity's actor's later activities", receivedLaterQuery,
+			[]any{7, "Undo", "https://m.example/users/ann", "https://m.example/follows/1"},
+			[]string{"INDEX inbox_by_actor (actor=? AND id>?)"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rows, err := db.r.Query(`EXPLAIN QUERY PLAN `+tc.query, tc.args...)
@@ -48,7 +52,7 @@ func TestPostQueryPlans(t *testing.T) {
 					t.Errorf("plan lacks %q:\n%s", w, all)
 				}
 			}
-			for _, bad := range []string{"SCAN posts", "posts_by_community"} {
+			for _, bad := range []string{"SCAN posts", "posts_by_community", "SCAN inbox"} {
 				if strings.Contains(all, bad) {
 					t.Errorf("plan has %q:\n%s", bad, all)
 				}

@@ -250,7 +250,7 @@ func (db *DB) AuthorFacts(ctx context.Context, communityID int64, author string,
 
 // authorFactsQuery takes the community, the author, the author's host
 // and the time from which posts count. The count reads the index
-// posts_by_author only (TestPostQueryPlans).
+// posts_by_author only (TestQueryPlans).
 const authorFactsQuery = `SELECT
 	(SELECT state FROM members WHERE community_id = ?1 AND actor = ?2),
 	(SELECT role FROM moderators WHERE community_id = ?1 AND actor = ?2),

@@ -14,7 +14,7 @@ import (
 	"github.com/agorafed/agora/federation"
 )
 
-func openTest(t *testing.T) (*DB, string) {
+func openTest(t testing.TB) (*DB, string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "agora.db")
 	db, err := Open(context.Background(), path)
