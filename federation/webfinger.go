@@ -52,12 +52,15 @@ func (j JRD) SubscribeTemplate() string {
 	return ""
 }
 
-// SplitHandle reads "@user@host" or "user@host" (host may carry a port).
+// SplitHandle reads "@user@host", "user@host" or "acct:user@host" (host
+// may carry a port). A user part never holds a colon (RFC 7565's userpart
+// is unreserved characters, sub-delims and percent-escapes), so a second
+// "acct:" is refused rather than taken for the user.
 func SplitHandle(handle string) (user, host string, err error) {
 	h := strings.TrimPrefix(strings.TrimSpace(handle), "@")
 	h = strings.TrimPrefix(h, "acct:")
 	user, host, ok := strings.Cut(h, "@")
-	if !ok || user == "" || host == "" || strings.ContainsAny(user, "/?#@ ") || strings.ContainsAny(host, "/?#@ ") {
+	if !ok || user == "" || host == "" || strings.ContainsAny(user, "/?#@ :") || strings.ContainsAny(host, "/?#@ ") {
 		return "", "", fmt.Errorf("%q: %w", handle, ErrBadHandle)
 	}
 	return user, strings.ToLower(host), nil

@@ -90,7 +90,7 @@ func FuzzParseJRD(f *testing.F) {
 func FuzzSplitHandle(f *testing.F) {
 	for _, s := range []string{"@alice@mastodon.example", "alice@127.0.0.21:40123", "acct:bob@gts.example", "@@", "a@b@c",
 		"@alice@evil.example/../x", "@alice@evil.example?x=1#y", "@alice@[::1]:80", " @a@b ", "@garden\u202eing@x.example",
-		"@a@exa mple.org", "@a@169.254.169.254", "@a@EXAMPLE.ORG", "acct:@x", "\x00@\x00"} {
+		"@a@exa mple.org", "@a@169.254.169.254", "@a@EXAMPLE.ORG", "acct:@x", "\x00@\x00", "acct:acct:@0"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, handle string) {
@@ -101,7 +101,7 @@ func FuzzSplitHandle(f *testing.F) {
 			}
 			return
 		}
-		if user == "" || host == "" || strings.ContainsAny(user, "/?#@ ") || strings.ContainsAny(host, "/?#@ ") {
+		if user == "" || host == "" || strings.ContainsAny(user, "/?#@ :") || strings.ContainsAny(host, "/?#@ ") {
 			t.Fatalf("SplitHandle(%q) = %q, %q", handle, user, host)
 		}
 		if host != strings.ToLower(host) {

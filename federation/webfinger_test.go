@@ -25,6 +25,8 @@ func TestSplitHandle(t *testing.T) {
 		{"https://mastodon.example/@alice", "", "", false},
 		{"a@b@c", "", "", false},
 		{"alice@host/path", "", "", false},
+		{"acct:acct:@0", "", "", false}, // found by FuzzSplitHandle: user "acct:" did not split again from "@acct:@0"
+		{"al:ice@host", "", "", false},
 	}
 	for _, tt := range tests {
 		user, host, err := federation.SplitHandle(tt.in)
