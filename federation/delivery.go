@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"runtime"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -195,8 +196,10 @@ func (d *Deliverer) Run(ctx context.Context) error {
 			}
 			return nil
 		case <-d.wake:
+			p.drained = false
 		case <-p.finished:
 		case <-timer.C:
+			p.drained = false
 			timer.Reset(d.cfg.Poll)
 		}
 	}
@@ -223,7 +226,7 @@ func (d *Deliverer) DeliverDue(ctx context.Context) {
 // whether it claimed any.
 func (d *Deliverer) fill(ctx context.Context, p *pool) bool {
 	room := 2*p.workers - p.buffered()
-	if room <= 0 || ctx.Err() != nil {
+	if room <= 0 || ctx.Err() != nil || p.drained {
 		return false
 	}
 	// Enough claimed work can still start: claiming again now would run
@@ -232,16 +235,29 @@ func (d *Deliverer) fill(ctx context.Context, p *pool) bool {
 	if p.startable() >= max(p.workers/2, 1) {
 		return false
 	}
-	ds, err := d.queue.ClaimDue(ctx, d.now(), room, 2*p.perHost, 5*time.Minute, p.saturated()...)
+	skip := p.saturated()
+	ds, err := d.queue.ClaimDue(ctx, d.now(), room, 2*p.perHost, 5*time.Minute, skip...)
 	if err != nil {
 		if ctx.Err() == nil { // a claim cut short by shutdown is no error
 			d.log.Error("delivery: claim", "err", err)
 		}
 		return false
 	}
+	perHost := map[string]int{}
 	for _, dl := range ds {
 		p.add(dl)
+		perHost[dl.Host]++
 	}
+	// Everything due was claimed when the claim left nothing out: fewer
+	// rows than it could take, no host skipped, none cut at its per-host
+	// limit. Until something is queued (Notify) or time passes (Poll:
+	// retries and leases come due), claiming again would find nothing. At
+	// the end of a fan-out every finished delivery asked again: about 350
+	// empty claims of 0.2-0.3 ms each for 2000 hosts, 30 us of CPU per
+	// delivery (`agora bench fanout`, profile).
+	p.drained = len(ds) < room && len(skip) == 0 && !slices.ContainsFunc(ds, func(dl Delivery) bool {
+		return perHost[dl.Host] >= 2*p.perHost
+	})
 	return len(ds) > 0
 }
 
@@ -468,6 +484,9 @@ type pool struct {
 	done             chan string
 	finished         chan struct{}
 	wg               sync.WaitGroup
+	// drained: the last claim took everything due; the dispatcher does
+	// not claim again until it is woken or polls.
+	drained bool
 }
 
 func newPool(workers, perHost int) *pool {

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -378,5 +379,96 @@ func TestDeliverySuccessWritesOnlyToClear(t *testing.T) {
 	defer hosts.mu.Unlock()
 	if len(hosts.succeeded) != 1 || hosts.succeeded[0] != hostOf(peers[0]) {
 		t.Errorf("successes written for %v, want only %s", hosts.succeeded, hostOf(peers[0]))
+	}
+}
+
+// countingQueue counts the Deliverer's claims.
+type countingQueue struct {
+	*sqlite.DB
+	claims atomic.Int32
+}
+
+func (c *countingQueue) ClaimDue(ctx context.Context, now time.Time, limit, perHost int, lease time.Duration, skip ...string) ([]federation.Delivery, error) {
+	c.claims.Add(1)
+	return c.DB.ClaimDue(ctx, now, limit, perHost, lease, skip...)
+}
+
+// Once a claim has taken everything due, the workers do not claim again
+// for every delivery that finishes (at the end of a fan-out that was an
+// empty claim per host); they claim again when woken, and at once when a
+// claim may have left something due (a host cut at its limit). Poll is an
+// hour: anything that waited for it would not be delivered in the test.
+func TestDeliveryClaimsWhatIsDueOnce(t *testing.T) {
+	tests := []struct {
+		name       string
+		hosts      int // one delivery each
+		backlog    int // deliveries to one more host
+		maxClaims  int32
+		thenNotify int // deliveries queued once all are done, then Notify
+	}{
+		{"one delivery to each of 30 hosts", 30, 0, 2, 0},
+		// Cut at its limit (2 x PerHost a claim), the host's backlog is
+		// claimed again as its deliveries finish, not at the next Poll:
+		// at most a claim per delivery.
+		{"a host's backlog beyond its claim limit", 0, 13, 13, 0},
+		{"queued after everything was claimed, then notified", 10, 0, 4, 5},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			cfg := federation.DeliveryConfig{Workers: 64, PerHost: 2, Poll: time.Hour, ShutdownTimeout: 100 * time.Millisecond}
+			r := newDeliveryRig(t, cfg)
+			q := &countingQueue{DB: r.db}
+			d := federation.NewDeliverer(federation.DelivererDeps{
+				Config: cfg, Queue: q, Hosts: r.db, Gone: r.db, Local: r.local,
+				Client: federation.NewHTTPClient(federation.ClientConfig{AllowPrivate: true}), UserAgent: "agora-test", Now: r.clock.Now,
+			})
+			var peers []*fedtest.Server
+			for range tt.hosts {
+				p := fedtest.NewServer(t, fedtest.Options{})
+				peers = append(peers, p)
+				r.enqueue(t, p.URL()+"/inbox")
+			}
+			big := fedtest.NewServer(t, fedtest.Options{})
+			for i := range tt.backlog {
+				r.enqueue(t, fmt.Sprintf("%s/users/u%d/inbox", big.URL(), i))
+			}
+			runCtx, cancel := context.WithCancel(ctx)
+			done := make(chan error, 1)
+			go func() { done <- d.Run(runCtx) }()
+			defer func() { cancel(); <-done }()
+			waitEmpty := func() {
+				t.Helper()
+				deadline := time.Now().Add(10 * time.Second)
+				for r.depth(t) > 0 {
+					if time.Now().After(deadline) {
+						t.Fatalf("%d deliveries left after 10 s (Poll is an hour)", r.depth(t))
+					}
+					time.Sleep(10 * time.Millisecond)
+				}
+			}
+			waitEmpty()
+			if tt.thenNotify > 0 {
+				for range tt.thenNotify {
+					r.enqueue(t, peers[0].URL()+"/inbox")
+				}
+				d.Notify()
+				waitEmpty()
+			}
+			var hits int
+			for _, p := range peers {
+				hits += p.Hits("/inbox")
+			}
+			for i := range tt.backlog {
+				hits += big.Hits(fmt.Sprintf("/users/u%d/inbox", i))
+			}
+			if want := tt.hosts + tt.backlog + tt.thenNotify; hits != want {
+				t.Errorf("%d deliveries arrived, want %d", hits, want)
+			}
+			t.Logf("%d claims", q.claims.Load())
+			if n := q.claims.Load(); n > tt.maxClaims {
+				t.Errorf("%d claims, want at most %d", n, tt.maxClaims)
+			}
+		})
 	}
 }
