@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/testutil"
-
 	"github.com/agorafed/agora/federation"
 	"github.com/agorafed/agora/storage/sqlite"
 )
@@ -155,9 +153,7 @@ func TestReceiveHandsOverBeforeRecording(t *testing.T) {
 	if left, err := db.UnprocessedInbox(ctx, 0, time.Now(), 10); err != nil || len(left) != 0 {
 		t.Fatalf("left in the queue: %d, %v", len(left), err)
 	}
-	handed := testutil.ToFloat64(metrics.Parses.WithLabelValues("handed_over"))
-	again := testutil.ToFloat64(metrics.Parses.WithLabelValues("parsed_again"))
-	if handed != 1 || again != 0 {
+	if handed, again := metrics.ParseSources(); handed != 1 || again != 0 {
 		t.Fatalf("processed %v handed over, %v parsed again; want 1 and 0", handed, again)
 	}
 }

@@ -1,6 +1,15 @@
 package federation
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+)
+
+// Sources of the processor's parse (Metrics.Parses).
+const (
+	parseHandedOver  = "handed_over"
+	parseParsedAgain = "parsed_again"
+)
 
 // Metrics are the Prometheus metrics of the inbox and the delivery queue.
 type Metrics struct {
@@ -35,6 +44,20 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		reg.MustRegister(m.Inbox, m.Deliveries, m.Signatures, m.Parses)
 	}
 	return m
+}
+
+// ParseSources says how many activities the processor took as Receive
+// parsed them and how many it parsed again, so far.
+func (m *Metrics) ParseSources() (handedOver, parsedAgain float64) {
+	return counterValue(m.Parses.WithLabelValues(parseHandedOver)), counterValue(m.Parses.WithLabelValues(parseParsedAgain))
+}
+
+func counterValue(c prometheus.Counter) float64 {
+	var m dto.Metric
+	if c.Write(&m) != nil {
+		return 0
+	}
+	return m.GetCounter().GetValue()
 }
 
 // RegisterQueueDepth exports the delivery queue depth, read at scrape time.

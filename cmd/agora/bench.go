@@ -14,21 +14,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
-
 	"github.com/agorafed/agora/community"
 	"github.com/agorafed/agora/federation"
 )
-
-// counterValue reads a Prometheus counter.
-func counterValue(c prometheus.Counter) float64 {
-	var m dto.Metric
-	if c.Write(&m) != nil {
-		return 0
-	}
-	return m.GetCounter().GetValue()
-}
 
 const benchUsage = `Usage:
   agora bench fanout [--hosts 2000] [--followers 10000] [--latency 200ms]

@@ -231,8 +231,7 @@ func cmdBenchIngest(ctx context.Context, args []string, stdout, stderr io.Writer
 	fmt.Fprintf(stdout, "recorded %d of %d accepted (lost %d), peak RSS %.1f MB\n", recorded, accepted, lost, peakRSSMB())
 	// Each activity the processor parses again costs a go-fed parse, the
 	// largest part of receiving one.
-	handed := counterValue(a.metrics.Parses.WithLabelValues("handed_over"))
-	again := counterValue(a.metrics.Parses.WithLabelValues("parsed_again"))
+	handed, again := a.metrics.ParseSources()
 	fmt.Fprintf(stdout, "processed %.0f: %.0f with the inbox's parse, %.0f parsed again\n", handed+again, handed, again)
 	fig["parsed_again"] = again
 	printJSON(stdout, fig)

@@ -175,25 +175,25 @@ type savepoint struct {
 	done bool
 }
 
-func (s *savepoint) Commit() error {
-	if s.done {
-		return sql.ErrTxDone
-	}
-	s.done = true
-	defer s.b.mu.Unlock()
-	_, err := s.Tx.ExecContext(context.Background(), "RELEASE "+s.name)
-	return err
-}
+func (s *savepoint) Commit() error { return s.end("RELEASE") }
 
-func (s *savepoint) Rollback() error {
+// Rollback undoes the savepoint's writes, then releases it (ROLLBACK TO
+// leaves it open).
+func (s *savepoint) Rollback() error { return s.end("ROLLBACK TO", "RELEASE") }
+
+// end runs each statement on the savepoint, all of them whatever fails,
+// returns the first error, and gives the batch back.
+func (s *savepoint) end(verbs ...string) error {
 	if s.done {
 		return sql.ErrTxDone
 	}
 	s.done = true
 	defer s.b.mu.Unlock()
-	_, err := s.Tx.ExecContext(context.Background(), "ROLLBACK TO "+s.name)
-	if _, rerr := s.Tx.ExecContext(context.Background(), "RELEASE "+s.name); err == nil {
-		err = rerr
+	var first error
+	for _, v := range verbs {
+		if _, err := s.Tx.ExecContext(context.Background(), v+" "+s.name); err != nil && first == nil {
+			first = err
+		}
 	}
-	return err
+	return first
 }
