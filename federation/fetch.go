@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net"
 	"net/http"
 	"net/netip"
@@ -34,6 +35,11 @@ var (
 	// ErrWrongOrigin: the fetched document has no id, or its id is not on
 	// the host it was finally fetched from, so that host cannot speak for it.
 	ErrWrongOrigin = errors.New("document id not on the fetched host")
+
+	// ErrContentType: the answer is not an ActivityStreams document by its
+	// Content-Type. A server that serves its users' uploads as JSON (or
+	// as anything) must not thereby speak for its actors.
+	ErrContentType = errors.New("not an ActivityStreams content type")
 )
 
 const (
@@ -293,7 +299,8 @@ func NewFetcher(client *http.Client, sign func(*http.Request) error) *Fetcher {
 }
 
 // Get fetches the AS2 document at iri and returns its body. It fails on a
-// non-2xx status (a *StatusError), a body over 1 MiB (ErrTooLarge), and a
+// non-2xx status (a *StatusError), a Content-Type that is not an
+// ActivityStreams one (ErrContentType), a body over 1 MiB (ErrTooLarge), and a
 // document whose id is missing or not on the host that finally answered
 // (ErrWrongOrigin). It is meant for AS2 documents only: WebFinger and
 // NodeInfo documents have no id.
@@ -321,6 +328,10 @@ func (f *Fetcher) Get(ctx context.Context, iri string) ([]byte, error) {
 		// Drain a little so that the connection can be reused.
 		_, _ = io.CopyN(io.Discard, resp.Body, 4<<10)
 		return nil, fmt.Errorf("fetch %s: %w", iri, &StatusError{Code: resp.StatusCode, URL: final})
+	}
+	if !IsActivityContentType(resp.Header.Get("Content-Type")) {
+		_, _ = io.CopyN(io.Discard, resp.Body, 4<<10)
+		return nil, fmt.Errorf("fetch %s: %w: %q", iri, ErrContentType, resp.Header.Get("Content-Type"))
 	}
 	if resp.ContentLength > maxDocumentSize {
 		return nil, fmt.Errorf("fetch %s: %w: Content-Length %d", iri, ErrTooLarge, resp.ContentLength)
@@ -357,4 +368,19 @@ func (f *Fetcher) GetDocument(ctx context.Context, iri string, v any) error {
 		return fmt.Errorf("fetch %s: decode: %w", iri, err)
 	}
 	return nil
+}
+
+// IsActivityContentType tells whether a Content-Type header names an
+// ActivityStreams document: application/activity+json or
+// application/ld+json. Plain application/json, and anything else, is
+// refused: it is what a server may serve its users' uploaded files as.
+// Mastodon refuses the same (app/helpers/jsonld_helper.rb,
+// valid_activitypub_content_type?), and asks ld+json for the AS2 profile
+// too; JSON-LD without the profile is still no upload, so it passes here.
+func IsActivityContentType(header string) bool {
+	mt, _, err := mime.ParseMediaType(header)
+	if err != nil {
+		return false
+	}
+	return mt == "application/activity+json" || mt == "application/ld+json"
 }

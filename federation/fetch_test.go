@@ -23,10 +23,10 @@ import (
 func docServer(t *testing.T, handler func(w http.ResponseWriter, r *http.Request) bool) *httptest.Server {
 	t.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/activity+json")
 		if handler != nil && handler(w, r) {
 			return
 		}
-		w.Header().Set("Content-Type", "application/activity+json")
 		fmt.Fprintf(w, `{"id":"http://%s%s","type":"Note"}`, r.Host, r.URL.Path)
 	}))
 	t.Cleanup(srv.Close)
@@ -237,6 +237,13 @@ func TestFetcherGet(t *testing.T) {
 			w.WriteHeader(http.StatusGone)
 		case p == "/missing":
 			http.NotFound(w, r)
+		case strings.HasPrefix(p, "/type/"):
+			// /type/N serves a valid document as the N-th Content-Type.
+			types := []string{"application/activity+json", `application/ld+json; profile="https://www.w3.org/ns/activitystreams"`,
+				"application/activity+json; charset=utf-8", "application/json", "image/png", "text/html", ""}
+			n, _ := strconv.Atoi(strings.TrimPrefix(p, "/type/"))
+			w.Header().Set("Content-Type", types[n])
+			fmt.Fprintf(w, `{"id":"http://%s%s","type":"Person"}`, r.Host, p)
 		case p == "/agent":
 			fmt.Fprintf(w, `{"id":"http://%s/agent","ua":%q,"accept":%q}`, r.Host, r.UserAgent(), r.Header.Get("Accept"))
 		default:
@@ -261,6 +268,13 @@ func TestFetcherGet(t *testing.T) {
 		{"/to-other", nil, 0},
 		{"/gone", nil, http.StatusGone},
 		{"/missing", nil, http.StatusNotFound},
+		{"/type/0", nil, 0},
+		{"/type/1", nil, 0},
+		{"/type/2", nil, 0},
+		{"/type/3", ErrContentType, 0}, // an uploaded .json file
+		{"/type/4", ErrContentType, 0}, // an upload served as an image
+		{"/type/5", ErrContentType, 0},
+		{"/type/6", ErrContentType, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.path, func(t *testing.T) {

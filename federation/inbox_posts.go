@@ -96,7 +96,7 @@ func (in *Inbox) authenticate(ctx context.Context, act, obj *Object) (*Object, b
 	if err != nil {
 		var se *StatusError
 		transient := errors.As(err, &se) && (se.Code >= 500 || se.Code == http.StatusTooManyRequests || se.Code == http.StatusRequestTimeout)
-		if !transient && (se != nil || errors.Is(err, ErrWrongOrigin) || errors.Is(err, ErrForbiddenAddress)) {
+		if !transient && (se != nil || errors.Is(err, ErrWrongOrigin) || errors.Is(err, ErrForbiddenAddress) || errors.Is(err, ErrContentType)) {
 			// The origin denies it: a forgery, or gone. Keep what was claimed,
 			// refused as not authentic.
 			in.log.Info("post not authentic", "object", obj.ID, "actor", act.Actor, "err", err)

@@ -258,12 +258,7 @@ func (c *KeyCache) fetchShared(ctx context.Context, keyID string, now time.Time,
 
 // fetch gets the key from its origin and records it.
 func (c *KeyCache) fetch(ctx context.Context, keyID string) (PublicKey, error) {
-	docURL, _, _ := strings.Cut(keyID, "#")
-	body, err := c.fetcher.Get(ctx, docURL)
-	if err != nil {
-		return PublicKey{}, fmt.Errorf("key %s: %w", keyID, err)
-	}
-	owner, pemText, err := findKey(body, keyID)
+	owner, pemText, err := c.resolveKey(ctx, keyID)
 	if err != nil {
 		return PublicKey{}, fmt.Errorf("key %s: %w", keyID, err)
 	}
@@ -288,6 +283,46 @@ func (c *KeyCache) fetch(ctx context.Context, keyID string) (PublicKey, error) {
 	return key, nil
 }
 
+// resolveKey finds who owns keyID and its PEM. A key belongs to an actor
+// only when the actor's own document lists it: the document fetched from
+// the actor's id, whose publicKey has the keyId. When the keyId's document
+// is that actor (Mastodon: "{actor}#main-key"), one fetch settles it.
+// Otherwise (GoToSocial's "{actor}/main-key" answers a key document naming
+// its owner, or a stub of the actor; anything else on the host can claim
+// the same) the claimed owner is fetched and must list the key, as
+// Mastodon does (app/services/activitypub/fetch_remote_key_service.rb:
+// find_actor and confirmed_owner?). A document on the same host is not
+// enough: a user's upload served there could name any account as owner.
+func (c *KeyCache) resolveKey(ctx context.Context, keyID string) (owner, pemText string, err error) {
+	docURL, _, _ := strings.Cut(keyID, "#")
+	body, err := c.fetcher.Get(ctx, docURL)
+	if err != nil {
+		return "", "", err
+	}
+	claim, err := findKey(body, keyID)
+	if err != nil {
+		return "", "", err
+	}
+	if claim.listedBy == docURL {
+		return claim.owner, claim.pem, nil
+	}
+	body, err = c.fetcher.Get(ctx, claim.owner)
+	if err != nil {
+		return "", "", fmt.Errorf("owner %s: %w", claim.owner, err)
+	}
+	listed, err := findKey(body, keyID)
+	if errors.Is(err, ErrNotFound) {
+		return "", "", fmt.Errorf("%w: owner %s does not list the key: %w", ErrNotVerified, claim.owner, err)
+	}
+	if err != nil {
+		return "", "", fmt.Errorf("owner %s: %w", claim.owner, err)
+	}
+	if listed.listedBy != claim.owner {
+		return "", "", fmt.Errorf("%w: owner %s does not list key %s", ErrNotVerified, claim.owner, keyID)
+	}
+	return listed.owner, listed.pem, nil
+}
+
 // keyDocument is what a key fetch may return: an actor with publicKey
 // (Mastodon: "{actor}#main-key" fetches the actor), or the key itself
 // (GoToSocial: "{actor}/main-key").
@@ -304,25 +339,34 @@ type keyObject struct {
 	PublicKeyPem string `json:"publicKeyPem"`
 }
 
-// findKey finds keyID in a fetched document and returns its owner and PEM.
-// The Fetcher has checked that the document's id is on the host that
-// answered; here the document, the key and its owner must all be on the
-// keyId's host, so that no host can publish a key for another's actors
-// (even through an open redirect).
-func findKey(body []byte, keyID string) (owner, pemText string, err error) {
+// keyClaim is what one document says of a key: its owner and PEM, and
+// listedBy, the id of the actor document that lists it among its keys
+// ("" for a key document, which only names an owner).
+type keyClaim struct {
+	owner, pem, listedBy string
+}
+
+// findKey reads what a fetched document says of keyID. The Fetcher has
+// checked that the document's id is on the host that answered; here the
+// document, the key and its owner must all be on the keyId's host, so
+// that no host can publish a key for another's actors (even through an
+// open redirect). Whether the owner really lists the key is resolveKey's.
+func findKey(body []byte, keyID string) (keyClaim, error) {
 	var doc keyDocument
 	if err := json.Unmarshal(body, &doc); err != nil {
-		return "", "", fmt.Errorf("decode key document: %w", err)
+		return keyClaim{}, fmt.Errorf("decode key document: %w", err)
 	}
 	if !SameHost(doc.ID, keyID) {
-		return "", "", fmt.Errorf("%w: document %s", ErrWrongOrigin, doc.ID)
+		return keyClaim{}, fmt.Errorf("%w: document %s", ErrWrongOrigin, doc.ID)
 	}
 	var k keyObject
+	listedBy := ""
 	switch {
 	case doc.ID == keyID && doc.PublicKeyPem != "":
 		k = keyObject{ID: doc.ID, Owner: doc.Owner, PublicKeyPem: doc.PublicKeyPem}
 	case len(doc.PublicKey) > 0:
 		var keys []keyObject
+		var err error
 		if strings.HasPrefix(strings.TrimSpace(string(doc.PublicKey)), "[") {
 			err = json.Unmarshal(doc.PublicKey, &keys)
 		} else {
@@ -330,7 +374,7 @@ func findKey(body []byte, keyID string) (owner, pemText string, err error) {
 			err = json.Unmarshal(doc.PublicKey, &keys[0])
 		}
 		if err != nil {
-			return "", "", fmt.Errorf("decode publicKey: %w", err)
+			return keyClaim{}, fmt.Errorf("decode publicKey: %w", err)
 		}
 		for _, kk := range keys {
 			if kk.ID == keyID {
@@ -339,25 +383,26 @@ func findKey(body []byte, keyID string) (owner, pemText string, err error) {
 			}
 		}
 		if k.ID == "" {
-			return "", "", fmt.Errorf("document %s: no publicKey with id %s: %w", doc.ID, keyID, ErrNotFound)
+			return keyClaim{}, fmt.Errorf("document %s: no publicKey with id %s: %w", doc.ID, keyID, ErrNotFound)
 		}
 		// An actor speaks only for its own keys.
 		if k.Owner == "" {
 			k.Owner = doc.ID
 		}
 		if k.Owner != doc.ID {
-			return "", "", fmt.Errorf("%w: key owner %s in actor %s", ErrWrongOrigin, k.Owner, doc.ID)
+			return keyClaim{}, fmt.Errorf("%w: key owner %s in actor %s", ErrWrongOrigin, k.Owner, doc.ID)
 		}
+		listedBy = doc.ID
 	default:
-		return "", "", fmt.Errorf("document %s: no key %s: %w", doc.ID, keyID, ErrNotFound)
+		return keyClaim{}, fmt.Errorf("document %s: no key %s: %w", doc.ID, keyID, ErrNotFound)
 	}
 	if k.Owner == "" || k.PublicKeyPem == "" {
-		return "", "", fmt.Errorf("key %s: owner or publicKeyPem missing", keyID)
+		return keyClaim{}, fmt.Errorf("key %s: owner or publicKeyPem missing", keyID)
 	}
 	if !SameHost(k.Owner, keyID) {
-		return "", "", fmt.Errorf("%w: owner %s of key %s", ErrWrongOrigin, k.Owner, keyID)
+		return keyClaim{}, fmt.Errorf("%w: owner %s of key %s", ErrWrongOrigin, k.Owner, keyID)
 	}
-	return k.Owner, k.PublicKeyPem, nil
+	return keyClaim{owner: k.Owner, pem: k.PublicKeyPem, listedBy: listedBy}, nil
 }
 
 // ParsePublicKeyPEM parses a "PUBLIC KEY" (PKIX) or "RSA PUBLIC KEY"

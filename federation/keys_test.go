@@ -113,53 +113,78 @@ func TestKeyCacheDocuments(t *testing.T) {
 	// The other host: same address, another port.
 	other := newKeyServer(t, map[string]string{})
 
+	// The owner's actor document, as a key document's owner is checked
+	// against it: it lists "/users/a/main-key" and "#main-key".
+	ownerDoc := `{"id":"{base}/users/a","type":"Person","inbox":"{base}/users/a/inbox","publicKey":[` +
+		`{"id":"{base}/users/a/main-key","owner":"{base}/users/a","publicKeyPem":` + pkix0 + `},` +
+		`{"id":"{base}/users/a#main-key","owner":"{base}/users/a","publicKeyPem":` + pkix0 + `}]}`
 	tests := []struct {
 		name, path, doc, keyID string // keyID relative to {base}
+		owner                  string // served at /users/a when set
 		wantOwner              string // relative to {base}; "" means an error
 		wantErr                error
 	}{
 		{"Mastodon actor, PKIX", "/users/a",
 			`{"id":"{base}/users/a","type":"Person","publicKey":{"id":"{base}/users/a#main-key","owner":"{base}/users/a","publicKeyPem":` + pkix0 + `}}`,
-			"/users/a#main-key", "/users/a", nil},
+			"/users/a#main-key", "", "/users/a", nil},
 		{"actor, PKCS1", "/users/a",
 			`{"id":"{base}/users/a","type":"Person","publicKey":{"id":"{base}/users/a#main-key","owner":"{base}/users/a","publicKeyPem":` + pkcs1 + `}}`,
-			"/users/a#main-key", "/users/a", nil},
+			"/users/a#main-key", "", "/users/a", nil},
 		{"actor, PKIX labelled RSA PUBLIC KEY", "/users/a",
 			`{"id":"{base}/users/a","type":"Person","publicKey":{"id":"{base}/users/a#main-key","owner":"{base}/users/a","publicKeyPem":` + mislabelled + `}}`,
-			"/users/a#main-key", "/users/a", nil},
+			"/users/a#main-key", "", "/users/a", nil},
 		{"actor, key without owner", "/users/a",
 			`{"id":"{base}/users/a","type":"Person","publicKey":{"id":"{base}/users/a#main-key","publicKeyPem":` + pkix0 + `}}`,
-			"/users/a#main-key", "/users/a", nil},
+			"/users/a#main-key", "", "/users/a", nil},
 		{"actor, publicKey array", "/users/a",
 			`{"id":"{base}/users/a","type":"Person","publicKey":[{"id":"{base}/users/a#other","owner":"{base}/users/a","publicKeyPem":` + pkix1 + `},{"id":"{base}/users/a#main-key","owner":"{base}/users/a","publicKeyPem":` + pkix0 + `}]}`,
-			"/users/a#main-key", "/users/a", nil},
+			"/users/a#main-key", "", "/users/a", nil},
 		{"GoToSocial key document", "/users/a/main-key",
 			`{"id":"{base}/users/a/main-key","type":"Key","owner":"{base}/users/a","publicKeyPem":` + pkix0 + `}`,
-			"/users/a/main-key", "/users/a", nil},
+			"/users/a/main-key", ownerDoc, "/users/a", nil},
 		{"GoToSocial stub actor", "/users/a/main-key",
 			`{"id":"{base}/users/a","type":"Person","publicKey":{"id":"{base}/users/a/main-key","owner":"{base}/users/a","publicKeyPem":` + pkcs1 + `}}`,
-			"/users/a/main-key", "/users/a", nil},
+			"/users/a/main-key", ownerDoc, "/users/a", nil},
+		// An upload on the actor's host (served as AS2, the worst case)
+		// naming the account as its key's owner: the account does not list
+		// that key, so it is not the account's.
+		{"uploaded key document naming an account", "/uploads/x.json",
+			`{"id":"{base}/uploads/x.json","owner":"{base}/users/a","publicKeyPem":` + pkix1 + `}`,
+			"/uploads/x.json", ownerDoc, "", federation.ErrNotVerified},
+		{"uploaded stub of an account", "/uploads/x.json",
+			`{"id":"{base}/users/a","type":"Person","publicKey":{"id":"{base}/uploads/x.json","owner":"{base}/users/a","publicKeyPem":` + pkix1 + `}}`,
+			"/uploads/x.json", ownerDoc, "", federation.ErrNotVerified},
+		{"uploaded fragment key naming an account", "/uploads/x.json",
+			`{"id":"{base}/uploads/x.json","owner":"{base}/users/a","publicKey":{"id":"{base}/uploads/x.json#k","owner":"{base}/users/a","publicKeyPem":` + pkix1 + `}}`,
+			"/uploads/x.json#k", ownerDoc, "", federation.ErrWrongOrigin},
+		{"key document whose owner is gone", "/users/a/main-key",
+			`{"id":"{base}/users/a/main-key","type":"Key","owner":"{base}/users/a","publicKeyPem":` + pkix0 + `}`,
+			"/users/a/main-key", "", "", nil},
 		{"key owner on another host", "/users/a/main-key",
 			`{"id":"{base}/users/a/main-key","owner":"` + other.url + `/users/a","publicKeyPem":` + pkix0 + `}`,
-			"/users/a/main-key", "", federation.ErrWrongOrigin},
+			"/users/a/main-key", "", "", federation.ErrWrongOrigin},
 		{"actor claims someone else's key", "/users/a",
 			`{"id":"{base}/users/a","publicKey":{"id":"{base}/users/a#main-key","owner":"{base}/users/b","publicKeyPem":` + pkix0 + `}}`,
-			"/users/a#main-key", "", federation.ErrWrongOrigin},
+			"/users/a#main-key", "", "", federation.ErrWrongOrigin},
 		{"no such key in actor", "/users/a",
 			`{"id":"{base}/users/a","publicKey":{"id":"{base}/users/a#other","owner":"{base}/users/a","publicKeyPem":` + pkix0 + `}}`,
-			"/users/a#main-key", "", federation.ErrNotFound},
-		{"no key at all", "/users/a", `{"id":"{base}/users/a","type":"Person"}`, "/users/a#main-key", "", federation.ErrNotFound},
+			"/users/a#main-key", "", "", federation.ErrNotFound},
+		{"no key at all", "/users/a", `{"id":"{base}/users/a","type":"Person"}`, "/users/a#main-key", "", "", federation.ErrNotFound},
 		{"document id on another host", "/users/a",
 			`{"id":"` + other.url + `/users/a","publicKey":{"id":"{base}/users/a#main-key","owner":"{base}/users/a","publicKeyPem":` + pkix0 + `}}`,
-			"/users/a#main-key", "", federation.ErrWrongOrigin},
+			"/users/a#main-key", "", "", federation.ErrWrongOrigin},
 		{"bad PEM", "/users/a",
 			`{"id":"{base}/users/a","publicKey":{"id":"{base}/users/a#main-key","owner":"{base}/users/a","publicKeyPem":"-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n"}}`,
-			"/users/a#main-key", "", nil},
-		{"not found", "/nothing-here", `{}`, "/users/a#main-key", "", nil},
+			"/users/a#main-key", "", "", nil},
+		{"not found", "/nothing-here", `{}`, "/users/a#main-key", "", "", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv := newKeyServer(t, map[string]string{tt.path: tt.doc})
+			docs := map[string]string{tt.path: tt.doc}
+			if tt.owner != "" && tt.path != "/users/a" {
+				docs["/users/a"] = tt.owner
+			}
+			srv := newKeyServer(t, docs)
 			cache := federation.NewKeyCache(loopbackFetcher(), nil, federation.KeyCacheConfig{})
 			key, err := cache.PublicKey(context.Background(), srv.url+tt.keyID, false)
 			if tt.wantOwner == "" {
@@ -257,6 +282,7 @@ func TestKeyCacheSingleFlight(t *testing.T) {
 		fetches.Add(1)
 		<-release
 		base := "http://" + r.Host
+		w.Header().Set("Content-Type", "application/activity+json")
 		fmt.Fprintf(w, `{"id":"%s/users/a","publicKey":{"id":"%s/users/a#main-key","publicKeyPem":%s}}`, base, base, pemJSON)
 	}))
 

@@ -160,12 +160,13 @@ func TestInboxRetrySupersededByDelete(t *testing.T) {
 
 // A Follow whose follower's actor cannot be fetched at first (its server
 // answers 503) is tried again, and the follower joins and gets its Accept.
-// The key is served apart from the actor (GoToSocial's way), so the
-// signature verifies while the actor does not answer.
+// The key is served apart from the actor (GoToSocial's way): verifying it
+// reads the actor once (the owner must list the key), then the processor's
+// fetch of the actor is answered 503.
 func TestInboxRetriesFailedFollow(t *testing.T) {
 	gts := fedtest.NewServer(t, fedtest.Options{Users: []string{"gina"}, GoToSocialKeys: true, Software: "gotosocial"})
 	a, group := gardening(t, func(c *Config) { c.processRetries = []time.Duration{300 * time.Millisecond} })
-	gts.SetReplies("/users/gina", fedtest.Reply{Status: 503}, fedtest.Reply{})
+	gts.SetReplies("/users/gina", fedtest.Reply{}, fedtest.Reply{Status: 503}, fedtest.Reply{})
 	body, id := follow(gts, "gina", group)
 	post(t, gts, a.base()+"/inbox", "gina", body)
 	waitUntil(t, "gina a member", func() bool { return followersCount(t, a, "gardening") == 1 })
