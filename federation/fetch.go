@@ -139,16 +139,13 @@ func checkRedirect(req *http.Request, via []*http.Request) error {
 	return IsAllowedURL(req.URL.String())
 }
 
-// userAgentTransport sets the User-Agent of requests that have none, and
-// flushes the write batch of the request's context (see InboxBatcher).
+// userAgentTransport sets the User-Agent of requests that have none.
 type userAgentTransport struct {
 	base      *http.Transport
 	userAgent string
 }
 
 func (t *userAgentTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	// A write batch must not hold the database while a peer answers.
-	flushBatch(r.Context())
 	if r.Header.Get("User-Agent") == "" {
 		r = r.Clone(r.Context()) // a RoundTripper must not modify its request
 		r.Header.Set("User-Agent", t.userAgent)
@@ -270,16 +267,25 @@ func (e *StatusError) Error() string {
 	return fmt.Sprintf("%s: status %d %s", e.URL, e.Code, http.StatusText(e.Code))
 }
 
-// Fetcher GETs ActivityStreams documents from remote servers.
+// Fetcher GETs ActivityStreams documents from remote servers, each within
+// a deadline, a few at a time per host, and not from a host that failed a
+// moment ago (FetchLimits).
 type Fetcher struct {
 	client *http.Client
 	sign   func(*http.Request) error
+	hosts  *hostGate
 }
 
-// NewFetcher returns a Fetcher using client (from NewHTTPClient). sign, if
-// not nil, signs each GET, normally as the instance actor; it is called
-// again for every redirect hop, since the signature covers host and path.
+// NewFetcher returns a Fetcher using client (from NewHTTPClient), with the
+// default FetchLimits. sign, if not nil, signs each GET, normally as the
+// instance actor; it is called again for every redirect hop, since the
+// signature covers host and path.
 func NewFetcher(client *http.Client, sign func(*http.Request) error) *Fetcher {
+	return NewLimitedFetcher(client, sign, FetchLimits{})
+}
+
+// NewLimitedFetcher is NewFetcher with its limits given.
+func NewLimitedFetcher(client *http.Client, sign func(*http.Request) error, limits FetchLimits) *Fetcher {
 	c := *client
 	next := client.CheckRedirect
 	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
@@ -295,7 +301,7 @@ func NewFetcher(client *http.Client, sign func(*http.Request) error) *Fetcher {
 		}
 		return sign(req)
 	}
-	return &Fetcher{client: &c, sign: sign}
+	return &Fetcher{client: &c, sign: sign, hosts: newHostGate(limits)}
 }
 
 // Get fetches the AS2 document at iri and returns its body. It fails on a
@@ -308,7 +314,28 @@ func (f *Fetcher) Get(ctx context.Context, iri string) ([]byte, error) {
 	if err := IsAllowedURL(iri); err != nil {
 		return nil, fmt.Errorf("fetch %s: %w", iri, err)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, iri, nil)
+	leave, err := f.hosts.enter(ctx, iri)
+	if err != nil {
+		return nil, fmt.Errorf("fetch %s: %w", iri, err)
+	}
+	var failed error // the host did not answer (in time)
+	defer func() { leave(failed) }()
+	rctx, cancel := context.WithTimeout(ctx, f.hosts.limits.Timeout)
+	defer cancel()
+	body, err := f.get(ctx, rctx, iri)
+	if err != nil && ctx.Err() == nil && errors.Is(err, errNoAnswer) {
+		failed = err
+	}
+	return body, err
+}
+
+// errNoAnswer marks the failures that are the host's: no connection, no
+// answer, or none in time.
+var errNoAnswer = errors.New("no answer")
+
+// get is Get's request, made with rctx (its deadline).
+func (f *Fetcher) get(ctx, rctx context.Context, iri string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(rctx, http.MethodGet, iri, nil)
 	if err != nil {
 		return nil, fmt.Errorf("fetch %s: %w", iri, err)
 	}
@@ -320,6 +347,9 @@ func (f *Fetcher) Get(ctx context.Context, iri string) ([]byte, error) {
 	}
 	resp, err := f.client.Do(req)
 	if err != nil {
+		if ctx.Err() == nil && !errors.Is(err, ErrForbiddenAddress) && !errors.Is(err, ErrForbiddenURL) && !errors.Is(err, ErrTooManyRedirects) {
+			return nil, fmt.Errorf("fetch %s: %w: %w", iri, errNoAnswer, err)
+		}
 		return nil, fmt.Errorf("fetch %s: %w", iri, err)
 	}
 	defer resp.Body.Close()
@@ -338,6 +368,9 @@ func (f *Fetcher) Get(ctx context.Context, iri string) ([]byte, error) {
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxDocumentSize+1))
 	if err != nil {
+		if ctx.Err() == nil {
+			return nil, fmt.Errorf("fetch %s: %w: %w", iri, errNoAnswer, err)
+		}
 		return nil, fmt.Errorf("fetch %s: %w", iri, err)
 	}
 	if len(body) > maxDocumentSize {

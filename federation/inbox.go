@@ -55,6 +55,7 @@ type Inbox struct {
 	log        *slog.Logger
 	now        func() time.Time
 	retries    []time.Duration
+	workers    int
 	followers  followersCache // actors' followers collections, for visibility
 	wake       chan struct{}
 
@@ -116,6 +117,8 @@ type InboxDeps struct {
 	// RetryDelays are the waits before each new attempt at an activity
 	// whose processing failed; nil: DefaultProcessRetries.
 	RetryDelays []time.Duration
+	// Workers is the size of the processing pool; 0: DefaultInboxWorkers.
+	Workers int
 }
 
 // DefaultProcessRetries: an activity whose processing fails (its origin or
@@ -139,7 +142,10 @@ func NewInbox(d InboxDeps) *Inbox {
 	if d.RetryDelays == nil {
 		d.RetryDelays = DefaultProcessRetries
 	}
-	return &Inbox{retries: d.RetryDelays, local: d.Local, keys: d.Keys, store: d.Store, actors: d.Actors, cache: d.ActorCache,
+	if d.Workers <= 0 {
+		d.Workers = DefaultInboxWorkers()
+	}
+	return &Inbox{retries: d.RetryDelays, workers: d.Workers, local: d.Local, keys: d.Keys, store: d.Store, actors: d.Actors, cache: d.ActorCache,
 		svc: d.Service, posts: d.Posts, fetch: d.Fetcher, dialects: d.Dialects, members: d.Members, mod: d.Moderation,
 		deliveries: d.Deliverer, schemes: newSchemeRecorder(d.Schemes), metrics: d.Metrics, log: d.Log, now: d.Now,
 		wake: make(chan struct{}, 1), parsed: map[string]parsedActivity{}}
@@ -345,41 +351,6 @@ func (in *Inbox) concernsUs(ctx context.Context, act *Object) bool {
 	return false
 }
 
-// Run processes recorded activities until ctx ends: those left from before
-// a restart first, then each new one as Receive records it.
-func (in *Inbox) Run(ctx context.Context) {
-	const poll = 5 * time.Second
-	timer := time.NewTimer(poll)
-	defer timer.Stop()
-	var nextRetry time.Time // the earliest retry scheduled and not yet due
-	var pruned time.Time
-	for {
-		if now := in.now(); now.Sub(pruned) >= time.Hour || now.Before(pruned) {
-			pruned = now
-			in.prune(ctx, now)
-		}
-		if r := in.processPending(ctx); !r.IsZero() && (nextRetry.IsZero() || r.Before(nextRetry)) {
-			nextRetry = r
-		}
-		wait := poll
-		if !nextRetry.IsZero() {
-			if d := nextRetry.Sub(in.now()); d < wait {
-				wait = max(d, 0)
-			}
-		}
-		timer.Reset(wait)
-		select {
-		case <-ctx.Done():
-			return
-		case <-in.wake:
-		case <-timer.C:
-			if !nextRetry.IsZero() && !in.now().Before(nextRetry) {
-				nextRetry = time.Time{}
-			}
-		}
-	}
-}
-
 // InboxKeep is how long processed activities are kept: their ids
 // recognise a peer's retry of one as a duplicate (Mastodon retries for
 // about two days), and their bodies are there to look at. Older ones are
@@ -396,111 +367,14 @@ func (in *Inbox) prune(ctx context.Context, now time.Time) {
 	}
 }
 
-// ProcessPending processes every recorded, unprocessed activity.
-//
-// Outcomes are marked in one write per batch read, not one per activity.
-// That is safe because processing an activity again is harmless: a crash
-// before the mark only means the batch's activities are processed again
-// after the restart, as one interrupted mid-activity always was. Follows
-// are accepted again, leaves and deletes find nothing left to do, and
-// Posts.Receive decides once per (community, object) and completes an
-// Announce that was stored but not queued.
-func (in *Inbox) ProcessPending(ctx context.Context) { in.processPending(ctx) }
-
-// processPending is ProcessPending; it returns the earliest retry it
-// scheduled (zero for none).
-func (in *Inbox) processPending(ctx context.Context) (nextRetry time.Time) {
-	var after int64
-	// Items whose retry comes due meanwhile wait for the next call (the
-	// processor runs at least every few seconds).
-	due := in.now()
-	for ctx.Err() == nil {
-		items, err := in.store.UnprocessedInbox(ctx, after, due, 100)
-		if err != nil {
-			in.log.Error("inbox: read queue", "err", err)
-			return nextRetry
-		}
-		if len(items) == 0 {
-			return nextRetry
-		}
-		// The page is processed in one write batch when the store offers
-		// it (see InboxBatcher), committed at least every maxBatchHold:
-		// the inbox's records wait for the writer meanwhile.
-		pctx, flush, end := ctx, func() error { return nil }, func() error { return nil }
-		if b, ok := in.store.(InboxBatcher); ok {
-			pctx, flush, end = b.Batch(ctx)
-			pctx = withFlush(pctx, flush)
-		}
-		held := time.Now()
-		done := make([]InboxResult, 0, len(items))
-		for _, it := range items {
-			after = it.ID
-			if time.Since(held) > maxBatchHold {
-				if err := flush(); err != nil {
-					in.log.Error("inbox: commit batch", "err", err)
-				}
-				held = time.Now()
-			}
-			result, err := in.process(pctx, it)
-			if ctx.Err() != nil {
-				// Shutting down: this one is processed again after the
-				// restart; those before it are done.
-				break
-			}
-			r := InboxResult{ID: it.ID, Result: result, At: in.now().UTC()}
-			if err != nil && it.Attempts < len(in.retries) {
-				r.RetryAt = r.At.Add(in.retries[it.Attempts])
-				r.Result = fmt.Sprintf("%s (attempt %d; next at %s)", result, it.Attempts+1, r.RetryAt.Format(time.RFC3339))
-				if nextRetry.IsZero() || r.RetryAt.Before(nextRetry) {
-					nextRetry = r.RetryAt
-				}
-			}
-			done = append(done, r)
-		}
-		in.markProcessed(pctx, done)
-		if err := end(); err != nil {
-			// The page's effects and marks since the last flush are
-			// lost together: those activities are processed again.
-			in.log.Error("inbox: commit batch", "err", err)
-		}
-	}
-	return nextRetry
-}
-
-// maxBatchHold bounds how long the processor's write batch holds the
-// database's writer before it commits.
-const maxBatchHold = 2 * time.Millisecond
-
-// markProcessed records outcomes, also when ctx has ended (shutdown): what
-// was done need not be done again.
-func (in *Inbox) markProcessed(ctx context.Context, done []InboxResult) {
-	if len(done) == 0 {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	if err := in.store.MarkInboxProcessed(ctx, done); err != nil {
-		in.log.Error("inbox: mark processed", "first", done[0].ID, "items", len(done), "err", err)
-	}
-}
-
 // process applies one activity and returns what happened, for the record
 // and the log, and the error when it could not be applied (it may be tried
-// again).
-func (in *Inbox) process(ctx context.Context, it InboxItem) (string, error) {
-	act, ok := in.takeParsed(it.ActivityID, it.Body)
-	var err error
-	if ok {
-		in.metrics.Parses.WithLabelValues(parseHandedOver).Inc()
-		act.Raw = it.Body // the body it was parsed from, recorded
-	} else {
-		in.metrics.Parses.WithLabelValues(parseParsedAgain).Inc()
-		act, err = Parse(it.Body)
-		if err != nil {
-			// It parsed before its 202; it will not parse better later.
-			in.log.Warn("inbox activity failed", "activity", it.ActivityID, "type", it.Type, "actor", it.Actor, "err", err)
-			return "error: " + err.Error(), nil
-		}
+// again). act is nil when the recorded body no longer parses (parseErr).
+func (in *Inbox) process(ctx context.Context, it InboxItem, act *Object, parseErr error) (string, error) {
+	if act == nil {
+		// It parsed before its 202; it will not parse better later.
+		in.log.Warn("inbox activity failed", "activity", it.ActivityID, "type", it.Type, "actor", it.Actor, "err", parseErr)
+		return "error: " + parseErr.Error(), nil
 	}
 	if it.Attempts > 0 {
 		if why, err := in.superseded(ctx, it, act); err != nil || why != "" {

@@ -225,9 +225,6 @@ func (c *KeyCache) stored(ctx context.Context, keyID string) (cachedKey, bool) {
 // The fetch runs detached from the caller's context, which may be
 // cancelled while others still wait, and is bounded by FetchTimeout.
 func (c *KeyCache) fetchShared(ctx context.Context, keyID string, now time.Time, refresh bool) (PublicKey, error) {
-	// Another request's fetch of this key stores it when done: a write
-	// batch held here would keep it, and this wait, from ending.
-	flushBatch(ctx)
 	c.mu.Lock()
 	if e, ok := c.byID[keyID]; ok && c.usable(*e.Value.(*cachedKey), now, refresh) {
 		c.mu.Unlock()

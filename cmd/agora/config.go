@@ -37,6 +37,8 @@ type InboxConfig struct {
 	RatePerIP     int      `toml:"rate_per_ip"`
 	RatePerActor  int      `toml:"rate_per_actor"`
 	RateWindow    Duration `toml:"rate_window"`
+	// Workers process recorded activities; 0: 8 per core.
+	Workers int `toml:"workers"`
 }
 
 // PostingConfig is the [posting] table: the instance's anti-spam limits.
@@ -184,6 +186,7 @@ func applyEnv(cfg *Config, env func(string) string) error {
 		integer("AGORA_INBOX_RATE_PER_IP", &cfg.Inbox.RatePerIP),
 		integer("AGORA_INBOX_RATE_PER_ACTOR", &cfg.Inbox.RatePerActor),
 		duration("AGORA_INBOX_RATE_WINDOW", &cfg.Inbox.RateWindow),
+		integer("AGORA_INBOX_WORKERS", &cfg.Inbox.Workers),
 	)
 }
 
@@ -242,6 +245,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("config inbox.rate_per_ip: want 0 (no limit) or more, got %d", in.RatePerIP)
 	case in.RatePerActor < 0:
 		return fmt.Errorf("config inbox.rate_per_actor: want 0 (no limit) or more, got %d", in.RatePerActor)
+	case in.Workers < 0:
+		return fmt.Errorf("config inbox.workers: want 0 (8 per core) or more, got %d", in.Workers)
 	case (in.RatePerIP > 0 || in.RatePerActor > 0) && in.RateWindow.Duration < time.Second:
 		return errors.New("config inbox.rate_window: must be at least 1s")
 	}

@@ -107,7 +107,7 @@ func startServer(ctx context.Context, cfg Config, log *slog.Logger, ln net.Liste
 		Local: a.local, Keys: a.keys, Store: a.db, Actors: a.actors, ActorCache: a.db,
 		Service: a.svc, Posts: a.posts, Fetcher: a.fetcher, Dialects: a.dialects,
 		Members: a.db, Moderation: a.mod, Deliverer: a.deliverer, Schemes: a.db, Metrics: metrics, Log: log,
-		RetryDelays: cfg.processRetries,
+		RetryDelays: cfg.processRetries, Workers: cfg.Inbox.Workers,
 	})
 	handler := web.New(web.Deps{
 		Local:           a.local,

@@ -32,8 +32,9 @@ type DB struct {
 	w *sql.DB
 	r *sql.DB
 
-	// Group commits of RecordInbox and DeliveryDone.
+	// Group commits of RecordInbox, MarkInboxProcessed and DeliveryDone.
 	inboxRecords   groupCommit[federation.InboxItem, bool]
+	inboxMarks     groupCommit[[]federation.InboxResult, struct{}]
 	deliveriesDone groupCommit[int64, struct{}]
 	rs, ws         stmts // prepared statements of the reader pool and the writer
 
@@ -77,6 +78,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	// not send it again: it is made durable before that (the WAL synced
 	// once per group commit, which makes every earlier write durable too).
 	db.inboxRecords = groupCommit[federation.InboxItem, bool]{name: "record inbox", max: 256, write: insertInbox, durable: true}
+	db.inboxMarks = groupCommit[[]federation.InboxResult, struct{}]{name: "mark inbox processed", max: 256, write: markInbox}
 	db.deliveriesDone = groupCommit[int64, struct{}]{name: "delivery done", max: 256, write: deleteDeliveries}
 	db.rs.pool, db.ws.pool = r, w
 	if err := db.migrate(ctx); err != nil {

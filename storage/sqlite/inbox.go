@@ -59,44 +59,54 @@ func (db *DB) UnprocessedInbox(ctx context.Context, afterID int64, due time.Time
 	return out, rows.Err()
 }
 
-// MarkInboxProcessed records the outcomes of processed items in one
-// transaction: one commit (and its WAL write) for a batch, not one each.
+// MarkInboxProcessed records the outcomes of processed items. The
+// processor's workers mark each activity as it ends; concurrent marks are
+// committed together (group commit), so a busy inbox makes one commit for
+// many marks, not one each. A mark need not be synced: losing one to a
+// power cut means its activity is processed again, which is harmless.
 func (db *DB) MarkInboxProcessed(ctx context.Context, results []federation.InboxResult) error {
 	if len(results) == 0 {
 		return nil
 	}
-	tx, err := db.begin(ctx)
+	_, err := db.inboxMarks.do(ctx, db, results)
+	return err
+}
+
+// markInbox is the write of a group commit of MarkInboxProcessed.
+func markInbox(ctx context.Context, tx *sql.Tx, reqs [][]federation.InboxResult) []gcResult[struct{}] {
+	out := make([]gcResult[struct{}], len(reqs))
+	done, err := tx.PrepareContext(ctx, `UPDATE inbox SET processed_at = ?, result = ? WHERE id = ?`)
 	if err != nil {
-		return fmt.Errorf("mark inbox processed: %w", err)
-	}
-	defer tx.Rollback()
-	// Prepared in the transaction (once per batch of results): in a batch
-	// the pool's one connection is the batch's.
-	txDone, err := tx.PrepareContext(ctx, `UPDATE inbox SET processed_at = ?, result = ? WHERE id = ?`)
-	if err != nil {
-		return fmt.Errorf("mark inbox processed: %w", err)
-	}
-	txRetry, err := tx.PrepareContext(ctx, `UPDATE inbox SET attempts = attempts + 1, next_at = ?, result = ? WHERE id = ?`)
-	if err != nil {
-		return fmt.Errorf("mark inbox processed: %w", err)
-	}
-	for _, r := range results {
-		// Only processed rows are deleted (PruneInbox), so every id is
-		// there; were one gone, the others would still be marked.
-		var err error
-		if r.RetryAt.IsZero() {
-			_, err = txDone.ExecContext(ctx, ms(r.At), r.Result, r.ID)
-		} else {
-			_, err = txRetry.ExecContext(ctx, ms(r.RetryAt), r.Result, r.ID)
+		for i := range out {
+			out[i].err = err
 		}
-		if err != nil {
-			return fmt.Errorf("mark inbox item %d processed: %w", r.ID, err)
+		return out
+	}
+	defer done.Close()
+	retry, err := tx.PrepareContext(ctx, `UPDATE inbox SET attempts = attempts + 1, next_at = ?, result = ? WHERE id = ?`)
+	if err != nil {
+		for i := range out {
+			out[i].err = err
+		}
+		return out
+	}
+	defer retry.Close()
+	for i, results := range reqs {
+		for _, r := range results {
+			// Only processed rows are deleted (PruneInbox), so every id is
+			// there; were one gone, the others would still be marked.
+			var err error
+			if r.RetryAt.IsZero() {
+				_, err = done.ExecContext(ctx, ms(r.At), r.Result, r.ID)
+			} else {
+				_, err = retry.ExecContext(ctx, ms(r.RetryAt), r.Result, r.ID)
+			}
+			if err != nil && out[i].err == nil {
+				out[i].err = fmt.Errorf("mark inbox item %d processed: %w", r.ID, err)
+			}
 		}
 	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("mark inbox processed: %w", err)
-	}
-	return nil
+	return out
 }
 
 // InboxCount counts recorded incoming activities, processed or not.

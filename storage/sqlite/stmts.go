@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"sync"
 )
 
@@ -41,15 +40,6 @@ func (s *stmts) get(ctx context.Context, query string) (*sql.Stmt, error) {
 	return st, nil
 }
 
-// peek returns the statement prepared for query, or nil: it never
-// prepares (a batch holding the writer's one connection cannot wait for
-// the pool to prepare one).
-func (s *stmts) peek(query string) *sql.Stmt {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.m[query]
-}
-
 func (s *stmts) close() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -60,8 +50,7 @@ func (s *stmts) close() {
 }
 
 // readRow, read, write, writeRow and writeRows run a query through a
-// cached statement on the reader pool or the writer connection, or in the
-// batch ctx carries (see batch.go).
+// cached statement on the reader pool or the writer connection.
 func (db *DB) readRow(ctx context.Context, query string, args ...any) *sql.Row {
 	return db.queryRow(ctx, &db.rs, query, args)
 }
@@ -109,24 +98,11 @@ type rowQuerier interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
-// prepared returns query's statement for ctx and done, to call once the
-// statement has run: in ctx's batch (held until done; a row read after
-// done is safe, a flush meanwhile waits for it), else from cache, the
-// reader pool's or the writer's. unprepared is where the query would run
-// unprepared, to return a preparation error in a *sql.Row.
+// prepared returns query's statement from cache, the reader pool's or the
+// writer's, and done, to call once the statement has run. unprepared is
+// where the query would run unprepared, to return a preparation error in
+// a *sql.Row.
 func (db *DB) prepared(ctx context.Context, cache *stmts, query string) (st *sql.Stmt, done func(), unprepared rowQuerier, err error) {
-	if b := db.batchOf(ctx); b != nil {
-		b.mu.Lock()
-		st, err := b.stmt(ctx, query)
-		if !errors.Is(err, errBatchClosed) {
-			unprepared = db.r // no transaction: the reader pool (query_only: a write fails there too)
-			if b.tx != nil {
-				unprepared = b.tx
-			}
-			return st, b.mu.Unlock, unprepared, err
-		}
-		b.mu.Unlock() // ended: the usual way
-	}
 	st, err = cache.get(ctx, query)
 	return st, func() {}, cache.pool, err
 }

@@ -1,0 +1,359 @@
+package federation
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"sync"
+	"time"
+)
+
+// Processing recorded activities (docs/architecture.md, "Inbox
+// processing").
+//
+// A dispatcher reads the recorded activities in arrival order (the inbox
+// row's id) and gives each to a scheduler; a pool of workers applies them.
+// The scheduler keeps, for each ordering key, the queue of the activities
+// that have it, in the order they were dispatched. An activity runs once
+// it heads the queue of every key it has, and leaves them when it is done.
+// The keys (orderKeys) are its actor, and the object it creates, edits or
+// deletes: one actor's activities apply one after the other in arrival
+// order (a Follow before its Undo, a Create before its Update or Delete),
+// and so do several actors' activities about one object (a forwarded
+// Create and its author's Delete); the rest run at the same time. It
+// cannot deadlock: every queue is in dispatch order, so the earliest
+// activity not yet done heads all of its queues.
+//
+// No transaction is held while an activity waits on the network: the
+// store's methods each commit before they return, and handlers fetch what
+// they need (actors, origin objects, NodeInfo) before they write. An
+// activity whose origin does not answer holds only its own keys, and its
+// worker, for at most a fetch's deadline; the Fetcher remembers a failing
+// host, so the next activities naming it fail at once and are retried on
+// their schedule, never holding anyone else up.
+
+// DefaultInboxWorkers is the size of the processing pool when none is
+// configured: 8 per core (GOMAXPROCS). An activity mostly waits, on the
+// database's one writer or on a peer; 8 per core keeps the cores busy
+// while some of them wait, without a crowd on the writer.
+func DefaultInboxWorkers() int { return 8 * runtime.GOMAXPROCS(0) }
+
+// maxDispatched bounds the activities dispatched and not done, per worker:
+// what a backlog keeps in memory beyond what the workers hold.
+const maxDispatched = 16
+
+// dispatchPage is how many recorded activities one read of the queue takes.
+const dispatchPage = 100
+
+// task is one recorded activity in the scheduler.
+type task struct {
+	it       InboxItem
+	act      *Object // nil when the body does not parse (parseErr)
+	parseErr error
+	keys     []string
+	blocked  int // keys whose queue it does not head yet
+}
+
+// scheduler orders tasks by their keys (see the top of this file). It is
+// safe for concurrent use.
+type scheduler struct {
+	mu       sync.Mutex
+	cond     *sync.Cond // a task became ready, one finished, or it closed
+	queues   map[string][]*task
+	ready    []*task
+	inFlight map[int64]bool // tasks dispatched and not done, by item id
+	max      int
+	closed   bool
+}
+
+func newScheduler(max int) *scheduler {
+	s := &scheduler{queues: map[string][]*task{}, inFlight: map[int64]bool{}, max: max}
+	s.cond = sync.NewCond(&s.mu)
+	return s
+}
+
+// has tells whether the item is dispatched and not done.
+func (s *scheduler) has(id int64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.inFlight[id]
+}
+
+// add dispatches t, waiting while max tasks are in flight. It returns
+// false once the scheduler is closed.
+func (s *scheduler) add(t *task) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for len(s.inFlight) >= s.max && !s.closed {
+		s.cond.Wait()
+	}
+	if s.closed {
+		return false
+	}
+	s.inFlight[t.it.ID] = true
+	for _, k := range t.keys {
+		q := s.queues[k]
+		if len(q) > 0 {
+			t.blocked++
+		}
+		s.queues[k] = append(q, t)
+	}
+	if t.blocked == 0 {
+		s.ready = append(s.ready, t)
+		s.cond.Broadcast()
+	}
+	return true
+}
+
+// next waits for a task that may run; nil once the scheduler is closed.
+func (s *scheduler) next() *task {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for len(s.ready) == 0 && !s.closed {
+		s.cond.Wait()
+	}
+	if s.closed {
+		return nil
+	}
+	t := s.ready[0]
+	s.ready[0] = nil
+	s.ready = s.ready[1:]
+	return t
+}
+
+// done takes t out of its queues; the tasks that now head all of theirs
+// may run.
+func (s *scheduler) done(t *task) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.inFlight, t.it.ID)
+	for _, k := range t.keys {
+		q := s.queues[k][1:] // t heads it
+		if len(q) == 0 {
+			delete(s.queues, k)
+			continue
+		}
+		s.queues[k] = q
+		n := q[0]
+		n.blocked--
+		if n.blocked == 0 {
+			s.ready = append(s.ready, n)
+		}
+	}
+	s.cond.Broadcast()
+}
+
+// waitIdle waits until no task is in flight, or the scheduler is closed.
+func (s *scheduler) waitIdle() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for len(s.inFlight) > 0 && !s.closed {
+		s.cond.Wait()
+	}
+}
+
+// close wakes every waiter; workers stop taking tasks.
+func (s *scheduler) close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	s.cond.Broadcast()
+}
+
+// orderKeys are the keys that order an activity (see the top of this
+// file): its actor, and the post it creates, edits or deletes.
+func orderKeys(it InboxItem, act *Object) []string {
+	keys := []string{"actor " + it.Actor}
+	if act == nil {
+		return keys
+	}
+	switch act.Type {
+	case "Create", "Update", "Delete":
+		if id := idOf(act.Object); id != "" && id != it.Actor {
+			keys = append(keys, "object "+id)
+		}
+	}
+	return keys
+}
+
+// newTask makes the task of a recorded item: its parse, handed over by
+// Receive or made again, and its keys.
+func (in *Inbox) newTask(it InboxItem) *task {
+	t := &task{it: it}
+	if act, ok := in.takeParsed(it.ActivityID, it.Body); ok {
+		in.metrics.Parses.WithLabelValues(parseHandedOver).Inc()
+		act.Raw = it.Body // the body it was parsed from, recorded
+		t.act = act
+	} else {
+		in.metrics.Parses.WithLabelValues(parseParsedAgain).Inc()
+		t.act, t.parseErr = Parse(it.Body)
+		if t.parseErr != nil {
+			t.act = nil
+		}
+	}
+	t.keys = orderKeys(it, t.act)
+	return t
+}
+
+// processor is one run of the worker pool over a scheduler.
+type processor struct {
+	in    *Inbox
+	sched *scheduler
+	wg    sync.WaitGroup
+
+	mu        sync.Mutex
+	nextRetry time.Time // the earliest retry a worker scheduled, not yet taken
+}
+
+// startProcessor starts the workers; they stop when the scheduler closes
+// (which ctx's end does).
+func (in *Inbox) startProcessor(ctx context.Context) *processor {
+	p := &processor{in: in, sched: newScheduler(maxDispatched * in.workers)}
+	context.AfterFunc(ctx, p.sched.close)
+	for range in.workers {
+		p.wg.Go(func() {
+			for t := p.sched.next(); t != nil; t = p.sched.next() {
+				p.run(ctx, t)
+				p.sched.done(t)
+			}
+		})
+	}
+	return p
+}
+
+// stop closes the scheduler and waits for the workers.
+func (p *processor) stop() {
+	p.sched.close()
+	p.wg.Wait()
+}
+
+// run processes one task and marks its outcome.
+func (p *processor) run(ctx context.Context, t *task) {
+	in := p.in
+	result, err := in.process(ctx, t.it, t.act, t.parseErr)
+	if ctx.Err() != nil {
+		// Shutting down: processed again after the restart.
+		return
+	}
+	r := InboxResult{ID: t.it.ID, Result: result, At: in.now().UTC()}
+	if err != nil && t.it.Attempts < len(in.retries) {
+		r.RetryAt = r.At.Add(in.retries[t.it.Attempts])
+		r.Result = fmt.Sprintf("%s (attempt %d; next at %s)", result, t.it.Attempts+1, r.RetryAt.Format(time.RFC3339))
+		p.mu.Lock()
+		if p.nextRetry.IsZero() || r.RetryAt.Before(p.nextRetry) {
+			p.nextRetry = r.RetryAt
+		}
+		p.mu.Unlock()
+	}
+	in.markProcessed(ctx, r)
+}
+
+// takeRetry returns and forgets the earliest retry scheduled.
+func (p *processor) takeRetry() time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	r := p.nextRetry
+	p.nextRetry = time.Time{}
+	return r
+}
+
+// dispatch gives the scheduler every recorded activity due by due after
+// the item after, but those it has in flight, and returns the last item
+// read. Rows are numbered in commit order (SQLite's one writer), so a
+// later read from there finds every activity recorded since.
+func (p *processor) dispatch(ctx context.Context, after int64, due time.Time) int64 {
+	in := p.in
+	for ctx.Err() == nil {
+		items, err := in.store.UnprocessedInbox(ctx, after, due, dispatchPage)
+		if err != nil {
+			if ctx.Err() == nil {
+				in.log.Error("inbox: read queue", "err", err)
+			}
+			return after
+		}
+		for _, it := range items {
+			if p.sched.has(it.ID) {
+				after = it.ID
+				continue
+			}
+			if !p.sched.add(in.newTask(it)) {
+				return after
+			}
+			after = it.ID
+		}
+		if len(items) < dispatchPage {
+			break
+		}
+	}
+	return after
+}
+
+// Run processes recorded activities until ctx ends: those left from before
+// a restart first, then each new one as Receive records it, and failed
+// ones when their retry is due. It returns once its workers have stopped.
+func (in *Inbox) Run(ctx context.Context) {
+	const poll = 5 * time.Second
+	p := in.startProcessor(ctx)
+	defer p.stop()
+	timer := time.NewTimer(poll)
+	defer timer.Stop()
+	var after int64         // the last item dispatched: new ones come after it
+	var nextRetry time.Time // the earliest retry scheduled and not yet due
+	var pruned time.Time
+	for {
+		if now := in.now(); now.Sub(pruned) >= time.Hour || now.Before(pruned) {
+			pruned = now
+			in.prune(ctx, now)
+		}
+		after = p.dispatch(ctx, after, in.now())
+		if r := p.takeRetry(); !r.IsZero() && (nextRetry.IsZero() || r.Before(nextRetry)) {
+			nextRetry = r
+		}
+		wait := poll
+		if !nextRetry.IsZero() {
+			if d := nextRetry.Sub(in.now()); d < wait {
+				wait = max(d, 0)
+			}
+		}
+		timer.Reset(wait)
+		select {
+		case <-ctx.Done():
+			return
+		case <-in.wake:
+		case <-timer.C:
+			// Retries come due behind the cursor: read the queue from
+			// its start (what is in flight is skipped).
+			after = 0
+			if !nextRetry.IsZero() && !in.now().Before(nextRetry) {
+				nextRetry = time.Time{}
+			}
+		}
+	}
+}
+
+// ProcessPending processes every recorded activity that is due, with the
+// worker pool, and returns when they are done (or ctx ends: the rest are
+// processed after the restart).
+//
+// Each outcome is marked as its activity ends. Processing an activity
+// again is harmless, so a crash before the mark only means it is
+// processed again after the restart, as one interrupted mid-activity
+// always was: Follows are accepted again, leaves and deletes find nothing
+// left to do, and Posts.Receive decides once per (community, object) and
+// completes an Announce that was stored but not queued.
+func (in *Inbox) ProcessPending(ctx context.Context) {
+	p := in.startProcessor(ctx)
+	p.dispatch(ctx, 0, in.now())
+	p.sched.waitIdle()
+	p.stop()
+}
+
+// markProcessed records an outcome, also when ctx has ended (shutdown):
+// what was done need not be done again.
+func (in *Inbox) markProcessed(ctx context.Context, r InboxResult) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := in.store.MarkInboxProcessed(ctx, []InboxResult{r}); err != nil {
+		in.log.Error("inbox: mark processed", "item", r.ID, "err", err)
+	}
+}
