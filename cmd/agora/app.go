@@ -82,13 +82,13 @@ func openApp(ctx context.Context, cfg Config, log *slog.Logger, metrics *federat
 		ConnectTimeout: cfg.Delivery.ConnectTimeout.Duration,
 		RequestTimeout: cfg.Delivery.RequestTimeout.Duration,
 	})
-	a.fetcher = federation.NewFetcher(a.client, func(r *http.Request) error {
+	a.fetcher = federation.NewLimitedFetcher(a.client, func(r *http.Request) error {
 		key, err := a.local.SigningKey(r.Context(), federation.InstanceKeyOwner)
 		if err != nil {
 			return err
 		}
 		return federation.SignRequest(r, key, nil, time.Now())
-	})
+	}, cfg.fetchLimits)
 	a.keys = federation.NewKeyCache(a.fetcher, db, federation.KeyCacheConfig{})
 	a.actors = federation.NewActors(db, a.fetcher, nil)
 	a.docs = federation.NewDocuments(a.local, db, db, a.started)
@@ -137,6 +137,16 @@ func openApp(ctx context.Context, cfg Config, log *slog.Logger, metrics *federat
 }
 
 func (a *app) Close() error { return a.db.Close() }
+
+// newInbox makes the inbox pipeline over the app's parts.
+func (a *app) newInbox(metrics *federation.Metrics) *federation.Inbox {
+	return federation.NewInbox(federation.InboxDeps{
+		Local: a.local, Keys: a.keys, Store: a.db, Actors: a.actors, ActorCache: a.db,
+		Service: a.svc, Posts: a.posts, Fetcher: a.fetcher, Dialects: a.dialects,
+		Members: a.db, Moderation: a.mod, Deliverer: a.deliverer, Schemes: a.db, Metrics: metrics, Log: a.log,
+		RetryDelays: a.cfg.processRetries, Workers: a.cfg.Inbox.Workers,
+	})
+}
 
 // resolveMember finds the actor IRI a CLI argument names among a
 // community's members: an actor URL as is, or @user@host matched against

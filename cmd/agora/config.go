@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/agorafed/agora/federation"
 )
 
 // Config is agora.toml. Every key is documented in config.example.toml.
@@ -28,6 +30,9 @@ type Config struct {
 	// processRetries, when set, replaces the waits before new attempts at
 	// an inbox activity that failed (not in the file: tests shorten them).
 	processRetries []time.Duration
+	// fetchLimits, when set, replaces the Fetcher's default limits (not in
+	// the file: tests shorten them).
+	fetchLimits federation.FetchLimits
 }
 
 // InboxConfig is the [inbox] table: what one client may make the inboxes

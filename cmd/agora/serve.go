@@ -103,12 +103,7 @@ func startServer(ctx context.Context, cfg Config, log *slog.Logger, ln net.Liste
 		return float64(n)
 	})
 	s := &server{app: a, serveErr: make(chan error, 1)}
-	s.inbox = federation.NewInbox(federation.InboxDeps{
-		Local: a.local, Keys: a.keys, Store: a.db, Actors: a.actors, ActorCache: a.db,
-		Service: a.svc, Posts: a.posts, Fetcher: a.fetcher, Dialects: a.dialects,
-		Members: a.db, Moderation: a.mod, Deliverer: a.deliverer, Schemes: a.db, Metrics: metrics, Log: log,
-		RetryDelays: cfg.processRetries, Workers: cfg.Inbox.Workers,
-	})
+	s.inbox = a.newInbox(metrics)
 	handler := web.New(web.Deps{
 		Local:           a.local,
 		Docs:            a.docs,
