@@ -2,6 +2,7 @@ package federation
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"runtime"
 	"slices"
@@ -167,49 +168,122 @@ func (s *scheduler) close() {
 // file): its actor; the post it creates, edits or deletes, and the post a
 // new reply answers (a reply joins its parent's thread only once the
 // parent is there); the post a Like or Dislike, or its Undo, is about.
-func orderKeys(it InboxItem, act *Object) []string {
-	keys := []string{"actor " + it.Actor}
-	if act == nil {
-		return keys
-	}
+func orderKeys(actor string, k keyFacts) []string {
+	keys := []string{"actor " + actor}
 	add := func(id string) {
-		if id != "" && id != it.Actor && !slices.Contains(keys, "object "+id) {
+		if id != "" && id != actor && !slices.Contains(keys, "object "+id) {
 			keys = append(keys, "object "+id)
 		}
 	}
-	switch act.Type {
+	switch k.typ {
 	case "Create", "Update", "Delete":
-		add(idOf(act.Object))
-		if act.Type == "Create" && act.Object != nil {
-			add(act.Object.InReplyTo)
+		add(k.object)
+		if k.typ == "Create" {
+			add(k.inReplyTo)
 		}
 	case "Like", "Dislike":
-		add(idOf(act.Object))
+		add(k.object)
 	case "Undo":
-		if o := act.Object; o != nil && (o.Type == "Like" || o.Type == "Dislike") {
-			add(idOf(o.Object))
+		if k.innerType == "Like" || k.innerType == "Dislike" {
+			add(k.innerObject)
 		}
 	}
 	return keys
 }
 
-// newTask makes the task of a recorded item: its parse, handed over by
-// Receive or made again, and its keys.
+// keyFacts are what orderKeys reads of an activity.
+type keyFacts struct {
+	typ, object, inReplyTo, innerType, innerObject string
+}
+
+// factsOf reads the key facts of a parsed activity.
+func factsOf(act *Object) keyFacts {
+	k := keyFacts{typ: act.Type, object: idOf(act.Object)}
+	if o := act.Object; o != nil {
+		k.inReplyTo, k.innerType, k.innerObject = o.InReplyTo, o.Type, idOf(o.Object)
+	}
+	return k
+}
+
+// scanFacts reads the key facts from a recorded body without parsing it
+// whole: the dispatcher is one goroutine, and go-fed's parse, which the
+// worker makes, costs several times more. ok is false when the body does
+// not decode (the worker's parse then says why).
+func scanFacts(body []byte) (k keyFacts, ok bool) {
+	var doc struct {
+		Type   string          `json:"type"`
+		Object json.RawMessage `json:"object"`
+	}
+	if json.Unmarshal(body, &doc) != nil {
+		return k, false
+	}
+	k.typ = doc.Type
+	k.object, k.inReplyTo, k.innerType, k.innerObject = scanObject(doc.Object)
+	return k, true
+}
+
+// scanObject reads an object given as its id or embedded.
+func scanObject(raw json.RawMessage) (id, inReplyTo, typ, object string) {
+	if len(raw) == 0 {
+		return
+	}
+	switch raw[0] {
+	case '"':
+		json.Unmarshal(raw, &id)
+		return
+	case '[': // as the parse does: the first
+		var list []json.RawMessage
+		if json.Unmarshal(raw, &list) == nil && len(list) > 0 {
+			return scanObject(list[0])
+		}
+		return
+	}
+	var o struct {
+		ID        string          `json:"id"`
+		Type      json.RawMessage `json:"type"`
+		InReplyTo json.RawMessage `json:"inReplyTo"`
+		Object    json.RawMessage `json:"object"`
+	}
+	if json.Unmarshal(raw, &o) != nil {
+		return
+	}
+	if len(o.Type) > 0 && o.Type[0] == '"' {
+		json.Unmarshal(o.Type, &typ)
+	}
+	if len(o.InReplyTo) > 0 {
+		inReplyTo, _, _, _ = scanObject(o.InReplyTo)
+	}
+	object, _, _, _ = scanObject(o.Object)
+	return o.ID, inReplyTo, typ, object
+}
+
+// newTask makes the task of a recorded item: the parse Receive handed
+// over, when there is one, and its keys. Without one, the keys are read
+// from the body and the worker parses it.
 func (in *Inbox) newTask(it InboxItem) *task {
 	t := &task{it: it}
 	if act, ok := in.takeParsed(it.ActivityID, it.Body); ok {
 		in.metrics.Parses.WithLabelValues(parseHandedOver).Inc()
 		act.Raw = it.Body // the body it was parsed from, recorded
 		t.act = act
-	} else {
-		in.metrics.Parses.WithLabelValues(parseParsedAgain).Inc()
-		t.act, t.parseErr = Parse(it.Body)
-		if t.parseErr != nil {
-			t.act = nil
-		}
+		t.keys = orderKeys(it.Actor, factsOf(act))
+		return t
 	}
-	t.keys = orderKeys(it, t.act)
+	k, _ := scanFacts(it.Body)
+	t.keys = orderKeys(it.Actor, k)
 	return t
+}
+
+// parse parses the task's body if Receive did not hand its parse over.
+func (in *Inbox) parse(t *task) {
+	if t.act != nil || t.parseErr != nil {
+		return
+	}
+	in.metrics.Parses.WithLabelValues(parseParsedAgain).Inc()
+	t.act, t.parseErr = Parse(t.it.Body)
+	if t.parseErr != nil {
+		t.act = nil
+	}
 }
 
 // processor is one run of the worker pool over a scheduler.
@@ -247,6 +321,7 @@ func (p *processor) stop() {
 // run processes one task and marks its outcome.
 func (p *processor) run(ctx context.Context, t *task) {
 	in := p.in
+	in.parse(t)
 	result, err := in.process(ctx, t.it, t.act, t.parseErr)
 	if ctx.Err() != nil {
 		// Shutting down: processed again after the restart.

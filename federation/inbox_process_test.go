@@ -1,6 +1,11 @@
 package federation
 
 import (
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -79,4 +84,49 @@ func TestSchedulerOrder(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestScanFactsMatchesParse: the keys the dispatcher reads from a body
+// without parsing it are those of its parse, for every activity among the
+// real payloads and a few forms of the object.
+func TestScanFactsMatchesParse(t *testing.T) {
+	bodies := map[string][]byte{
+		"object by id":      []byte(`{"id":"https://a.example/1","type":"Like","actor":"https://a.example/u","object":"https://b.example/p/1"}`),
+		"object array":      []byte(`{"id":"https://a.example/2","type":"Delete","actor":"https://a.example/u","object":["https://a.example/p/1","https://a.example/p/2"]}`),
+		"undo of a like":    []byte(`{"id":"https://a.example/3","type":"Undo","actor":"https://a.example/u","object":{"id":"https://a.example/l","type":"Like","actor":"https://a.example/u","object":{"id":"https://b.example/p/1","type":"Note"}}}`),
+		"reply by object":   []byte(`{"id":"https://a.example/4","type":"Create","actor":"https://a.example/u","object":{"id":"https://a.example/p/4","type":"Note","inReplyTo":{"id":"https://b.example/p/1","type":"Note"}}}`),
+		"type array":        []byte(`{"id":"https://a.example/5","type":"Create","actor":"https://a.example/u","object":{"id":"https://a.example/p/5","type":["Note"]}}`),
+		"no object":         []byte(`{"id":"https://a.example/6","type":"Follow","actor":"https://a.example/u"}`),
+		"Create of a reply": []byte(`{"id":"https://a.example/7","type":"Create","actor":"https://a.example/u","object":{"id":"https://a.example/p/7","type":"Note","inReplyTo":"https://b.example/p/1"}}`),
+	}
+	const dir = "../../shared/fixtures/fediverse"
+	if _, err := os.Stat(dir); err != nil {
+		t.Logf("fediverse fixtures not found (%s): only the inline bodies", dir)
+	} else {
+		filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+			if err == nil && !d.IsDir() && strings.Contains(path, "/activities/") && strings.HasSuffix(path, ".json") {
+				if b, err := os.ReadFile(path); err == nil {
+					bodies[path] = b
+				}
+			}
+			return nil
+		})
+	}
+	compared := 0
+	for name, body := range bodies {
+		act, err := Parse(body)
+		if err != nil {
+			continue // the processor never sees what did not parse before its 202
+		}
+		got, ok := scanFacts(body)
+		want := factsOf(act)
+		if !ok || orderKeys("https://a.example/u", got) == nil || !slices.Equal(orderKeys(act.Actor, got), orderKeys(act.Actor, want)) {
+			t.Errorf("%s: scanned %+v, parsed %+v", name, got, want)
+		}
+		compared++
+	}
+	if compared < len(bodies)/2 {
+		t.Errorf("only %d of %d bodies parsed", compared, len(bodies))
+	}
+	t.Logf("%d activities compared", compared)
 }

@@ -7,12 +7,16 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/agorafed/agora/federation"
@@ -33,12 +37,22 @@ func cmdBenchIngest(ctx context.Context, args []string, stdout, stderr io.Writer
 	floorN := fs.Int("floor-n", 2000, "requests to measure the floor")
 	keyPool := fs.Int("keys", 8, "distinct RSA keys among the actors (each actor has its own keyId)")
 	timeout := fs.Duration("timeout", 5*time.Minute, "stop after this long")
+	procN := fs.Int("process-n", 6000, "recorded activities for the processing-alone measure (0: none)")
+	procList := fs.String("process-procs", "1,2", "GOMAXPROCS values for the processing-alone measure")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) > 0 {
 		return usageError{fmt.Sprintf("bench ingest: unexpected argument %q", pos[0])}
+	}
+	var procs []int
+	for _, s := range strings.Split(*procList, ",") {
+		p, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || p < 1 {
+			return usageError{fmt.Sprintf("bench ingest: bad --process-procs %q", s)}
+		}
+		procs = append(procs, p)
 	}
 	var rates []float64
 	for _, s := range strings.Split(*rateList, ",") {
@@ -234,8 +248,100 @@ func cmdBenchIngest(ctx context.Context, args []string, stdout, stderr io.Writer
 	handed, again := a.metrics.ParseSources()
 	fmt.Fprintf(stdout, "processed %.0f: %.0f with the inbox's parse, %.0f parsed again\n", handed+again, handed, again)
 	fig["parsed_again"] = again
+	if *procN > 0 {
+		procRates, err := benchProcessing(ctx, a.cfg, fleet, perHost, *procN, procs, stderr)
+		if err != nil {
+			return err
+		}
+		var line []string
+		for _, p := range procs {
+			line = append(line, fmt.Sprintf("GOMAXPROCS=%d %.0f/s", p, procRates[p]))
+			fig[fmt.Sprintf("process_rate_%d", p)] = math.Round(procRates[p])
+		}
+		fmt.Fprintf(stdout, "processing alone, %d recorded activities parsed from the queue: %s", *procN, strings.Join(line, ", "))
+		if r1, r2 := procRates[1], procRates[2]; r1 > 0 && r2 > 0 {
+			fig["process_scaling_2_1"] = round(r2/r1, 2)
+			fmt.Fprintf(stdout, " (x%.2f from 1 to 2)", r2/r1)
+		}
+		fmt.Fprintln(stdout)
+	}
 	printJSON(stdout, fig)
 	return nil
+}
+
+// benchProcessing measures the processor alone: n recorded Create{Note}
+// (parsed from the queue, as after a restart) drained by the worker pool
+// (its default size) at each GOMAXPROCS in procs, each on a new instance
+// in its own data dir, with the fleet's actors cached first as in the
+// run. It returns activities processed per second, by GOMAXPROCS.
+func benchProcessing(ctx context.Context, cfg Config, fleet []fedtest.FleetHost, perHost, n int, procs []int, stderr io.Writer) (map[int]float64, error) {
+	rates := map[int]float64{}
+	prev := runtime.GOMAXPROCS(0)
+	defer runtime.GOMAXPROCS(prev)
+	for _, p := range procs {
+		rate, err := func() (float64, error) {
+			dir, err := os.MkdirTemp("", "agora-bench-process-")
+			if err != nil {
+				return 0, err
+			}
+			defer os.RemoveAll(dir)
+			cfg.DataDir, cfg.Inbox.Workers = dir, 0
+			a, err := openApp(ctx, cfg, newLogger(cfg, stderr), nil, false)
+			if err != nil {
+				return 0, err
+			}
+			defer a.Close()
+			c, err := createBenchCommunity(ctx, a)
+			if err != nil {
+				return 0, err
+			}
+			if err := cacheActors(ctx, a, fleet, perHost); err != nil {
+				return 0, err
+			}
+			group := a.local.CommunityIRI(c.Name)
+			var next atomic.Int64
+			var wg sync.WaitGroup
+			errs := make(chan error, 64)
+			for range 64 { // concurrent records share group commits
+				wg.Go(func() {
+					for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
+						h, u := i%len(fleet), (i/len(fleet))%perHost
+						actor := fmt.Sprintf("%s/users/u%d", fleet[h].URL, u)
+						note := fmt.Sprintf("%s/statuses/process-%d", actor, i)
+						if _, err := a.db.RecordInbox(ctx, federation.InboxItem{ActivityID: note + "/activity", Type: "Create",
+							Actor: actor, Body: benchCreate(actor, note, group), ReceivedAt: time.Now().UTC()}); err != nil {
+							select {
+							case errs <- err:
+							default:
+							}
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			select {
+			case err := <-errs:
+				return 0, err
+			default:
+			}
+			runtime.GOMAXPROCS(p)
+			in := a.newInbox(nil) // its pool sized for p
+			start := time.Now()
+			in.ProcessPending(ctx)
+			took := time.Since(start)
+			runtime.GOMAXPROCS(prev)
+			if left, err := a.db.UnprocessedCount(ctx); err != nil || left > 0 {
+				return 0, fmt.Errorf("bench: processing at GOMAXPROCS=%d left %d (%v)", p, left, err)
+			}
+			return float64(n) / took.Seconds(), nil
+		}()
+		if err != nil {
+			return nil, err
+		}
+		rates[p] = rate
+	}
+	return rates, nil
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

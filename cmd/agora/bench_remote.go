@@ -167,6 +167,24 @@ func (r *remoteSide) do(ctx context.Context, req remoteReq, resp *remoteResp) er
 // noteContent is about 1.6 KB of HTML, so that a Create{Note} is about 2 KB.
 var noteContent = "<p>" + strings.Repeat("Seeds, soil and sun: what grows in a small garden in spring. ", 26) + "</p>"
 
+// benchCreate is the Create{Note} of the ingest benchmark: about 2 KB,
+// from actor, to community.
+func benchCreate(actor, noteID, community string) []byte {
+	body, _ := json.Marshal(map[string]any{
+		"@context": []string{"https://www.w3.org/ns/activitystreams"},
+		"id":       noteID + "/activity", "type": "Create", "actor": actor,
+		"to": []string{federation.PublicCollection}, "cc": []string{actor + "/followers", community},
+		"object": map[string]any{
+			"id": noteID, "type": "Note", "attributedTo": actor, "url": noteID,
+			"to": []string{federation.PublicCollection}, "cc": []string{actor + "/followers", community},
+			"published": time.Now().UTC().Format(time.RFC3339),
+			"content":   noteContent,
+			"tag":       []map[string]string{{"type": "Mention", "href": community, "name": "@bench"}},
+		},
+	})
+	return body
+}
+
 // prepare signs n distinct Create{Note}, from every actor of the fleet in
 // turn, using every core: signing is what costs, and it is not measured.
 func (r *remoteSide) prepare(req remoteReq) error {
@@ -191,18 +209,7 @@ func (r *remoteSide) prepare(req remoteReq) error {
 				h, u := n%len(hosts), (n/len(hosts))%users
 				actor := r.fleet.ActorIRI(h, u)
 				noteID := fmt.Sprintf("%s/statuses/%d", actor, n)
-				body, _ := json.Marshal(map[string]any{
-					"@context": []string{"https://www.w3.org/ns/activitystreams"},
-					"id":       noteID + "/activity", "type": "Create", "actor": actor,
-					"to": []string{federation.PublicCollection}, "cc": []string{actor + "/followers", req.Community},
-					"object": map[string]any{
-						"id": noteID, "type": "Note", "attributedTo": actor, "url": noteID,
-						"to": []string{federation.PublicCollection}, "cc": []string{actor + "/followers", req.Community},
-						"published": time.Now().UTC().Format(time.RFC3339),
-						"content":   noteContent,
-						"tag":       []map[string]string{{"type": "Mention", "href": req.Community, "name": "@bench"}},
-					},
-				})
+				body := benchCreate(actor, noteID, req.Community)
 				hr, _ := http.NewRequest(http.MethodPost, req.URL, bytes.NewReader(body))
 				hr.Header.Set("Content-Type", "application/activity+json")
 				key, err := r.fleet.SigningKey(h, u)
