@@ -70,7 +70,7 @@ func (p readPath) String() string {
 }
 
 func parse(raw []byte) (*Object, readPath, error) {
-	if err := checkDepth(raw, maxDepth); err != nil {
+	if err := CheckShape(raw); err != nil {
 		return nil, 0, fmt.Errorf("parse activity: %w", err)
 	}
 	var m map[string]any
@@ -88,14 +88,41 @@ func parse(raw []byte) (*Object, readPath, error) {
 	return o, p.path, nil
 }
 
-// checkDepth refuses input nested deeper than max. It only counts brackets
-// outside strings; whether the JSON is valid is the decoder's business.
-func checkDepth(b []byte, max int) error {
-	depth := 0
-	inString, escaped := false, false
+// Bounds on the shape of a document, checked on the raw bytes before any
+// decoder sees it (CheckShape): go-fed keeps about 3 KB for each string of
+// an array, so 100,000 short recipients in a 600 KB body cost 290 MB.
+// The largest real payloads (../shared/fixtures, TestShapeOfFixtures)
+// stay far below: tens of array items, a few hundred values.
+const (
+	maxArrayItems = 500  // items of one array
+	maxValues     = 4000 // strings, numbers, literals, objects and arrays in all
+)
+
+// CheckShape refuses, with an error wrapping ErrMalformed, a document
+// nested deeper than maxDepth, with an array of more than maxArrayItems
+// items, or with more than maxValues values. It reads the bytes once and
+// allocates nothing, so it can run before the signature is verified.
+func CheckShape(b []byte) error {
+	const maxLevels = maxDepth + 1
+	var items [maxLevels]int // per open level: items so far (arrays only)
+	var isArray [maxLevels]bool
+	depth, values := 0, 0
+	inString, escaped, inScalar := false, false, false
+	value := func() error {
+		values++
+		if values > maxValues {
+			return fmt.Errorf("%w: more than %d values", ErrMalformed, maxValues)
+		}
+		if depth > 0 && isArray[depth] {
+			items[depth]++
+			if items[depth] > maxArrayItems {
+				return fmt.Errorf("%w: an array of more than %d items", ErrMalformed, maxArrayItems)
+			}
+		}
+		return nil
+	}
 	for _, c := range b {
-		switch {
-		case inString:
+		if inString {
 			switch {
 			case escaped:
 				escaped = false
@@ -104,15 +131,40 @@ func checkDepth(b []byte, max int) error {
 			case c == '"':
 				inString = false
 			}
-		case c == '"':
-			inString = true
-		case c == '{' || c == '[':
-			depth++
-			if depth > max {
-				return fmt.Errorf("%w: nested deeper than %d levels", ErrMalformed, max)
+			continue
+		}
+		switch c {
+		case '"':
+			inString, inScalar = true, false
+			// A key is a string too: counted, it only makes the bound
+			// count object members as well.
+			if err := value(); err != nil {
+				return err
 			}
-		case c == '}' || c == ']':
-			depth--
+		case '{', '[':
+			inScalar = false
+			if err := value(); err != nil {
+				return err
+			}
+			depth++
+			if depth > maxDepth {
+				return fmt.Errorf("%w: nested deeper than %d levels", ErrMalformed, maxDepth)
+			}
+			isArray[depth], items[depth] = c == '[', 0
+		case '}', ']':
+			inScalar = false
+			if depth > 0 {
+				depth--
+			}
+		case ',', ':', ' ', '\t', '\n', '\r':
+			inScalar = false
+		default: // a number or a literal: counted at its first byte
+			if !inScalar {
+				inScalar = true
+				if err := value(); err != nil {
+					return err
+				}
+			}
 		}
 	}
 	return nil

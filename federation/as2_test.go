@@ -969,3 +969,53 @@ func TestRenderTombstone(t *testing.T) {
 		}
 	}
 }
+
+// TestShapeOfFixtures: every real payload passes CheckShape, and the
+// bounds refuse what they are for.
+func TestShapeOfFixtures(t *testing.T) {
+	const dir = "../../shared/fixtures/fediverse"
+	if _, err := os.Stat(dir); err != nil {
+		t.Skipf("fediverse fixtures not found (%s): %v", dir, err)
+	}
+	n := 0
+	filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".json") {
+			return nil
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := CheckShape(b); err != nil {
+			t.Errorf("%s: %v", path, err)
+		}
+		n++
+		return nil
+	})
+	if n == 0 {
+		t.Fatal("no fixtures read")
+	}
+	strs := func(n int) string { return `"` + strings.Repeat(`x","`, n-1) + `x"` }
+	tests := []struct {
+		name string
+		body string
+		ok   bool
+	}{
+		{"500 recipients", `{"type":"Create","to":[` + strs(500) + `]}`, true},
+		{"501 recipients", `{"type":"Create","to":[` + strs(501) + `]}`, false},
+		{"501 numbers", `{"type":"Create","to":[` + strings.Repeat("1,", 500) + `1]}`, false},
+		{"501 literals", `{"type":"Create","to":[` + strings.Repeat("null,", 500) + `true]}`, false},
+		{"501 objects", `{"type":"Create","tag":[` + strings.Repeat("{},", 500) + `{}]}`, false},
+		{"many small arrays", `{"type":"Create","a":[` + strings.Repeat(`[`+strs(10)+`],`, 400) + `[]]}`, false},
+		{"commas in strings", `{"type":"Create","content":"` + strings.Repeat(`a,\",[`, 5000) + `"}`, true},
+		{"deep", strings.Repeat("[", 65) + strings.Repeat("]", 65), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := CheckShape([]byte(tt.body))
+			if (err == nil) != tt.ok || (err != nil && !errors.Is(err, ErrMalformed)) {
+				t.Errorf("err = %v, want ok=%v", err, tt.ok)
+			}
+		})
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/maphash"
@@ -176,26 +177,36 @@ func (in *Inbox) Receive(ctx context.Context, r *http.Request, body []byte, admi
 	if err != nil {
 		return "", err
 	}
-	act, err := Parse(body)
+	// Nothing costly before the signature is verified: the shape of the
+	// body is bounded on its bytes, and the actor and type are read with
+	// a small decode; go-fed parses only what a verified actor sent.
+	if err := CheckShape(body); err != nil {
+		return "", err
+	}
+	head, err := scanHead(body)
 	if err != nil {
 		return "", err
 	}
-	typ = metricType(act.Type)
-	if act.Actor == "" {
-		return "", fmt.Errorf("%w: activity has no actor", ErrMalformed)
-	}
+	typ = metricType(head.typ)
 	// Mastodon sends Delete{actor} for deleted accounts to every server that
 	// ever saw them; their keys are gone, so verifying means a fetch that
 	// fails. If we never knew the actor there is nothing to delete.
-	if act.Type == "Delete" && act.Object != nil && act.Object.ID == act.Actor && !in.knows(ctx, act.Actor) {
+	if head.typ == "Delete" && head.object == head.actor && !in.knows(ctx, head.actor) {
 		return ResultIgnored, nil
 	}
 	key, err := sig.Verify(ctx, in.keys)
 	if err != nil {
 		return "", err
 	}
-	if key.Owner != act.Actor {
-		return "", fmt.Errorf("%w: %s signed for %s", ErrForged, key.Owner, act.Actor)
+	if key.Owner != head.actor {
+		return "", fmt.Errorf("%w: %s signed for %s", ErrForged, key.Owner, head.actor)
+	}
+	act, err := Parse(body)
+	if err != nil {
+		return "", err
+	}
+	if act.Actor != head.actor {
+		return "", fmt.Errorf("%w: actor %q read as %q", ErrMalformed, head.actor, act.Actor)
 	}
 	if admit != nil {
 		if err := admit(act.Actor); err != nil {
@@ -245,6 +256,40 @@ func (in *Inbox) Receive(ctx context.Context, r *http.Request, body []byte, admi
 	default:
 	}
 	return ResultQueued, nil
+}
+
+// activityHead is what Receive reads of a body before verifying it.
+type activityHead struct {
+	typ, actor, object string
+}
+
+// scanHead reads an activity's type, actor and object id with a small
+// decode (a body CheckShape passed: bounded). An actor given as an object
+// is read by its id, as Parse does.
+func scanHead(body []byte) (activityHead, error) {
+	var doc struct {
+		Type   json.RawMessage `json:"type"`
+		Actor  json.RawMessage `json:"actor"`
+		Object json.RawMessage `json:"object"`
+	}
+	if err := json.Unmarshal(body, &doc); err != nil {
+		return activityHead{}, fmt.Errorf("%w: %w", ErrMalformed, err)
+	}
+	var h activityHead
+	h.actor, _, _, _ = scanObject(doc.Actor)
+	h.object, _, _, _ = scanObject(doc.Object)
+	if len(doc.Type) > 0 && doc.Type[0] == '"' {
+		json.Unmarshal(doc.Type, &h.typ)
+	} else if len(doc.Type) > 0 && doc.Type[0] == '[' {
+		var ts []string
+		if json.Unmarshal(doc.Type, &ts) == nil && len(ts) > 0 {
+			h.typ = ts[0]
+		}
+	}
+	if h.actor == "" {
+		return activityHead{}, fmt.Errorf("%w: activity has no actor", ErrMalformed)
+	}
+	return h, nil
 }
 
 // handOver keeps a parsed activity for the processor if there is room

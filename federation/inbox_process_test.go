@@ -1,6 +1,7 @@
 package federation
 
 import (
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -129,4 +130,25 @@ func TestScanFactsMatchesParse(t *testing.T) {
 		t.Errorf("only %d of %d bodies parsed", compared, len(bodies))
 	}
 	t.Logf("%d activities compared", compared)
+}
+
+// TestFlagTargetsCapped: a Flag naming 30,000 objects is looked at for
+// its first maxFlagObjects distinct ones only.
+func TestFlagTargetsCapped(t *testing.T) {
+	tests := []struct {
+		objects, distinct, want int
+	}{
+		{3, 3, 3},
+		{30000, 30000, maxFlagObjects},
+		{200, 2, 2}, // duplicates count towards the cap: what is read is bounded
+	}
+	for _, tt := range tests {
+		act := &Object{Type: "Flag"}
+		for i := range tt.objects {
+			act.Objects = append(act.Objects, &Object{ID: fmt.Sprintf("https://a.example/%d", i%tt.distinct)})
+		}
+		if got := len(flagTargets(act)); got != tt.want {
+			t.Errorf("%d objects (%d distinct): %d targets, want %d", tt.objects, tt.distinct, got, tt.want)
+		}
+	}
 }
