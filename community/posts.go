@@ -160,6 +160,12 @@ func (s *Posts) Receive(ctx context.Context, c Community, p Post, f PostFacts) (
 	p.CommunityID = c.ID
 	p.ReceivedAt = s.now().UTC()
 	p.Decision, p.Reason = DecideAnnounce(c, s.limits, f)
+	if p.Reason == ReasonNotAuthentic {
+		// Not stored: what a forger claims must not take the post's place
+		// (its genuine Create would find it and keep the refusal) nor
+		// show the forger's words under the author's name.
+		return p, nil
+	}
 	if err := s.posts.AddPost(ctx, &p); errors.Is(err, ErrExists) {
 		old, err := s.posts.PostByObject(ctx, c.ID, p.ObjectID)
 		if err != nil {
@@ -196,7 +202,24 @@ func (s *Posts) Edit(ctx context.Context, c Community, old, edited Post, f PostF
 	if !old.DeletedAt.IsZero() {
 		return old, nil // a tombstone stays one
 	}
+	p.Visibility = edited.Visibility
+	public := edited.Visibility == Public || edited.Visibility == Unlisted
 	switch {
+	case old.Announced() && !public:
+		// Edited into followers-only or direct: the boost is taken back,
+		// as one never made for such a post (PROTOCOL.md 4.2).
+		p.Decision, p.Reason = Refuse, ReasonNotPublic
+		if err := s.posts.UpdatePost(ctx, p); err != nil {
+			return p, err
+		}
+		return p, s.pub.WithdrawPost(ctx, c, p, ReasonNotPublic, nil)
+	case !old.Announced() && old.Reason == ReasonNotPublic && !public:
+		// The same edit again, after a crash before its withdrawal was
+		// queued: finish it.
+		if err := s.posts.UpdatePost(ctx, p); err != nil {
+			return p, err
+		}
+		return p, s.pub.WithdrawPost(ctx, c, p, ReasonNotPublic, nil)
 	case !old.Announced() && old.Reason == ReasonEditedOut && !f.Addressed:
 		// The same edit again, after a crash between recording the edit
 		// and queueing its withdrawal: finish it (WithdrawPost skips what

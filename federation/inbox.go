@@ -230,11 +230,7 @@ func (in *Inbox) Receive(ctx context.Context, r *http.Request, body []byte, admi
 	if !in.concernsUs(ctx, act) {
 		return ResultIgnored, nil
 	}
-	id := act.ID
-	if id == "" {
-		sum := sha256.Sum256(body)
-		id = "sha256:" + hex.EncodeToString(sum[:])
-	}
+	id := dedupKey(act, body)
 	// Handed over before it is recorded: the processor may read the row
 	// as soon as it is committed, before this returns (with a group
 	// commit, other requests' wake-ups make that common: handed over
@@ -256,6 +252,23 @@ func (in *Inbox) Receive(ctx context.Context, r *http.Request, body []byte, admi
 	default:
 	}
 	return ResultQueued, nil
+}
+
+// dedupKey is what recognises a delivery of an activity seen before: its
+// id, or a digest of the body when it has none. An id outside its
+// actor's host is scoped to that host: the namespace is another server's,
+// and one actor taking an id there must not make the genuine activity
+// of that id, later, look like a duplicate.
+func dedupKey(act *Object, body []byte) string {
+	switch {
+	case act.ID == "":
+		sum := sha256.Sum256(body)
+		return "sha256:" + hex.EncodeToString(sum[:])
+	case SameHost(act.ID, act.Actor):
+		return act.ID
+	}
+	host, _ := hostKey(act.Actor)
+	return "from " + host + ": " + act.ID
 }
 
 // activityHead is what Receive reads of a body before verifying it.

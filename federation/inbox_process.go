@@ -332,10 +332,17 @@ func (p *processor) run(ctx context.Context, t *task) {
 		r.RetryAt = r.At.Add(in.retries[t.it.Attempts])
 		r.Result = fmt.Sprintf("%s (attempt %d; next at %s)", result, t.it.Attempts+1, r.RetryAt.Format(time.RFC3339))
 		p.mu.Lock()
-		if p.nextRetry.IsZero() || r.RetryAt.Before(p.nextRetry) {
+		earlier := p.nextRetry.IsZero() || r.RetryAt.Before(p.nextRetry)
+		if earlier {
 			p.nextRetry = r.RetryAt
 		}
 		p.mu.Unlock()
+		if earlier { // the dispatcher sets its timer by it
+			select {
+			case in.wake <- struct{}{}:
+			default:
+			}
+		}
 	}
 	in.markProcessed(ctx, r)
 }

@@ -251,11 +251,27 @@ func TestRelayAcrossServers(t *testing.T) {
 	}
 	for _, r := range refused {
 		body := r.n.create(r.s, r.user, "Create")
-		if r.reason != community.ReasonNotAuthentic {
-			r.n.publish(t, a, r.s, r.user)
-		} else {
-			post(t, r.s, a.base()+"/inbox", r.user, body) // never served at its origin
+		if r.reason == community.ReasonNotAuthentic {
+			// Never served at its origin: refused, and not stored, so that
+			// it cannot take the genuine post's place (issue 15, item 5).
+			post(t, r.s, a.base()+"/inbox", r.user, body)
+			var head struct {
+				ID string `json:"id"`
+			}
+			json.Unmarshal(body, &head)
+			var result string
+			waitUntil(t, "the forgery processed", func() bool {
+				var done bool
+				result, done, _ = inboxResult(t, a, head.ID)
+				return done
+			})
+			c, _ := a.srv.app.svc.Get(context.Background(), "gardening")
+			if _, err := a.srv.app.db.PostByObject(context.Background(), c.ID, r.n.id); err == nil || !strings.Contains(result, string(r.reason)) {
+				t.Errorf("%s: result %q, stored: %v; want refused (%s) and not stored", r.name, result, err == nil, r.reason)
+			}
+			continue
 		}
+		r.n.publish(t, a, r.s, r.user)
 		p := postOf(t, a, "gardening", r.n.id)
 		if p.Decision != community.Refuse || p.Reason != r.reason {
 			t.Errorf("%s: decision %s (%s), want refuse (%s)", r.name, p.Decision, p.Reason, r.reason)
@@ -364,13 +380,13 @@ func TestRelayAcrossServers(t *testing.T) {
 	}
 
 	// The outbox lists what is still announced; the CLI shows every
-	// decision with its reason.
+	// decision with its reason (not the forgery: it is not stored).
 	code, outbox = getJSON(t, group+"/outbox")
 	if code != 200 || outbox["totalItems"].(float64) != 0 {
 		t.Fatalf("outbox: %d %v (hello edited out, forwarded deleted)", code, outbox["totalItems"])
 	}
 	out := a.mustCLI("community", "posts", "gardening")
-	for _, want := range []string{"not-member", "not-public", "reply", "too-many-mentions", "not-authentic", "edited-out", "deleted"} {
+	for _, want := range []string{"not-member", "not-public", "reply", "too-many-mentions", "edited-out", "deleted"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("community posts lacks %q:\n%s", want, out)
 		}

@@ -22,7 +22,8 @@ func inboxResult(t *testing.T, a *testAgora, activityID string) (result string, 
 	}
 	defer db.Close()
 	var at *int64
-	err = db.QueryRow(`SELECT result, processed_at, attempts FROM inbox WHERE activity_id = ?`, activityID).Scan(&result, &at, &attempts)
+	// An id outside its actor's host is kept scoped to the actor's host.
+	err = db.QueryRow(`SELECT result, processed_at, attempts FROM inbox WHERE activity_id = ?1 OR activity_id LIKE 'from %: ' || ?1`, activityID).Scan(&result, &at, &attempts)
 	if err != nil {
 		t.Fatalf("inbox row %s: %v", activityID, err)
 	}
@@ -50,7 +51,9 @@ func TestInboxRetriesFailedProcessing(t *testing.T) {
 		{"origin down once, then up", []fedtest.Reply{{Status: 503}, {}}, community.Announce, 1, "announce"},
 		{"origin rate-limits twice, then up", []fedtest.Reply{{Status: 429}, {Status: 429}, {}}, community.Announce, 2, "announce"},
 		{"origin down for good", []fedtest.Reply{{Status: 503}}, "", 2, "error: fetch"},
-		{"origin says gone: no retry", []fedtest.Reply{{Status: 410}}, community.Refuse, 0, "not-authentic"},
+		// Refused as not authentic, and not stored: a forgery must not
+		// take the genuine post's place (issue 15, item 5).
+		{"origin says gone: no retry", []fedtest.Reply{{Status: 410}}, "", 0, "not-authentic"},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
