@@ -293,14 +293,29 @@ type processor struct {
 	wg    sync.WaitGroup
 
 	mu        sync.Mutex
-	nextRetry time.Time // the earliest retry a worker scheduled, not yet taken
+	nextRetry time.Time          // the earliest retry a worker scheduled, not yet taken
+	marks     []InboxResult      // outcomes not written yet
+	marking   map[int64]bool     // their items: not dispatched again meanwhile
+	kick      chan struct{}      // a mark is waiting
+	flushed   chan struct{}      // the mark writer has stopped
+	stopMarks context.CancelFunc // stops the mark writer, which writes what is left
 }
+
+// markEvery is how long outcomes wait to be written together: one write
+// for the marks of many activities, not one each. A crash loses at most
+// that much of marks, and those activities are processed again, which is
+// harmless (see ProcessPending).
+const markEvery = 20 * time.Millisecond
 
 // startProcessor starts the workers; they stop when the scheduler closes
 // (which ctx's end does).
 func (in *Inbox) startProcessor(ctx context.Context) *processor {
-	p := &processor{in: in, sched: newScheduler(maxDispatched * in.workers)}
+	p := &processor{in: in, sched: newScheduler(maxDispatched * in.workers), marking: map[int64]bool{},
+		kick: make(chan struct{}, 1), flushed: make(chan struct{})}
 	context.AfterFunc(ctx, p.sched.close)
+	var mctx context.Context
+	mctx, p.stopMarks = context.WithCancel(context.WithoutCancel(ctx))
+	go p.writeMarks(mctx)
 	for range in.workers {
 		p.wg.Go(func() {
 			for t := p.sched.next(); t != nil; t = p.sched.next() {
@@ -312,10 +327,68 @@ func (in *Inbox) startProcessor(ctx context.Context) *processor {
 	return p
 }
 
-// stop closes the scheduler and waits for the workers.
+// stop closes the scheduler, waits for the workers, and writes the
+// outcomes not written yet.
 func (p *processor) stop() {
 	p.sched.close()
 	p.wg.Wait()
+	p.stopMarks()
+	<-p.flushed
+}
+
+// mark keeps an outcome for the mark writer; the item is not dispatched
+// again until it is written.
+func (p *processor) mark(r InboxResult) {
+	p.mu.Lock()
+	p.marks = append(p.marks, r)
+	p.marking[r.ID] = true
+	p.mu.Unlock()
+	select {
+	case p.kick <- struct{}{}:
+	default:
+	}
+}
+
+// isMarking tells whether an item's outcome waits to be written.
+func (p *processor) isMarking(id int64) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.marking[id]
+}
+
+// writeMarks writes waiting outcomes at most every markEvery, in one
+// write, until ctx ends; then it writes what is left.
+func (p *processor) writeMarks(ctx context.Context) {
+	defer close(p.flushed)
+	for {
+		select {
+		case <-ctx.Done():
+			p.flushMarks()
+			return
+		case <-p.kick:
+		}
+		p.flushMarks()
+		select {
+		case <-ctx.Done():
+		case <-time.After(markEvery):
+		}
+	}
+}
+
+func (p *processor) flushMarks() {
+	p.mu.Lock()
+	batch := p.marks
+	p.marks = nil
+	p.mu.Unlock()
+	if len(batch) == 0 {
+		return
+	}
+	p.in.markProcessed(batch)
+	p.mu.Lock()
+	for _, r := range batch {
+		delete(p.marking, r.ID)
+	}
+	p.mu.Unlock()
 }
 
 // run processes one task and marks its outcome.
@@ -344,7 +417,7 @@ func (p *processor) run(ctx context.Context, t *task) {
 			}
 		}
 	}
-	in.markProcessed(ctx, r)
+	p.mark(r)
 }
 
 // takeRetry returns and forgets the earliest retry scheduled.
@@ -371,7 +444,7 @@ func (p *processor) dispatch(ctx context.Context, after int64, due time.Time) in
 			return after
 		}
 		for _, it := range items {
-			if p.sched.has(it.ID) {
+			if p.sched.has(it.ID) || p.isMarking(it.ID) {
 				after = it.ID
 				continue
 			}
@@ -434,7 +507,8 @@ func (in *Inbox) Run(ctx context.Context) {
 // worker pool, and returns when they are done (or ctx ends: the rest are
 // processed after the restart).
 //
-// Each outcome is marked as its activity ends. Processing an activity
+// Outcomes are marked as activities end, those of markEvery together.
+// Processing an activity
 // again is harmless, so a crash before the mark only means it is
 // processed again after the restart, as one interrupted mid-activity
 // always was: Follows are accepted again, leaves and deletes find nothing
@@ -447,12 +521,12 @@ func (in *Inbox) ProcessPending(ctx context.Context) {
 	p.stop()
 }
 
-// markProcessed records an outcome, also when ctx has ended (shutdown):
-// what was done need not be done again.
-func (in *Inbox) markProcessed(ctx context.Context, r InboxResult) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+// markProcessed records outcomes, in one write, also at shutdown: what
+// was done need not be done again.
+func (in *Inbox) markProcessed(rs []InboxResult) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := in.store.MarkInboxProcessed(ctx, []InboxResult{r}); err != nil {
-		in.log.Error("inbox: mark processed", "item", r.ID, "err", err)
+	if err := in.store.MarkInboxProcessed(ctx, rs); err != nil {
+		in.log.Error("inbox: mark processed", "first", rs[0].ID, "items", len(rs), "err", err)
 	}
 }

@@ -14,7 +14,7 @@ import (
 	"github.com/agorafed/agora/storage/sqlite"
 )
 
-// countingInbox counts the writes that mark items processed.
+// countingInbox counts the outcomes marked.
 type countingInbox struct {
 	*sqlite.DB
 	marks   atomic.Int32
@@ -22,7 +22,7 @@ type countingInbox struct {
 }
 
 func (c *countingInbox) MarkInboxProcessed(ctx context.Context, rs []federation.InboxResult) error {
-	c.marks.Add(1)
+	c.marks.Add(int32(len(rs)))
 	if ctx.Err() != nil {
 		c.ctxDone.Store(true)
 	}
@@ -93,7 +93,7 @@ func TestProcessPendingStopsCleanly(t *testing.T) {
 				t.Errorf("first left is %s, want item %d", left[0].ActivityID, tt.wantMarked)
 			}
 			if got := store.marks.Load(); int(got) != tt.wantMarked {
-				t.Errorf("%d marks, want one per item done (%d)", got, tt.wantMarked)
+				t.Errorf("%d outcomes marked, want one per item done (%d)", got, tt.wantMarked)
 			}
 			if store.ctxDone.Load() {
 				t.Error("marked with an ended context: the write fails at shutdown")

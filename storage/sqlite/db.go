@@ -32,9 +32,10 @@ type DB struct {
 	w *sql.DB
 	r *sql.DB
 
-	// Group commits of RecordInbox, MarkInboxProcessed and DeliveryDone.
+	// Group commits of RecordInbox, MarkInboxProcessed, AddPost and DeliveryDone.
 	inboxRecords   groupCommit[federation.InboxItem, bool]
 	inboxMarks     groupCommit[[]federation.InboxResult, struct{}]
+	postInserts    groupCommit[postInsert, int64]
 	deliveriesDone groupCommit[int64, struct{}]
 	rs, ws         stmts // prepared statements of the reader pool and the writer
 
@@ -79,6 +80,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	// once per group commit, which makes every earlier write durable too).
 	db.inboxRecords = groupCommit[federation.InboxItem, bool]{name: "record inbox", max: 256, write: insertInbox, durable: true}
 	db.inboxMarks = groupCommit[[]federation.InboxResult, struct{}]{name: "mark inbox processed", max: 256, write: markInbox}
+	db.postInserts = groupCommit[postInsert, int64]{name: "add post", max: 256, write: insertPosts}
 	db.deliveriesDone = groupCommit[int64, struct{}]{name: "delivery done", max: 256, write: deleteDeliveries}
 	db.rs.pool, db.ws.pool = r, w
 	if err := db.migrate(ctx); err != nil {

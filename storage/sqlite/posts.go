@@ -105,28 +105,48 @@ func blob(b []byte) []byte {
 }
 
 // AddPost stores a new post and sets its ID; a post the community has
-// already is ErrExists, and nothing is written.
+// already is ErrExists, and nothing is written. Concurrent calls (the
+// inbox's workers) are committed together (group commit): a post is one
+// small insert, and a commit each cost more than the insert.
 func (db *DB) AddPost(ctx context.Context, p *community.Post) error {
 	attachments, err := encodeAttachments(p.Attachments)
 	if err != nil {
 		return fmt.Errorf("add post %s: %w", p.ObjectID, err)
 	}
-	err = db.writeRow(ctx, `INSERT INTO posts (community_id, object_id, activity_id, type, author, url,
-			title, summary, content, sensitive, attachments, in_reply_to, thread_root, visibility,
-			published, updated, received_at, decision, reason, activity, deleted_at, likes, dislikes)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (community_id, object_id) DO NOTHING RETURNING id`,
-		p.CommunityID, p.ObjectID, p.ActivityID, p.Type, p.Author, p.URL,
-		p.Title, p.Summary, p.Content, p.Sensitive, attachments, p.InReplyTo, p.ThreadRoot, string(p.Visibility),
-		ms(p.Published), ms(p.Updated), ms(p.ReceivedAt), string(p.Decision), string(p.Reason), blob(p.Activity),
-		nullMS(p.DeletedAt), p.Likes, p.Dislikes).Scan(&p.ID)
+	id, err := db.postInserts.do(ctx, db, postInsert{p: p, attachments: attachments})
 	if errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("add post %s to community %d: %w", p.ObjectID, p.CommunityID, community.ErrExists)
 	}
 	if err != nil {
 		return fmt.Errorf("add post %s: %w", p.ObjectID, err)
 	}
+	p.ID = id
 	return nil
+}
+
+// postInsert is a request of the group commit of AddPost.
+type postInsert struct {
+	p           *community.Post
+	attachments string
+}
+
+// insertPosts is the write of a group commit of AddPost; a post the
+// community has already is sql.ErrNoRows.
+func insertPosts(ctx context.Context, tx *sql.Tx, reqs []postInsert) []gcResult[int64] {
+	return prepareEach(ctx, tx, `INSERT INTO posts (community_id, object_id, activity_id, type, author, url,
+			title, summary, content, sensitive, attachments, in_reply_to, thread_root, visibility,
+			published, updated, received_at, decision, reason, activity, deleted_at, likes, dislikes)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (community_id, object_id) DO NOTHING RETURNING id`, reqs,
+		func(st *sql.Stmt, r postInsert) (int64, error) {
+			p := r.p
+			var id int64
+			err := st.QueryRowContext(ctx, p.CommunityID, p.ObjectID, p.ActivityID, p.Type, p.Author, p.URL,
+				p.Title, p.Summary, p.Content, p.Sensitive, r.attachments, p.InReplyTo, p.ThreadRoot, string(p.Visibility),
+				ms(p.Published), ms(p.Updated), ms(p.ReceivedAt), string(p.Decision), string(p.Reason), blob(p.Activity),
+				nullMS(p.DeletedAt), p.Likes, p.Dislikes).Scan(&id)
+			return id, err
+		})
 }
 
 // PostByObject returns a community's post of a remote object.
