@@ -169,9 +169,13 @@ func TestCrash(t *testing.T) {
 		note := fleet.ActorIRI(livePoster(fleet), 0) + "/statuses/crash-decided"
 		db := n.openDB()
 		defer db.Close()
+		// The kill waits for the 202: the processor may store the post
+		// before the answer has left, and a kill then would cut it.
+		answered := make(chan struct{})
 		stored := make(chan struct{})
 		go func() {
 			defer close(stored)
+			<-answered
 			deadline := time.Now().Add(20 * time.Second)
 			for time.Now().Before(deadline) {
 				var k int
@@ -181,7 +185,10 @@ func TestCrash(t *testing.T) {
 				}
 			}
 		}()
-		if code, err := fleet.SignedPost(context.Background(), n.base+"/inbox", livePoster(fleet), 0, createNote(note, group, true)); err != nil || code != http.StatusAccepted {
+		code, err := fleet.SignedPost(context.Background(), n.base+"/inbox", livePoster(fleet), 0, createNote(note, group, true))
+		close(answered)
+		if err != nil || code != http.StatusAccepted {
+			<-stored
 			t.Fatalf("POST Create: %d %v", code, err)
 		}
 		<-stored
