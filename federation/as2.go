@@ -277,6 +277,7 @@ func (p *parser) object(raw []byte, m map[string]any, t vocab.Type, depth int) *
 		Cc:           addresses(prop(n, "cc", withCc.GetActivityStreamsCc)),
 		Audience:     addresses(prop(n, "audience", withAudience.GetActivityStreamsAudience)),
 		InReplyTo:    firstRef(prop(n, "inReplyTo", withInReplyTo.GetActivityStreamsInReplyTo)),
+		Context:      firstRef(prop(n, "context", withContext.GetActivityStreamsContext)),
 		Name:         text(n, "name", withName.GetActivityStreamsName),
 		Summary:      text(n, "summary", withSummary.GetActivityStreamsSummary),
 		Content:      text(n, "content", withContent.GetActivityStreamsContent),
@@ -489,6 +490,9 @@ type (
 	}
 	withInReplyTo interface {
 		GetActivityStreamsInReplyTo() vocab.ActivityStreamsInReplyToProperty
+	}
+	withContext interface {
+		GetActivityStreamsContext() vocab.ActivityStreamsContextProperty
 	}
 	withURL interface {
 		GetActivityStreamsUrl() vocab.ActivityStreamsUrlProperty

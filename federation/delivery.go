@@ -62,6 +62,7 @@ type Deliverer struct {
 	now     func() time.Time
 	wake    chan struct{}
 	signing chan struct{} // one token per core: see post
+	refused func(ctx context.Context, dl Delivery, status int) (bool, error)
 
 	mu sync.Mutex
 	// recorded are the hosts that may have a failure on record (read at
@@ -84,6 +85,10 @@ type DelivererDeps struct {
 	Metrics   *Metrics
 	Log       *slog.Logger
 	Now       func() time.Time
+	// Refused, when set, is told of every 4xx answer (after it is logged
+	// and counted): Publisher.DeliveryRefused learns origin-strict hosts
+	// from it.
+	Refused func(ctx context.Context, dl Delivery, status int) (switched bool, err error)
 }
 
 // NewDeliverer returns a Deliverer; call Run to start it.
@@ -122,7 +127,7 @@ func NewDeliverer(d DelivererDeps) *Deliverer {
 	}
 	return &Deliverer{cfg: c, queue: d.Queue, hosts: d.Hosts, gone: d.Gone, local: d.Local, client: d.Client,
 		agent: d.UserAgent, metrics: d.Metrics, log: d.Log, now: d.Now, wake: make(chan struct{}, 1),
-		signing: make(chan struct{}, runtime.GOMAXPROCS(0)),
+		signing: make(chan struct{}, runtime.GOMAXPROCS(0)), refused: d.Refused,
 		failing: map[string]bool{}, unavailable: map[string]bool{}}
 }
 
@@ -269,7 +274,7 @@ const (
 )
 
 func (d *Deliverer) deliver(ctx context.Context, dl Delivery) {
-	status, retryAfter, err := d.post(ctx, dl)
+	status, retryAfter, answer, err := d.post(ctx, dl)
 	if ctx.Err() != nil {
 		// Shutting down: the delivery stays queued as it was, not counted
 		// as a failed attempt, and its lease ends at the next start.
@@ -287,7 +292,10 @@ func (d *Deliverer) deliver(ctx context.Context, dl Delivery) {
 		d.hostOK(ctx, dl.Host)
 	case permanent:
 		d.metrics.Deliveries.WithLabelValues("dropped").Inc()
-		d.log.Warn("delivery dropped", "inbox", dl.Inbox, "delivery", dl.ID, "status", status, "err", err)
+		d.log.Warn("delivery dropped", "inbox", dl.Inbox, "delivery", dl.ID, "status", status, "answer", answer, "err", err)
+		if status >= 400 && status < 500 {
+			d.refusal(ctx, dl, status)
+		}
 		if err := d.queue.DropDelivery(ctx, dl.ID, fmt.Sprintf("status %d: %v", status, err)); err != nil {
 			d.log.Error("delivery: drop", "delivery", dl.ID, "err", err)
 		}
@@ -322,17 +330,48 @@ func (d *Deliverer) deliver(ctx context.Context, dl Delivery) {
 	}
 }
 
-// post signs and sends one delivery.
-func (d *Deliverer) post(ctx context.Context, dl Delivery) (status int, retryAfter time.Duration, err error) {
+// refusal counts a 4xx answer by status, so that an admin sees a whole
+// software family refusing the community's activities, and tells the
+// Refused hook.
+func (d *Deliverer) refusal(ctx context.Context, dl Delivery, status int) {
+	d.metrics.Refusals.WithLabelValues(strconv.Itoa(status)).Inc()
+	if d.refused == nil {
+		return
+	}
+	switched, err := d.refused(ctx, dl, status)
+	if err != nil {
+		d.log.Error("delivery: learn announce form", "host", dl.Host, "err", err)
+	} else if switched {
+		d.log.Warn("host refused an embedded activity of another origin: it gets Announce{object id} from now on",
+			"host", dl.Host, "status", status, "delivery", dl.ID)
+	}
+}
+
+// answerLine is the first line of an answer's body, at most 200 bytes, for
+// the log of a refused delivery.
+func answerLine(body []byte) string {
+	if i := bytes.IndexByte(body, '\n'); i >= 0 {
+		body = body[:i]
+	}
+	body = bytes.TrimSpace(body)
+	if len(body) > 200 {
+		body = body[:200]
+	}
+	return strconv.QuoteToASCII(string(body))
+}
+
+// post signs and sends one delivery. answer is the first line of a
+// non-2xx answer's body.
+func (d *Deliverer) post(ctx context.Context, dl Delivery) (status int, retryAfter time.Duration, answer string, err error) {
 	key, err := d.local.SigningKey(ctx, dl.Signer)
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, "", err
 	}
 	ctx, cancel := context.WithTimeout(ctx, d.cfg.RequestTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, dl.Inbox, bytes.NewReader(dl.Body))
 	if err != nil {
-		return 0, 0, fmt.Errorf("deliver %s: %w", dl.Inbox, err)
+		return 0, 0, "", fmt.Errorf("deliver %s: %w", dl.Inbox, err)
 	}
 	req.Header.Set("Content-Type", "application/activity+json")
 	req.Header.Set("Accept", "application/activity+json")
@@ -349,21 +388,26 @@ func (d *Deliverer) post(ctx context.Context, dl Delivery) (status int, retryAft
 	select {
 	case d.signing <- struct{}{}:
 	case <-ctx.Done():
-		return 0, 0, fmt.Errorf("deliver %s: %w", dl.Inbox, ctx.Err())
+		return 0, 0, "", fmt.Errorf("deliver %s: %w", dl.Inbox, ctx.Err())
 	}
 	err = SignRequest(req, key, dl.Body, d.now())
 	<-d.signing
 	if err != nil {
-		return 0, 0, fmt.Errorf("deliver %s: %w", dl.Inbox, err)
+		return 0, 0, "", fmt.Errorf("deliver %s: %w", dl.Inbox, err)
 	}
 	resp, err := d.client.Do(req)
 	if err != nil {
-		return 0, 0, fmt.Errorf("deliver %s: %w", dl.Inbox, err)
+		return 0, 0, "", fmt.Errorf("deliver %s: %w", dl.Inbox, err)
 	}
-	// Drain a little so the connection can be reused.
+	// Drain a little so the connection can be reused; keep the start of
+	// a refusal for the log.
+	if resp.StatusCode >= 300 {
+		head, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		answer = answerLine(head)
+	}
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
-	return resp.StatusCode, parseRetryAfter(resp.Header.Get("Retry-After"), d.now()), nil
+	return resp.StatusCode, parseRetryAfter(resp.Header.Get("Retry-After"), d.now()), answer, nil
 }
 
 func classify(status int, err error) outcome {

@@ -54,11 +54,77 @@ var threadiverseSoftware = map[string]bool{
 	"mbin":      true,
 	"kbin":      true,
 	"piefed":    true,
-	"nodebb":    true, // categories are FEP-1b12 groups
 	"discourse": true, // the discourse-activity-pub plugin
 	"friendica": true, // PROTOCOL.md section 5; its fixtures post into Lemmy communities
 	"hubzilla":  true,
 	"lotide":    true, // a Lemmy-like link aggregator (the lotide fixtures)
+}
+
+// OriginStrict is the dialect of receivers that trust an embedded object
+// only when it comes from the sender's own origin, and otherwise keep its
+// id and fetch it. A relayed Announce{Create} of a member's post fails
+// there whenever the Create's id cannot be fetched (a fragment id, or the
+// receiver's own activity), so they get the community's Announce{object
+// id} for new posts (resolved from the post's origin) and, for a removal,
+// Announce{Delete} by the community's own moderation actor, whose id is
+// Agora's. Everything Agora itself originates (Update{Group}, the
+// moderator's activities) goes to them as to threadiverse peers.
+//
+// What NodeBB accepts from a Group, read in NodeBB v4.11.3 (the version
+// issue 21 was seen with; unchanged in v4.15.1):
+//   - src/middleware/activitypub.js, assertPayload: "Origin checking": if
+//     the object is embedded and new URL(object.id).hostname differs from
+//     the actor's hostname, req.body.object = [object.id] ("Origin check
+//     failed, stripping object down to id"). resolveObjects then fetches
+//     every id (helpers.resolveObjects -> activitypub.get, no id check)
+//     unless the activity's own type is Delete, and answers 424 when one
+//     cannot be fetched ("Failed to resolve object(s)").
+//   - src/activitypub/helpers.js, resolveLocalId/resolveActivity: an id on
+//     NodeBB's own host with "#activity/create/..." is resolved locally
+//     from a bare pid, which fails: a NodeBB topic relayed back to NodeBB
+//     as Announce{Create} is a 424 (what issue 21 saw).
+//   - src/activitypub/inbox.js, inbox.announce: Announce{Create{Note}} and
+//     Announce{Note} are both handled ("case 'Create': object =
+//     object.object; falls through" to acceptedPostTypes); a remote note is
+//     asserted by id (notes.assert fetches it); an actor that is a known
+//     (remote) category makes it a 1b12 announce into that category.
+//     Announce{Update}, Announce{Delete} (deletes the post if its category
+//     is the actor) and Announce{Like} are handled once resolved.
+//   - so it takes: Announce of the object IRI (always, the object is
+//     fetched from its origin); Announce{Create} only when the Create's id
+//     is on the Group's own host or fetchable; `audience` (the category)
+//     and `context` (the topic, FEP-7888) are read from the Note itself
+//     (notes.assert, mocks.notes.public writes both).
+//
+// Mbin v1.10.1 and PieFed (theatl-social/pyfedi, app/activitypub/routes.py
+// shared_inbox and process_inbox_request) are not origin-strict: both
+// answer the inbox POST before processing (Mbin's SharedInboxController
+// queues an ActivityMessage and returns 200; PieFed returns ” after
+// queueing process_inbox_request), take Announce{activity} by unwrapping
+// the embedded activity (Mbin ActivityHandler::handle, PieFed
+// core_activity = request_json['object']), and Announce{IRI} by fetching
+// it (Mbin AnnounceHandler getEntityObject, PieFed resolve_remote_post).
+// They stay threadiverse.
+const OriginStrict Dialect = "origin-strict"
+
+// originStrictSoftware are NodeInfo software names of origin-strict
+// receivers (see OriginStrict).
+var originStrictSoftware = map[string]bool{
+	"nodebb": true,
+}
+
+// FormByID is the Announce form stored for a host that refused an
+// Announce{Create} of another origin: it gets OriginStrict from then on.
+const FormByID = "by-id"
+
+// AnnounceFormStore keeps, per host, the Announce form learnt from its
+// answers (FormByID), across restarts. A host switches once.
+type AnnounceFormStore interface {
+	HostAnnounceForm(ctx context.Context, host string) (form string, at time.Time, err error)
+	HostsAnnounceForms(ctx context.Context, hosts []string) (map[string]string, error)
+	// SetHostAnnounceForm records the form unless the host has one; it
+	// reports whether it did.
+	SetHostAnnounceForm(ctx context.Context, host, form string, at time.Time) (bool, error)
 }
 
 // DialectOf tells which dialect a server speaks from its NodeInfo
@@ -76,8 +142,37 @@ func DialectOf(software string) Dialect {
 		return Microblog
 	case threadiverseSoftware[s]:
 		return Threadiverse
+	case originStrictSoftware[s]:
+		return OriginStrict
 	}
 	return UnknownPeer
+}
+
+// withForm is the dialect of a host of software dialect d whose learnt
+// Announce form is form.
+func withForm(d Dialect, form string) Dialect {
+	if form == FormByID {
+		return OriginStrict
+	}
+	return d
+}
+
+// forms is the store's AnnounceFormStore, nil when it has none.
+func (d *Dialects) forms() AnnounceFormStore {
+	f, _ := d.store.(AnnounceFormStore)
+	return f
+}
+
+// LearnOriginStrict records that host refused an embedded activity of
+// another origin: from now on, and after a restart, it gets the
+// OriginStrict dialect. It reports whether this switched the host (false
+// when it had switched before, or the store keeps no forms).
+func (d *Dialects) LearnOriginStrict(ctx context.Context, host string) (bool, error) {
+	f := d.forms()
+	if f == nil {
+		return false, nil
+	}
+	return f.SetHostAnnounceForm(ctx, strings.ToLower(host), FormByID, d.now().UTC())
 }
 
 // NodeInfo fetching limits: the documents are small (Mastodon's is under
@@ -152,9 +247,13 @@ func (d *Dialects) OfHosts(ctx context.Context, hosts []string) map[string]Diale
 			lower[i] = strings.ToLower(h)
 		}
 		sw, err := batch.HostsSoftware(ctx, lower)
+		var forms map[string]string
+		if f := d.forms(); f != nil && err == nil {
+			forms, _ = f.HostsAnnounceForms(ctx, lower) // none learnt, on error
+		}
 		for i, h := range hosts {
 			if err == nil {
-				out[h] = DialectOf(sw[lower[i]])
+				out[h] = withForm(DialectOf(sw[lower[i]]), forms[lower[i]])
 			} else {
 				out[h] = UnknownPeer
 			}
@@ -175,6 +274,11 @@ func (d *Dialects) Of(ctx context.Context, host string) Dialect {
 	software, _, err := d.store.HostSoftware(ctx, strings.ToLower(host))
 	if err != nil {
 		return UnknownPeer
+	}
+	if f := d.forms(); f != nil {
+		if form, _, err := f.HostAnnounceForm(ctx, strings.ToLower(host)); err == nil {
+			return withForm(DialectOf(software), form)
+		}
 	}
 	return DialectOf(software)
 }

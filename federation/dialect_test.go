@@ -45,7 +45,7 @@ func TestDialectOf(t *testing.T) {
 		{"mbin", federation.Threadiverse},
 		{"kbin", federation.Threadiverse},
 		{"piefed", federation.Threadiverse},
-		{"nodebb", federation.Threadiverse},
+		{"nodebb", federation.OriginStrict}, {"NodeBB", federation.OriginStrict},
 		{"discourse", federation.Threadiverse},
 		{"friendica", federation.Threadiverse},
 		{"hubzilla", federation.Threadiverse},

@@ -17,6 +17,7 @@ type Metrics struct {
 	Deliveries *prometheus.CounterVec // by result: delivered, retry, failed, dropped
 	Signatures *prometheus.CounterVec // verified inbox POSTs by signature scheme
 	Parses     *prometheus.CounterVec // activities the processor took as Receive parsed them, or parsed again
+	Refusals   *prometheus.CounterVec // deliveries answered with a 4xx, by status
 }
 
 // NewMetrics makes the metrics and registers them with reg (nil: not
@@ -39,9 +40,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "agora_inbox_processed_parses_total",
 			Help: "Activities processed, by where their parse came from: handed over by the inbox (handed_over) or parsed again from the queue (parsed_again: after a restart, or when the hand-over was full).",
 		}, []string{"source"}),
+		Refusals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "agora_delivery_refusals_total",
+			Help: "Deliveries a receiver refused with a 4xx answer, by status (424: NodeBB could not resolve an embedded object of another origin).",
+		}, []string{"status"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Inbox, m.Deliveries, m.Signatures, m.Parses)
+		reg.MustRegister(m.Inbox, m.Deliveries, m.Signatures, m.Parses, m.Refusals)
 	}
 	return m
 }

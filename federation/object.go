@@ -32,6 +32,10 @@ type Object struct {
 	Audience     []string
 
 	InReplyTo string
+	// Context is as:context, the thread the object belongs to: NodeBB's
+	// topic collection ("{url}/topic/{tid}", src/activitypub/mocks.js
+	// notes.public), FEP-7888. Not to be confused with JSON-LD's @context.
+	Context   string
 	Name      string
 	Summary   string // HTML as sent; content warning for Mastodon
 	Content   string // HTML as sent, never sanitized here

@@ -17,7 +17,18 @@ var _ community.PostPublisher = (*Publisher)(nil)
 // inboxes, and unknown hosts' inboxes, which go in both the first two
 // lists too (Mastodon ignores Announce{Create}, so it cannot show a post
 // twice).
+//
+// Origin-strict inboxes are threadiverse ones here: what the community
+// itself originates is of its own origin, which they take embedded.
+// AnnouncePost and WithdrawPost use split, which lists them apart.
 func (p *Publisher) splitByDialect(ctx context.Context, inboxes []string) (microblog, threadiverse, unknown []string) {
+	microblog, threadiverse, unknown, strict := p.split(ctx, inboxes)
+	return microblog, append(threadiverse, strict...), unknown
+}
+
+// split is splitByDialect with the origin-strict inboxes (OriginStrict)
+// in a list of their own.
+func (p *Publisher) split(ctx context.Context, inboxes []string) (microblog, threadiverse, unknown, strict []string) {
 	hosts := make([]string, len(inboxes))
 	for i, inbox := range inboxes {
 		if u, err := url.Parse(inbox); err == nil {
@@ -34,13 +45,15 @@ func (p *Publisher) splitByDialect(ctx context.Context, inboxes []string) (micro
 			microblog = append(microblog, inbox)
 		case Threadiverse:
 			threadiverse = append(threadiverse, inbox)
+		case OriginStrict:
+			strict = append(strict, inbox)
 		default:
 			microblog = append(microblog, inbox)
 			threadiverse = append(threadiverse, inbox)
 			unknown = append(unknown, inbox)
 		}
 	}
-	return microblog, threadiverse, unknown
+	return microblog, threadiverse, unknown, strict
 }
 
 // addressing of everything a community sends about a post: public, to its
@@ -52,8 +65,9 @@ func (p *Publisher) postAddressing(c community.Community, post community.Post, a
 	act.Audience = []string{iri}
 }
 
-// AnnouncePost boosts a post: Announce{object id} for microblog peers,
-// Announce{the Create as received} for threadiverse peers (FEP-1b12).
+// AnnouncePost boosts a post: Announce{object id} for microblog and
+// origin-strict peers, Announce{the Create as received} for threadiverse
+// peers (FEP-1b12).
 // Both are stored even with no recipients: the outbox lists them. A
 // dialect in which the post has a live (not withdrawn) Announce already
 // is skipped: a post is never boosted twice at once, and doing it again
@@ -76,12 +90,12 @@ func (p *Publisher) AnnouncePost(ctx context.Context, c community.Community, pos
 	if err != nil {
 		return fmt.Errorf("announce %s: %w", post.ObjectID, err)
 	}
-	micro, thread, _ := p.splitByDialect(ctx, inboxes)
+	micro, thread, _, strict := p.split(ctx, inboxes)
 
 	if !live[Microblog] {
 		a := Activity{Type: "Announce", ObjectIRI: post.ObjectID}
 		p.postAddressing(c, post, &a)
-		if _, err := p.sendMarked(ctx, &c, a, micro, OutActivity{Announces: &AnnounceMark{post.ID, Microblog}}); err != nil {
+		if _, err := p.sendMarked(ctx, &c, a, append(micro, strict...), OutActivity{Announces: &AnnounceMark{post.ID, Microblog}}); err != nil {
 			return err
 		}
 	}
@@ -97,7 +111,11 @@ func (p *Publisher) AnnouncePost(ctx context.Context, c community.Community, pos
 // WithdrawPost takes a boost back (PROTOCOL.md section 5): microblog peers
 // get Undo{the whole earlier Announce}; threadiverse peers get
 // Announce{Delete}: the author's own Delete when there is one, else a
-// Delete by the community with the reason as summary. The community never
+// Delete by the community with the reason as summary. Origin-strict peers,
+// which got the microblog Announce, get its Undo and the community's own
+// Announce{Delete} (an author's Delete of another origin would be fetched
+// by id, which fails for Mastodon's "#delete" ids; NodeBB deletes a post
+// on an Announce{Delete} by its category, src/activitypub/inbox.js). The community never
 // sends a Delete of someone else's post on its own.
 func (p *Publisher) WithdrawPost(ctx context.Context, c community.Community, post community.Post, reason community.Reason, del []byte) error {
 	refs, err := p.announces.Announces(ctx, post.ID)
@@ -111,7 +129,7 @@ func (p *Publisher) WithdrawPost(ctx context.Context, c community.Community, pos
 	if err != nil {
 		return fmt.Errorf("withdraw %s: %w", post.ObjectID, err)
 	}
-	micro, thread, _ := p.splitByDialect(ctx, inboxes)
+	micro, thread, _, strict := p.split(ctx, inboxes)
 	withdrew := map[Dialect]bool{}
 	for _, ref := range refs {
 		if !ref.WithdrawnAt.IsZero() || withdrew[ref.Dialect] {
@@ -120,9 +138,22 @@ func (p *Publisher) WithdrawPost(ctx context.Context, c community.Community, pos
 		withdrew[ref.Dialect] = true
 		switch ref.Dialect {
 		case Microblog:
+			if len(strict) > 0 {
+				// Sent first: should the Undo's transaction be cut short,
+				// doing it again sends both.
+				inner, err := p.communityDelete(ctx, c, post, reason)
+				if err != nil {
+					return err
+				}
+				a := Activity{Type: "Announce", ObjectRaw: inner}
+				p.postAddressing(c, post, &a)
+				if _, err := p.send(ctx, &c, a, strict); err != nil {
+					return err
+				}
+			}
 			a := Activity{Type: "Undo", ObjectRaw: stripContext(ref.Activity.Body)}
 			p.postAddressing(c, post, &a)
-			if _, err := p.sendMarked(ctx, &c, a, micro, OutActivity{Withdraws: &AnnounceMark{post.ID, Microblog}}); err != nil {
+			if _, err := p.sendMarked(ctx, &c, a, append(micro, strict...), OutActivity{Withdraws: &AnnounceMark{post.ID, Microblog}}); err != nil {
 				return err
 			}
 		case Threadiverse:
@@ -187,4 +218,44 @@ func (p *Publisher) RelayActivity(ctx context.Context, c community.Community, po
 	p.postAddressing(c, post, &a)
 	_, err = p.send(ctx, &c, a, to)
 	return err
+}
+
+// refusalStatuses are the answers to an Announce{activity of another
+// origin} that make its host origin-strict: NodeBB's 424 ("Failed to
+// resolve object(s)", src/middleware/activitypub.js resolveObjects), and
+// 400 and 422, which a receiver checking the embedded activity against
+// the sender would give. 401, 403 (signature, blocks), 404 and 410 are
+// about the inbox or the sender, not the form.
+var refusalStatuses = map[int]bool{400: true, 422: true, 424: true}
+
+// DeliveryRefused is told by the Deliverer when a delivery got a 4xx. When
+// the delivery was an Announce that embeds an activity of another origin
+// than the community's, and the answer is one of refusalStatuses, the host
+// switches to the OriginStrict dialect, once, remembered across restarts
+// (Dialects.LearnOriginStrict): later posts reach it as Announce{object
+// id}. A host that refuses that form too is not switched again (never the
+// same form forever, never back and forth); its refusals stay in the log
+// and in agora_delivery_refusals_total.
+//
+// The post whose Announce was refused is not sent again in the other
+// form: a threadiverse host learns the form from its first refusal.
+func (p *Publisher) DeliveryRefused(ctx context.Context, dl Delivery, status int) (switched bool, err error) {
+	if !refusalStatuses[status] || p.dialects == nil {
+		return false, nil
+	}
+	var a struct {
+		Type   string          `json:"type"`
+		Actor  string          `json:"actor"`
+		Object json.RawMessage `json:"object"`
+	}
+	if json.Unmarshal(dl.Body, &a) != nil || a.Type != "Announce" {
+		return false, nil
+	}
+	var inner struct {
+		ID string `json:"id"`
+	}
+	if json.Unmarshal(a.Object, &inner) != nil || inner.ID == "" || SameHost(inner.ID, a.Actor) {
+		return false, nil // an IRI, or the community's own activity
+	}
+	return p.dialects.LearnOriginStrict(ctx, dl.Host)
 }

@@ -119,7 +119,7 @@ func outgoingRequests(t *testing.T) []outgoing {
 			d := &Deliverer{local: local, client: c, now: time.Now, cfg: DeliveryConfig{RequestTimeout: 5 * time.Second},
 				signing: make(chan struct{}, 1)}
 			body := []byte(`{"id":"https://agora.test/x","type":"Announce"}`)
-			status, _, err := d.post(ctx, Delivery{Inbox: origin + "/inbox", Signer: InstanceKeyOwner, Body: body})
+			status, _, _, err := d.post(ctx, Delivery{Inbox: origin + "/inbox", Signer: InstanceKeyOwner, Body: body})
 			if o := classify(status, err); err != nil && o != permanent {
 				return fmt.Errorf("classified %d, not permanent: %w", o, err)
 			}

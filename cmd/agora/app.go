@@ -113,6 +113,9 @@ func openApp(ctx context.Context, cfg Config, log *slog.Logger, metrics *federat
 			UserAgent: userAgent(cfg.BaseURL),
 			Metrics:   a.metrics,
 			Log:       log,
+			Refused: func(ctx context.Context, dl federation.Delivery, status int) (bool, error) {
+				return a.publisher.DeliveryRefused(ctx, dl, status) // made below, before Run
+			},
 		})
 		notify = a.deliverer.Notify
 	}

@@ -7,6 +7,7 @@ package fedtest
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rsa"
 	"crypto/sha256"
@@ -19,6 +20,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"regexp"
 	"slices"
 	"strings"
@@ -41,6 +43,17 @@ type Options struct {
 	// Software is NodeInfo's software.name ("mastodon", "lemmy", ...);
 	// empty serves no NodeInfo at all.
 	Software string
+	// OriginStrict makes the inboxes apply NodeBB's origin rule
+	// (src/middleware/activitypub.js of NodeBB v4.11.3, assertPayload and
+	// resolveObjects): an embedded object whose id is on another origin
+	// than the actor is stripped to its id; an object given by id (so
+	// stripped) is fetched, unless the activity is a Delete, and the POST is
+	// answered 424 when it cannot be: an id with a fragment (NodeBB's own
+	// "#activity/create/..." ids, which it cannot resolve, src/activitypub/
+	// helpers.js resolveActivity) or a fetch that does not answer 2xx. Ids
+	// on the server itself are taken as resolved, but for that Create. NodeBB compares hostnames; loopback test servers
+	// differ only by port, so this compares host:port.
+	OriginStrict bool
 }
 
 // Reply is how an inbox answers a request.
@@ -64,6 +77,11 @@ type Request struct {
 	// VerifyErr says why not.
 	Verified  bool
 	VerifyErr error
+	// Status is what the inbox answered.
+	Status int
+	// Resolved is, with OriginStrict, the id the inbox fetched the
+	// activity's object from ("" when it was taken embedded).
+	Resolved string
 }
 
 // Server is a fake remote server. Its methods are safe for concurrent use.
@@ -394,11 +412,15 @@ func (s *Server) serveInbox(w http.ResponseWriter, r *http.Request) {
 	req := Request{Method: r.Method, Path: r.URL.Path, Header: r.Header.Clone(), Body: body}
 	req.KeyID, req.VerifyErr = s.verify(r, body)
 	req.Verified = req.VerifyErr == nil
+	reply := s.nextReply(r.URL.Path)
+	if s.opts.OriginStrict && reply.Status == 0 {
+		req.Resolved, reply.Status = s.originRule(r.Context(), body)
+	}
+	req.Status = cmp.Or(reply.Status, http.StatusAccepted)
 
 	s.mu.Lock()
 	s.received = append(s.received, req)
 	s.mu.Unlock()
-	reply := s.nextReply(r.URL.Path)
 
 	if reply.Delay > 0 {
 		select {
@@ -414,6 +436,73 @@ func (s *Server) serveInbox(w http.ResponseWriter, r *http.Request) {
 		reply.Status = http.StatusAccepted
 	}
 	w.WriteHeader(reply.Status)
+	if reply.Status >= 400 {
+		io.WriteString(w, http.StatusText(reply.Status)) // as Express's res.sendStatus does
+	}
+}
+
+// originRule applies NodeBB's origin rule (see Options.OriginStrict) to an
+// activity, and returns the id it resolved and the status to answer (0:
+// the default 202).
+func (s *Server) originRule(ctx context.Context, body []byte) (resolved string, status int) {
+	var a struct {
+		Type   string          `json:"type"`
+		Actor  string          `json:"actor"`
+		Object json.RawMessage `json:"object"`
+	}
+	if json.Unmarshal(body, &a) != nil || a.Actor == "" || len(a.Object) == 0 {
+		return "", http.StatusBadRequest // "Request body missing required properties"
+	}
+	var id string
+	if json.Unmarshal(a.Object, &id) != nil {
+		var o struct {
+			ID string `json:"id"`
+		}
+		if json.Unmarshal(a.Object, &o) != nil || o.ID == "" {
+			return "", 0
+		}
+		ou, err1 := url.Parse(o.ID)
+		au, err2 := url.Parse(a.Actor)
+		if err1 == nil && err2 == nil && ou.Host == au.Host {
+			return "", 0 // same origin: taken embedded
+		}
+		id = o.ID // "Origin check failed, stripping object down to id"
+	}
+	if a.Type == "Delete" {
+		return "", 0
+	}
+	u, err := url.Parse(id)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+		return id, http.StatusFailedDependency
+	}
+	if u.Host == s.srv.Listener.Addr().String() {
+		// Its own ids NodeBB resolves locally (helpers.resolveLocalId):
+		// of its "#activity/..." ids only a Follow (resolveActivity), so
+		// an Accept{its Follow} is taken and a Create of its own post,
+		// relayed back, is not.
+		if strings.HasPrefix(u.Fragment, "activity/") && !strings.HasPrefix(u.Fragment, "activity/follow/") {
+			return id, http.StatusFailedDependency
+		}
+		return id, 0
+	}
+	if u.Fragment != "" {
+		return id, http.StatusFailedDependency
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, id, nil)
+	if err != nil {
+		return id, http.StatusFailedDependency
+	}
+	req.Header.Set("Accept", federation.ActivityAccept)
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return id, http.StatusFailedDependency
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return id, http.StatusFailedDependency // "Failed to resolve object(s)"
+	}
+	return id, 0
 }
 
 var signedHeadersParam = regexp.MustCompile(`headers="([^"]*)"`)
