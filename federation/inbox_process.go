@@ -530,3 +530,124 @@ func (in *Inbox) markProcessed(rs []InboxResult) {
 		in.log.Error("inbox: mark processed", "first", rs[0].ID, "items", len(rs), "err", err)
 	}
 }
+
+// DefaultProcessRetries: an activity whose processing fails (its origin or
+// its actor's server did not answer) is tried again after a minute, 5
+// minutes, half an hour, 2 hours and 12 hours, then given up with its
+// error on record. The sender got its 202 and will not send it again, so
+// without this a join or a post would be lost to one slow answer.
+var DefaultProcessRetries = []time.Duration{time.Minute, 5 * time.Minute, 30 * time.Minute, 2 * time.Hour, 12 * time.Hour}
+
+// InboxKeep is how long processed activities are kept: their ids
+// recognise a peer's retry of one as a duplicate (Mastodon retries for
+// about two days), and their bodies are there to look at. Older ones are
+// deleted, so the inbox does not grow for ever.
+const InboxKeep = 14 * 24 * time.Hour
+
+func (in *Inbox) prune(ctx context.Context, now time.Time) {
+	n, err := in.store.PruneInbox(ctx, now.Add(-InboxKeep))
+	switch {
+	case err != nil && ctx.Err() == nil:
+		in.log.Error("inbox: prune", "err", err)
+	case n > 0:
+		in.log.Info("inbox pruned", "deleted", n, "processed_before", now.Add(-InboxKeep))
+	}
+}
+
+// process applies one activity and returns what happened, for the record
+// and the log, and the error when it could not be applied (it may be tried
+// again). act is nil when the recorded body no longer parses (parseErr).
+func (in *Inbox) process(ctx context.Context, it InboxItem, act *Object, parseErr error) (string, error) {
+	if act == nil {
+		// It parsed before its 202; it will not parse better later.
+		in.log.Warn("inbox activity failed", "activity", it.ActivityID, "type", it.Type, "actor", it.Actor, "err", parseErr)
+		return "error: " + parseErr.Error(), nil
+	}
+	if it.Attempts > 0 {
+		if why, err := in.superseded(ctx, it, act); err != nil || why != "" {
+			if err != nil {
+				return "error: " + err.Error(), err
+			}
+			in.log.Info("inbox activity", "activity", it.ActivityID, "type", it.Type, "actor", it.Actor, "result", "ignored: "+why)
+			return "ignored: " + why, nil
+		}
+	}
+	result, err := in.apply(ctx, act)
+	if err != nil {
+		in.log.Warn("inbox activity failed", "activity", it.ActivityID, "type", it.Type, "actor", it.Actor,
+			"attempt", it.Attempts+1, "err", err)
+		return "error: " + err.Error(), err
+	}
+	in.log.Info("inbox activity", "activity", it.ActivityID, "type", it.Type, "actor", it.Actor, "result", result)
+	return result, nil
+}
+
+// superseded tells why an activity tried again after a failure must not
+// be applied any more: it was taken back meanwhile, by an Undo of the
+// Follow, Like or Dislike, or a Delete of the created object by its
+// author, received after it (and applied then, to nothing). Applying it
+// late would undo the newer activity: a member who left would be joined
+// again, a deleted post announced. Mastodon guards its Create the same
+// way (app/lib/activitypub/activity/create.rb: tombstone_exists? and
+// delete_arrived_first?, a Delete that came before its Create).
+func (in *Inbox) superseded(ctx context.Context, it InboxItem, act *Object) (string, error) {
+	typ, actor, object := "", act.Actor, act.ID
+	switch act.Type {
+	case "Follow", "Like", "Dislike":
+		typ = "Undo"
+	case "Create":
+		if act.Object == nil || act.Object.ID == "" {
+			return "", nil
+		}
+		typ, object = "Delete", act.Object.ID
+		if act.Object.AttributedTo != "" {
+			actor = act.Object.AttributedTo // a forwarded post is deleted by its author
+		}
+	default:
+		return "", nil
+	}
+	if object == "" {
+		return "", nil
+	}
+	later, err := in.store.ReceivedLater(ctx, it.ID, typ, actor, object)
+	if err != nil || !later {
+		return "", err
+	}
+	return fmt.Sprintf("%s received meanwhile", typ), nil
+}
+
+func (in *Inbox) apply(ctx context.Context, act *Object) (string, error) {
+	switch act.Type {
+	case "Follow":
+		return in.follow(ctx, act)
+	case "Create":
+		return in.create(ctx, act)
+	case "Update":
+		return in.update(ctx, act)
+	case "Delete":
+		if act.Object == nil {
+			return "ignored: delete of nothing", nil
+		}
+		if act.Object.ID == act.Actor {
+			return in.actorDeleted(ctx, act.Actor)
+		}
+		return in.deletePost(ctx, act)
+	case "Like", "Dislike":
+		return in.react(ctx, act, act.Type, act.Object, true)
+	case "Flag":
+		return in.flag(ctx, act)
+	case "Undo":
+		switch o := act.Object; {
+		case o == nil:
+			return "ignored: undo of nothing", nil
+		case o.Type == "Like" || o.Type == "Dislike":
+			if o.Actor != "" && o.Actor != act.Actor {
+				return "ignored: undo of someone else's " + o.Type, nil
+			}
+			return in.react(ctx, act, o.Type, o.Object, false)
+		case o.Type == "Follow" || o.Type == "":
+			return in.unfollow(ctx, act)
+		}
+	}
+	return "ignored: " + act.Type, nil
+}

@@ -1,5 +1,7 @@
 package federation
 
+// Create{post}: deciding, storing and announcing a member's post.
+
 import (
 	"context"
 	"errors"
@@ -184,133 +186,6 @@ func visibility(act, obj *Object, followers string) community.Visibility {
 		return Visibility(obj, followers)
 	}
 	return Visibility(act, followers)
-}
-
-// update handles Update{post} by its author, and Update{actor}.
-func (in *Inbox) update(ctx context.Context, act *Object) (string, error) {
-	obj := act.Object
-	if obj == nil {
-		return "ignored: update of nothing", nil
-	}
-	if obj.ID == act.Actor {
-		in.followers.drop(act.Actor)
-		if _, err := in.actors.Get(ctx, act.Actor, true); err != nil {
-			return "", err
-		}
-		return "actor refreshed", nil
-	}
-	if !isPostType(obj.Type) {
-		return "ignored: update of " + typeOf(obj), nil
-	}
-	// Only the author edits, and only with the edited object in hand.
-	if obj.AttributedTo != act.Actor || !SameHost(obj.ID, act.Actor) {
-		return "ignored: update by someone other than the author", nil
-	}
-	existing, err := in.posts.ByObject(ctx, obj.ID)
-	if err != nil {
-		return "", err
-	}
-	edited := PostFromObject(act, obj)
-	edited.Visibility = visibility(act, obj, in.followersOf(ctx, act.Actor))
-	addressed := AddressedCommunities(in.local, act)
-	var results []string
-	seen := map[int64]bool{}
-	for _, p := range existing {
-		if p.Author != act.Actor {
-			continue
-		}
-		seen[p.CommunityID] = true
-		c, err := in.members.CommunityByID(ctx, p.CommunityID)
-		if err != nil {
-			return "", err
-		}
-		f := community.PostFacts{
-			Addressed:      slices.Contains(addressed, c.Name),
-			Visibility:     edited.Visibility,
-			Authentic:      true,
-			IsReply:        obj.InReplyTo != "",
-			LocalMentioned: len(addressed),
-		}
-		np, err := in.posts.Edit(ctx, c, p, edited, f, act.Raw)
-		if err != nil {
-			return "", err
-		}
-		results = append(results, fmt.Sprintf("%s: %s (%s)", c.Name, np.Decision, np.Reason))
-	}
-	// An edit that adds a community is a new post there.
-	for _, name := range addressed {
-		c, err := in.svc.Get(ctx, name)
-		if err != nil || seen[c.ID] {
-			continue
-		}
-		f := community.PostFacts{Addressed: true, Visibility: edited.Visibility, Authentic: true,
-			IsReply: obj.InReplyTo != "", LocalMentioned: len(addressed)}
-		p, err := in.posts.Receive(ctx, c, edited, f)
-		if err != nil {
-			return "", err
-		}
-		results = append(results, fmt.Sprintf("%s: %s (%s)", c.Name, p.Decision, p.Reason))
-	}
-	if len(results) == 0 {
-		return "ignored: update of an unknown post", nil
-	}
-	return "edit " + strings.Join(results, "; "), nil
-}
-
-// deletePost handles Delete{post or Tombstone} by its author.
-func (in *Inbox) deletePost(ctx context.Context, act *Object) (string, error) {
-	id := act.Object.ID
-	ps, err := in.posts.ByObject(ctx, id)
-	if err != nil {
-		return "", err
-	}
-	n := 0
-	for _, p := range ps {
-		// A community never takes someone else's word for a deletion.
-		if p.Author != act.Actor {
-			continue
-		}
-		c, err := in.members.CommunityByID(ctx, p.CommunityID)
-		if err != nil {
-			return "", err
-		}
-		if err := in.posts.Delete(ctx, c, p, act.Raw); err != nil {
-			return "", err
-		}
-		n++
-	}
-	if n == 0 {
-		return "ignored: delete of an unknown post", nil
-	}
-	return fmt.Sprintf("deleted in %d communities", n), nil
-}
-
-// react handles Like and Dislike, and their Undo, of a community's post.
-func (in *Inbox) react(ctx context.Context, act *Object, kind string, target *Object, add bool) (string, error) {
-	if target == nil || target.ID == "" {
-		return "ignored: " + strings.ToLower(kind) + " of nothing", nil
-	}
-	ps, err := in.posts.ByObject(ctx, target.ID)
-	if err != nil {
-		return "", err
-	}
-	for _, p := range ps {
-		c, err := in.members.CommunityByID(ctx, p.CommunityID)
-		if err != nil {
-			return "", err
-		}
-		if err := in.posts.React(ctx, c, p, act.Actor, kind, add, act.Raw); err != nil {
-			return "", err
-		}
-	}
-	if len(ps) == 0 {
-		return "ignored: " + strings.ToLower(kind) + " of an unknown post", nil
-	}
-	verb := strings.ToLower(kind)
-	if !add {
-		verb = "undo " + verb
-	}
-	return fmt.Sprintf("%s counted in %d communities", verb, len(ps)), nil
 }
 
 func typeOf(o *Object) string {
