@@ -3,10 +3,7 @@ package web
 import (
 	"context"
 	"errors"
-	"io"
-	"mime"
 	"net/http"
-	"strings"
 
 	"github.com/agorafed/agora/community"
 	"github.com/agorafed/agora/federation"
@@ -102,66 +99,4 @@ func (s *server) followers(w http.ResponseWriter, r *http.Request) {
 func (s *server) emptyCollection(w http.ResponseWriter, r *http.Request, c community.Community, which string) {
 	body, err := s.Docs.EmptyCollection(s.Local.CommunityIRI(c.Name)+"/"+which, r.URL.Query().Has("page"))
 	s.writeAS2(w, r, body, err)
-}
-
-// inbox receives activities at the shared inbox and at each community's
-// inbox. Routing is by content, not by URL (PROTOCOL.md section 3), so the
-// URL only has to name an existing community.
-func (s *server) inbox(w http.ResponseWriter, r *http.Request) {
-	if err := s.checkHost(r); err != nil {
-		s.reject(w, r, err)
-		return
-	}
-	if name := chi.URLParam(r, "name"); name != "" {
-		if _, err := s.Communities.Get(r.Context(), name); err != nil {
-			s.fail(w, r, err)
-			return
-		}
-	}
-	if !isJSONType(r.Header.Get("Content-Type")) {
-		s.reject(w, r, errContentType)
-		return
-	}
-	if r.ContentLength > MaxInboxBody {
-		s.reject(w, r, errTooLarge)
-		return
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxInboxBody))
-	if err != nil {
-		s.reject(w, r, err)
-		return
-	}
-	result, err := s.Inbox.Receive(r.Context(), r, body, admitActor(s.actorLimit, w, r))
-	if err != nil {
-		s.reject(w, r, err)
-		return
-	}
-	s.Log.Debug("inbox", "result", result, "path", r.URL.Path)
-	w.WriteHeader(http.StatusAccepted)
-}
-
-func (s *server) reject(w http.ResponseWriter, r *http.Request, err error) {
-	switch code := statusOf(err); {
-	case code == http.StatusTooManyRequests:
-		// A sender over its limit sends many: one Warn line each would
-		// flood the log (the per-address limit logs none either).
-		s.Log.Debug("inbox rejected", "path", r.URL.Path, "remote", r.RemoteAddr, "status", code, "err", err)
-	case code < 500:
-		s.Log.Warn("inbox rejected", "path", r.URL.Path, "remote", r.RemoteAddr, "status", code, "err", err)
-	}
-	s.fail(w, r, err)
-}
-
-// isJSONType accepts the ActivityPub media types, and plain JSON that some
-// implementations send.
-func isJSONType(v string) bool {
-	mt, _, err := mime.ParseMediaType(v)
-	if err != nil {
-		return false
-	}
-	switch strings.ToLower(mt) {
-	case "application/activity+json", "application/ld+json", "application/json":
-		return true
-	}
-	return false
 }
