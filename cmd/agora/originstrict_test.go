@@ -108,6 +108,33 @@ func TestOriginStrictNodeBB(t *testing.T) {
 		t.Errorf("Lemmy's Announce embeds %s %s, want the Create as received (%s)", g.innerType(), g.innerID(), sent.ID)
 	}
 
+	// A moderator removes the post: NodeBB gets the Undo of what it got
+	// and the community's own Announce{Delete} (of Agora's origin, so taken
+	// embedded); Lemmy gets its Announce{Delete}, Mastodon its Undo.
+	a.mustCLI("mod", "remove-post", "garden", hello.id, "--reason", "off-topic")
+	deleteOf := func(remote *fedtest.Server) []fedtest.Request {
+		var out []fedtest.Request
+		for _, r := range received(remote, "Announce") {
+			var g got
+			json.Unmarshal(r.Body, &g)
+			var inner struct {
+				Type   string `json:"type"`
+				Object string `json:"object"`
+			}
+			json.Unmarshal(g.Object, &inner)
+			if inner.Type == "Delete" && inner.Object == hello.id {
+				out = append(out, r)
+			}
+		}
+		return out
+	}
+	waitUntil(t, "the removal", func() bool {
+		return len(deleteOf(nodebb)) > 0 && len(received(nodebb, "Undo")) > 0 && len(deleteOf(lemmy)) > 0 && len(received(mastodon, "Undo")) > 0
+	})
+	if d := deleteOf(nodebb); len(d) != 1 || d[0].Status != 202 || d[0].Resolved != "" {
+		t.Errorf("NodeBB got the removal as %+v, want one Announce{Delete} taken embedded", d)
+	}
+
 	// nina (NodeBB) opens a topic in the community, as NodeBB sends it
 	// (src/activitypub/mocks.js activities.create: "{note}#activity/create/{ms}",
 	// context the topic, audience the category).
