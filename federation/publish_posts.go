@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"slices"
+	"time"
 
 	"github.com/agorafed/agora/community"
 )
@@ -237,8 +238,9 @@ var refusalStatuses = map[int]bool{400: true, 422: true, 424: true}
 // same form forever, never back and forth); its refusals stay in the log
 // and in agora_delivery_refusals_total.
 //
-// The post whose Announce was refused is not sent again in the other
-// form: a threadiverse host learns the form from its first refusal.
+// When the host switches, the refused post is sent to it again in the new
+// form (its Announce{object id}), when the queue can do that
+// (AnnounceRedeliverer).
 func (p *Publisher) DeliveryRefused(ctx context.Context, dl Delivery, status int) (switched bool, err error) {
 	if !refusalStatuses[status] || p.dialects == nil {
 		return false, nil
@@ -257,5 +259,24 @@ func (p *Publisher) DeliveryRefused(ctx context.Context, dl Delivery, status int
 	if json.Unmarshal(a.Object, &inner) != nil || inner.ID == "" || SameHost(inner.ID, a.Actor) {
 		return false, nil // an IRI, or the community's own activity
 	}
-	return p.dialects.LearnOriginStrict(ctx, dl.Host)
+	switched, err = p.dialects.LearnOriginStrict(ctx, dl.Host)
+	if err != nil || !switched {
+		return switched, err
+	}
+	if r, ok := p.queue.(AnnounceRedeliverer); ok {
+		queued, err := r.RedeliverAnnounce(ctx, dl.ActivityID, dl.Inbox, dl.Host, p.now().UTC())
+		if err != nil {
+			return true, err
+		}
+		if queued {
+			p.notify()
+		}
+	}
+	return true, nil
+}
+
+// AnnounceRedeliverer is a Queue that can send a post's Announce{object
+// id} to one more inbox: the one that refused its Announce{Create}.
+type AnnounceRedeliverer interface {
+	RedeliverAnnounce(ctx context.Context, refusedID int64, inbox, host string, now time.Time) (bool, error)
 }

@@ -108,6 +108,33 @@ func TestOriginStrictNodeBB(t *testing.T) {
 		t.Errorf("Lemmy's Announce embeds %s %s, want the Create as received (%s)", g.innerType(), g.innerID(), sent.ID)
 	}
 
+	// A moderator removes the post: NodeBB gets the Undo of what it got
+	// and the community's own Announce{Delete} (of Agora's origin, so taken
+	// embedded); Lemmy gets its Announce{Delete}, Mastodon its Undo.
+	a.mustCLI("mod", "remove-post", "garden", hello.id, "--reason", "off-topic")
+	deleteOf := func(remote *fedtest.Server) []fedtest.Request {
+		var out []fedtest.Request
+		for _, r := range received(remote, "Announce") {
+			var g got
+			json.Unmarshal(r.Body, &g)
+			var inner struct {
+				Type   string `json:"type"`
+				Object string `json:"object"`
+			}
+			json.Unmarshal(g.Object, &inner)
+			if inner.Type == "Delete" && inner.Object == hello.id {
+				out = append(out, r)
+			}
+		}
+		return out
+	}
+	waitUntil(t, "the removal", func() bool {
+		return len(deleteOf(nodebb)) > 0 && len(received(nodebb, "Undo")) > 0 && len(deleteOf(lemmy)) > 0 && len(received(mastodon, "Undo")) > 0
+	})
+	if d := deleteOf(nodebb); len(d) != 1 || d[0].Status != 202 || d[0].Resolved != "" {
+		t.Errorf("NodeBB got the removal as %+v, want one Announce{Delete} taken embedded", d)
+	}
+
 	// nina (NodeBB) opens a topic in the community, as NodeBB sends it
 	// (src/activitypub/mocks.js activities.create: "{note}#activity/create/{ms}",
 	// context the topic, audience the category).
@@ -144,8 +171,8 @@ func TestOriginStrictNodeBB(t *testing.T) {
 // TestOriginStrictSwitchRemembered: a forum that says it is threadiverse
 // software (discourse) but applies NodeBB's origin rule answers the first
 // Announce{Create} 424. The refusal is counted by status, its host switches
-// to Announce{object id} once, and after a restart the next post reaches it
-// in that form only.
+// to Announce{object id} once, the refused post is sent again in that form,
+// and after a restart the next post reaches it in that form only.
 func TestOriginStrictSwitchRemembered(t *testing.T) {
 	dir := t.TempDir()
 	a := startAgora(t, dir, "", nil)
@@ -169,6 +196,11 @@ func TestOriginStrictSwitchRemembered(t *testing.T) {
 	if _, e := announcesOf(t, forum, first.id); len(e) != 1 || e[0].Status != 424 {
 		t.Fatalf("forum got %d Announce{Create}: %+v, want one answered 424", len(e), e)
 	}
+	// The refused post is sent again, in the form the forum resolves.
+	waitUntil(t, "the first post again, by id", func() bool { i, _ := announcesOf(t, forum, first.id); return len(i) > 0 })
+	if i, _ := announcesOf(t, forum, first.id); len(i) != 1 || i[0].Status != 202 || i[0].Resolved != first.id {
+		t.Fatalf("after the refusal the forum got %+v, want one accepted Announce{id}", i)
+	}
 	var m dto.Metric
 	if err := a.srv.app.metrics.Refusals.WithLabelValues("424").Write(&m); err != nil || m.GetCounter().GetValue() != 1 {
 		t.Errorf("agora_delivery_refusals_total{status=424} = %v (%v), want 1", m.GetCounter().GetValue(), err)
@@ -191,7 +223,7 @@ func TestOriginStrictSwitchRemembered(t *testing.T) {
 	if len(i) != 1 || i[0].Status != 202 || i[0].Resolved != second.id || len(e) != 0 {
 		t.Fatalf("after the switch the forum got %d Announce{id} (%+v) and %d Announce{Create}; want one accepted Announce{id}", len(i), i, len(e))
 	}
-	if n := len(received(forum, "Announce")); n != 2 {
-		t.Errorf("forum got %d Announces, want 2 (the refused one and the second post's)", n)
+	if n := len(received(forum, "Announce")); n != 3 {
+		t.Errorf("forum got %d Announces, want 3 (the refused one, the first post again by id, the second post)", n)
 	}
 }

@@ -60,3 +60,20 @@ func (db *DB) SetHostAnnounceForm(ctx context.Context, host, form string, at tim
 	n, _ := res.RowsAffected()
 	return n > 0, nil
 }
+
+// RedeliverAnnounce queues, for inbox, the live microblog Announce
+// (Announce{object id}) of the post whose threadiverse Announce is the
+// activity refusedID: the form a host that refused the embedded one can
+// resolve. It reports whether there was one to queue.
+func (db *DB) RedeliverAnnounce(ctx context.Context, refusedID int64, inbox, host string, now time.Time) (bool, error) {
+	res, err := db.write(ctx, `INSERT INTO deliveries (activity_id, inbox, host, next_at, created_at)
+		SELECT m.out_activity_id, ?, ?, ?, ? FROM announces t
+		JOIN announces m ON m.post_id = t.post_id AND m.dialect = 'microblog' AND m.withdrawn_at IS NULL
+		WHERE t.out_activity_id = ? AND t.dialect = 'threadiverse' AND t.withdrawn_at IS NULL
+		ORDER BY m.out_activity_id DESC LIMIT 1`, inbox, host, ms(now), ms(now), refusedID)
+	if err != nil {
+		return false, fmt.Errorf("redeliver the announce of activity %d: %w", refusedID, err)
+	}
+	n, _ := res.RowsAffected()
+	return n > 0, nil
+}
