@@ -2,10 +2,12 @@ package federation_test
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"net/http"
 	"net/url"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -155,5 +157,45 @@ func TestReceiveHandsOverBeforeRecording(t *testing.T) {
 	}
 	if handed, again := metrics.ParseSources(); handed != 1 || again != 0 {
 		t.Fatalf("processed %v handed over, %v parsed again; want 1 and 0", handed, again)
+	}
+}
+
+// TestIgnoredTypesKeepNoBody (issue 15, item 4): an activity of a type
+// Agora does not process is kept by its id only, which still recognises
+// its retry as a duplicate; 20 x 1 MB of "type":"Foo" leave no megabytes.
+func TestIgnoredTypesKeepNoBody(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "agora.db")
+	db, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	pad := strings.Repeat("x", 1<<20)
+	item := func(i int) federation.InboxItem {
+		id := fmt.Sprintf("https://m.example/foo/%d", i)
+		return federation.InboxItem{ActivityID: id, Type: "Foo", Actor: "https://m.example/u/a", ReceivedAt: time.Now(),
+			Body: []byte(fmt.Sprintf(`{"id":%q,"type":"Foo","actor":"https://m.example/u/a","content":%q}`, id, pad))}
+	}
+	for i := range 20 {
+		if _, err := db.RecordInbox(ctx, item(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	federation.NewInbox(federation.InboxDeps{Store: db}).ProcessPending(ctx)
+	raw, err := sql.Open("sqlite", "file:"+path+"?_pragma=query_only(1)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	var n, size int
+	if err := raw.QueryRow(`SELECT count(*), sum(length(body)) FROM inbox WHERE processed_at IS NOT NULL`).Scan(&n, &size); err != nil {
+		t.Fatal(err)
+	}
+	if n != 20 || size > 20*2 {
+		t.Errorf("%d processed, %d bytes of bodies kept; want 20 and none but {}", n, size)
+	}
+	if isNew, err := db.RecordInbox(ctx, item(3)); err != nil || isNew {
+		t.Errorf("the same activity again: new=%v, %v; want a duplicate", isNew, err)
 	}
 }

@@ -89,6 +89,9 @@ type InboxResult struct {
 	// RetryAt, when set, keeps the item unprocessed: it failed and is
 	// tried again at that time.
 	RetryAt time.Time
+	// DropBody replaces the recorded body by "{}": an activity of a type
+	// Agora does not process is kept by its id only (for dedup).
+	DropBody bool
 }
 
 // OutActivity is an activity Agora sends, stored once however many inboxes

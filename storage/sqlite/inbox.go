@@ -91,15 +91,26 @@ func markInbox(ctx context.Context, tx *sql.Tx, reqs [][]federation.InboxResult)
 		return out
 	}
 	defer retry.Close()
+	dropped, err := tx.PrepareContext(ctx, `UPDATE inbox SET processed_at = ?, result = ?, body = '{}' WHERE id = ?`)
+	if err != nil {
+		for i := range out {
+			out[i].err = err
+		}
+		return out
+	}
+	defer dropped.Close()
 	for i, results := range reqs {
 		for _, r := range results {
 			// Only processed rows are deleted (PruneInbox), so every id is
 			// there; were one gone, the others would still be marked.
 			var err error
-			if r.RetryAt.IsZero() {
-				_, err = done.ExecContext(ctx, ms(r.At), r.Result, r.ID)
-			} else {
+			switch {
+			case !r.RetryAt.IsZero():
 				_, err = retry.ExecContext(ctx, ms(r.RetryAt), r.Result, r.ID)
+			case r.DropBody:
+				_, err = dropped.ExecContext(ctx, ms(r.At), r.Result, r.ID)
+			default:
+				_, err = done.ExecContext(ctx, ms(r.At), r.Result, r.ID)
 			}
 			if err != nil && out[i].err == nil {
 				out[i].err = fmt.Errorf("mark inbox item %d processed: %w", r.ID, err)
