@@ -54,6 +54,12 @@ func TestCrash(t *testing.T) {
 	t.Cleanup(fleet.Close)
 	origin := newHoldingOrigin(t)
 	n := newCrashNode(t)
+	var many []fedtest.FleetHost
+	for _, h := range fleet.Hosts() {
+		if !h.Dead && !h.Flaky && len(many) < manyMembers {
+			many = append(many, h)
+		}
+	}
 
 	// Setup: community, members, the poster; no server running yet.
 	func() {
@@ -85,6 +91,18 @@ func TestCrash(t *testing.T) {
 		}
 		if err := a.db.SaveMember(ctx, community.Member{CommunityID: c.ID, Actor: origin.actor(), State: community.Joined,
 			FollowID: origin.actor() + "/follows/1", CreatedAt: now, UpdatedAt: now}); err != nil {
+			t.Fatal(err)
+		}
+		// A second community, whose members post to it: manyMembers live
+		// hosts, one member each.
+		m, err := a.svc.Create(ctx, community.Community{Name: "many", Title: "Many"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := a.local.PrivateKey(ctx, federation.CommunityKeyOwner(m.Name)); err != nil {
+			t.Fatal(err)
+		}
+		if err := seedMembers(ctx, a, m, many, 1, len(many)); err != nil {
 			t.Fatal(err)
 		}
 	}()
@@ -260,6 +278,76 @@ func TestCrash(t *testing.T) {
 		}
 	})
 
+	// Many activities applied concurrently when the kill comes: some
+	// applied and marked, some applied and not yet marked (the marks are
+	// written together), some half way, some not begun. After the restart
+	// each post is announced once to every member, by one activity.
+	t.Run("kill during concurrent processing", func(t *testing.T) {
+		n.stop()
+		notes := make([]string, manyPosts)
+		func() {
+			ctx := context.Background()
+			cfg, err := loadConfig(n.config, func(string) string { return "" })
+			if err != nil {
+				t.Fatal(err)
+			}
+			a, err := openApp(ctx, cfg, newLogger(cfg, io.Discard), nil, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer a.Close()
+			now := time.Now().UTC()
+			for i := range notes {
+				h := many[i%len(many)]
+				notes[i] = fleet.ActorIRI(h.Index, 0) + fmt.Sprintf("/statuses/many-%d", i)
+				if _, err := a.db.RecordInbox(ctx, federation.InboxItem{ActivityID: notes[i] + "/activity", Type: "Create",
+					Actor: fleet.ActorIRI(h.Index, 0), Body: createNote(notes[i], n.base+"/c/many", true), ReceivedAt: now}); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}()
+		db := n.openDB()
+		defer db.Close()
+		processed := func() (k int) {
+			db.QueryRow(`SELECT count(*) FROM inbox WHERE activity_id LIKE '%/statuses/many-%' AND processed_at IS NOT NULL`).Scan(&k)
+			return k
+		}
+		n.start()
+		deadline := time.Now().Add(30 * time.Second)
+		for processed() < manyPosts/4 {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d of %d activities processed in 30 s", processed(), manyPosts)
+			}
+			time.Sleep(time.Millisecond)
+		}
+		n.kill()
+		var posts int
+		db.QueryRow(`SELECT count(*) FROM posts WHERE object_id LIKE '%/statuses/many-%'`).Scan(&posts)
+		atKill := processed()
+		t.Logf("killed with %d of %d activities marked processed, %d posts stored", atKill, manyPosts, posts)
+		if atKill == manyPosts {
+			t.Fatal("the kill came too late: every activity was processed")
+		}
+		n.start()
+		total := announceReport{}
+		for _, note := range notes {
+			r := waitTallyOn(t, fleet, many, "Announce", note)
+			if r.ids != 1 || r.missing > 0 {
+				t.Errorf("%s: %s; want one activity at every member", note, r)
+			}
+			var k int
+			db.QueryRow(`SELECT count(*) FROM posts WHERE object_id = ?`, note).Scan(&k)
+			if k != 1 {
+				t.Errorf("%s stored %d times", note, k)
+			}
+			total.dups += r.dups
+		}
+		t.Logf("after restart: %d posts announced to %d members each, %d duplicate receptions in all", manyPosts, len(many), total.dups)
+		if total.dups > crashWorkers {
+			t.Errorf("%d duplicate deliveries, more than the %d deliveries that can be in flight at a kill", total.dups, crashWorkers)
+		}
+	})
+
 	// Nothing is left queued but for the dead hosts.
 	n.stop()
 	db := n.openDB()
@@ -398,6 +486,52 @@ func waitTally(t *testing.T, fleet *fedtest.Fleet, origin *holdingOrigin, typ, o
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("after restart, still missing: %s", r)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// The "kill during concurrent processing" case: posts, and members of
+// the community they are posted to (5,000 deliveries).
+const manyPosts, manyMembers = 100, 50
+
+// waitTallyOn is waitTally over the given member hosts alone.
+func waitTallyOn(t *testing.T, fleet *fedtest.Fleet, hosts []fedtest.FleetHost, typ, object string) announceReport {
+	t.Helper()
+	tally := func() announceReport {
+		var r announceReport
+		ids := map[string]bool{}
+		for _, h := range hosts {
+			r.live++
+			got := 0
+			for _, x := range fleet.Received(h.Index) {
+				if x.Type != typ || x.Object != object {
+					continue
+				}
+				if x.VerifyErr != "" {
+					r.invalid++
+				} else if x.Counted() {
+					got++
+					ids[x.ActivityID] = true
+				}
+			}
+			if got == 0 {
+				r.missing++
+			} else {
+				r.dups += got - 1
+			}
+		}
+		r.ids = len(ids)
+		return r
+	}
+	deadline := time.Now().Add(40 * time.Second)
+	for {
+		r := tally()
+		if r.invalid > 0 {
+			t.Fatalf("bad signatures: %s", r)
+		}
+		if r.missing == 0 || time.Now().After(deadline) {
+			return r
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
