@@ -13,7 +13,6 @@ import (
 
 	"github.com/agorafed/agora/community"
 	"github.com/go-chi/chi/v5"
-	"github.com/go-chi/httprate"
 )
 
 // LoginAttempts is how many login (and setup) posts one address may make a
@@ -22,7 +21,7 @@ const LoginAttempts = 10
 
 // adminRoutes mounts the admin console under /admin.
 func (s *server) adminRoutes(r chi.Router) {
-	limit := httprate.LimitByIP(LoginAttempts, time.Minute)
+	limit := limitByClient(LoginAttempts, time.Minute)
 	r.Get("/login", s.loginForm)
 	r.With(limit).Post("/login", s.login)
 	r.Get("/setup", s.setupForm)

@@ -104,7 +104,7 @@ const password = "correct horse battery"
 
 // newConsole starts Agora's router on 127.0.0.1 with an admin "root"
 // (password above).
-func newConsole(t *testing.T) *console {
+func newConsole(t *testing.T, opts ...func(*web.Deps)) *console {
 	t.Helper()
 	ctx := context.Background()
 	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "agora.db"))
@@ -122,10 +122,14 @@ func newConsole(t *testing.T) *console {
 	})
 	svc.UseModeration(mod)
 	posts.UseModeration(mod)
-	ts.Config.Handler = web.New(web.Deps{
+	deps := web.Deps{
 		Local: federation.NewLocal(base, db, nil), Communities: svc, Posts: posts, Moderation: mod,
 		Admin: db, Pages: db, Actors: db, Delivery: db,
-	})
+	}
+	for _, o := range opts {
+		o(&deps)
+	}
+	ts.Config.Handler = web.New(deps)
 	ts.Start()
 	t.Cleanup(ts.Close)
 	hash, err := web.HashPassword(password)

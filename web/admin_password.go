@@ -8,7 +8,6 @@ import (
 
 	"github.com/agorafed/agora/community"
 	"github.com/go-chi/chi/v5"
-	"github.com/go-chi/httprate"
 )
 
 // passwordRoutes let a logged-in admin change their password. The post is
@@ -16,7 +15,7 @@ import (
 // guess the password behind it.
 func (s *server) passwordRoutes(r chi.Router) {
 	r.Get("/password", s.passwordForm)
-	r.With(httprate.LimitByIP(LoginAttempts, time.Minute)).Post("/password", s.changePassword)
+	r.With(limitByClient(LoginAttempts, time.Minute)).Post("/password", s.changePassword)
 }
 
 func (s *server) passwordForm(w http.ResponseWriter, r *http.Request) {

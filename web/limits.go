@@ -51,10 +51,7 @@ func (l Limits) window() time.Duration {
 // refusal first: per address, then the concurrency bound. The per-actor
 // limit is not here: only the handler knows the verified actor.
 func inboxLimits(l Limits) []func(http.Handler) http.Handler {
-	// Behind the recommended reverse proxy on loopback every request comes
-	// from 127.0.0.1: the proxy's X-Forwarded-For names the client. From
-	// any other peer the header is ignored, so it cannot be forged.
-	mws := []func(http.Handler) http.Handler{middleware.ClientIPFromXFF("127.0.0.0/8", "::1/128")}
+	var mws []func(http.Handler) http.Handler
 	if l.PerIP > 0 {
 		tooMany := httprate.WithLimitHandler(func(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "too many requests", http.StatusTooManyRequests)
@@ -65,6 +62,31 @@ func inboxLimits(l Limits) []func(http.Handler) http.Handler {
 		mws = append(mws, concurrencyLimit(l.MaxConcurrent))
 	}
 	return mws
+}
+
+// DefaultTrustedProxies are the proxies whose X-Forwarded-For is believed
+// when the configuration names none: loopback, where the README's reverse
+// proxy runs.
+var DefaultTrustedProxies = []string{"127.0.0.0/8", "::1/128"}
+
+// clientIP finds each request's client address for every limit (login,
+// setup, password, Join, inbox): behind a trusted proxy every request
+// comes from the proxy, and its X-Forwarded-For names the client (read
+// from the right, past the trusted hops); from any other peer the header
+// is ignored, so it cannot be forged. No proxies: the TCP peer always.
+func clientIP(trusted []string) func(http.Handler) http.Handler {
+	if len(trusted) == 0 {
+		return func(next http.Handler) http.Handler { return next }
+	}
+	return middleware.ClientIPFromXFF(trusted...)
+}
+
+// limitByClient allows n requests per window from one client address
+// (clientIPKey) and answers 429 with Retry-After to the rest.
+func limitByClient(n int, window time.Duration) func(http.Handler) http.Handler {
+	return httprate.Limit(n, window, httprate.WithKeyFuncs(func(r *http.Request) (string, error) {
+		return clientIPKey(r), nil
+	}))
 }
 
 // rateLimit counts each request under key(r) with limiter.

@@ -17,7 +17,7 @@ import (
 
 // limited wraps next in the inbox middleware for l.
 func limited(l Limits, next http.Handler) http.Handler {
-	return chi.Chain(inboxLimits(l)...).Handler(next)
+	return chi.Chain(append([]func(http.Handler) http.Handler{clientIP(DefaultTrustedProxies)}, inboxLimits(l)...)...).Handler(next)
 }
 
 type limitReq struct {

@@ -33,18 +33,22 @@ type Deps struct {
 	Keys            federation.KeyResolver // verifies signed GETs under authorized fetch
 	AuthorizedFetch bool
 	Limits          Limits // on the inboxes; zero: none
-	Version         string
-	Metrics         http.Handler // may be nil
-	Health          func(context.Context) error
-	Admin           AdminStore     // admin accounts, sessions, media, settings
-	Pages           PageStore      // read model of the HTML pages
-	Actors          ActorReader    // cached remote actors: post authors
-	Delivery        DeliveryStatus // the delivery status page
-	Finger          Finger         // WebFinger, for the Join form
-	AllowHTTP       bool           // WebFinger falls back to http (allow_private_addresses)
-	Resolver        ActorResolver  // @user@host to actor IRI, for the moderation forms
-	Log             *slog.Logger
-	Now             func() time.Time
+	// TrustedProxies are the CIDRs of the reverse proxies whose
+	// X-Forwarded-For names the client, for every limit; nil:
+	// DefaultTrustedProxies, empty: none (the TCP peer is the client).
+	TrustedProxies []string
+	Version        string
+	Metrics        http.Handler // may be nil
+	Health         func(context.Context) error
+	Admin          AdminStore     // admin accounts, sessions, media, settings
+	Pages          PageStore      // read model of the HTML pages
+	Actors         ActorReader    // cached remote actors: post authors
+	Delivery       DeliveryStatus // the delivery status page
+	Finger         Finger         // WebFinger, for the Join form
+	AllowHTTP      bool           // WebFinger falls back to http (allow_private_addresses)
+	Resolver       ActorResolver  // @user@host to actor IRI, for the moderation forms
+	Log            *slog.Logger
+	Now            func() time.Time
 }
 
 type server struct {
@@ -67,7 +71,10 @@ func New(d Deps) http.Handler {
 	}
 	s := &server{Deps: d, actorLimit: actorLimiter(d.Limits)}
 	r := chi.NewRouter()
-	r.Use(securityHeaders(strings.HasPrefix(d.Local.Base(), "http://")))
+	if d.TrustedProxies == nil {
+		d.TrustedProxies = DefaultTrustedProxies
+	}
+	r.Use(clientIP(d.TrustedProxies), securityHeaders(strings.HasPrefix(d.Local.Base(), "http://")))
 	r.Get("/.well-known/webfinger", s.webfinger)
 	r.Get("/.well-known/host-meta", s.hostMeta)
 	r.Get("/.well-known/nodeinfo", s.nodeinfoLinks)
@@ -89,7 +96,7 @@ func New(d Deps) http.Handler {
 		r.Use(s.withAdmin, s.csrfProtect)
 		r.Get("/", s.home)
 		r.Get("/c/{name}/join", s.joinForm)
-		r.With(httprate.LimitByIP(JoinLookups, time.Minute)).Post("/c/{name}/join", s.join)
+		r.With(limitByClient(JoinLookups, time.Minute)).Post("/c/{name}/join", s.join)
 		r.Route("/admin", s.adminRoutes)
 	})
 	r.Route("/c/{name}", func(r chi.Router) {

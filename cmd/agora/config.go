@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -15,16 +16,19 @@ import (
 
 // Config is agora.toml. Every key is documented in config.example.toml.
 type Config struct {
-	BaseURL               string         `toml:"base_url"`
-	Listen                string         `toml:"listen"`
-	DataDir               string         `toml:"data_dir"`
-	AllowPrivateAddresses bool           `toml:"allow_private_addresses"`
-	AuthorizedFetch       bool           `toml:"authorized_fetch"`
-	LogLevel              string         `toml:"log_level"`
-	LogFormat             string         `toml:"log_format"`
-	Delivery              DeliveryConfig `toml:"delivery"`
-	Posting               PostingConfig  `toml:"posting"`
-	Inbox                 InboxConfig    `toml:"inbox"`
+	BaseURL               string `toml:"base_url"`
+	Listen                string `toml:"listen"`
+	DataDir               string `toml:"data_dir"`
+	AllowPrivateAddresses bool   `toml:"allow_private_addresses"`
+	AuthorizedFetch       bool   `toml:"authorized_fetch"`
+	LogLevel              string `toml:"log_level"`
+	LogFormat             string `toml:"log_format"`
+	// TrustedProxies are the reverse proxies (CIDRs or addresses) whose
+	// X-Forwarded-For names the client for the rate limits.
+	TrustedProxies []string       `toml:"trusted_proxies"`
+	Delivery       DeliveryConfig `toml:"delivery"`
+	Posting        PostingConfig  `toml:"posting"`
+	Inbox          InboxConfig    `toml:"inbox"`
 
 	timeouts serverTimeouts // not in the file: tests shorten them
 	// processRetries, when set, replaces the waits before new attempts at
@@ -103,8 +107,9 @@ func defaultConfig() Config {
 			UnavailableAfter: Duration{7 * 24 * time.Hour},
 			ShutdownTimeout:  Duration{10 * time.Second},
 		},
-		Posting: PostingConfig{MaxMentions: 3, RatePosts: 10, RateWindow: Duration{time.Hour}},
-		Inbox:   InboxConfig{MaxConcurrent: 256, RatePerIP: 1200, RatePerActor: 120, RateWindow: Duration{time.Minute}},
+		Posting:        PostingConfig{MaxMentions: 3, RatePosts: 10, RateWindow: Duration{time.Hour}},
+		TrustedProxies: []string{"127.0.0.0/8", "::1/128"},
+		Inbox:          InboxConfig{MaxConcurrent: 256, RatePerIP: 1200, RatePerActor: 120, RateWindow: Duration{time.Minute}},
 	}
 }
 
@@ -173,6 +178,9 @@ func applyEnv(cfg *Config, env func(string) string) error {
 	str("AGORA_DATA_DIR", &cfg.DataDir)
 	str("AGORA_LOG_LEVEL", &cfg.LogLevel)
 	str("AGORA_LOG_FORMAT", &cfg.LogFormat)
+	if v := env("AGORA_TRUSTED_PROXIES"); v != "" {
+		cfg.TrustedProxies = splitList(v) // "none": trust no proxy
+	}
 	d := &cfg.Delivery
 	return errors.Join(
 		boolean("AGORA_ALLOW_PRIVATE_ADDRESSES", &cfg.AllowPrivateAddresses),
@@ -207,6 +215,13 @@ func (c *Config) validate() error {
 	}
 	if c.DataDir == "" {
 		return errors.New("config data_dir: must not be empty")
+	}
+	for i, p := range c.TrustedProxies {
+		norm, err := proxyPrefix(p)
+		if err != nil {
+			return fmt.Errorf("config trusted_proxies: want CIDRs or addresses like 127.0.0.0/8 or 10.0.0.2, got %q", p)
+		}
+		c.TrustedProxies[i] = norm
 	}
 	switch strings.ToLower(c.LogLevel) {
 	case "debug", "info", "warn", "error":
@@ -256,4 +271,30 @@ func (c *Config) validate() error {
 		return errors.New("config inbox.rate_window: must be at least 1s")
 	}
 	return nil
+}
+
+// proxyPrefix is p as a CIDR: an address alone is a prefix of its full
+// length.
+func proxyPrefix(p string) (string, error) {
+	p = strings.TrimSpace(p)
+	if pfx, err := netip.ParsePrefix(p); err == nil {
+		return pfx.Masked().String(), nil
+	}
+	a, err := netip.ParseAddr(p)
+	if err != nil {
+		return "", err
+	}
+	return netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()).String(), nil
+}
+
+// splitList is a comma-separated environment value as a list; "none" is
+// an empty one.
+func splitList(v string) []string {
+	out := []string{}
+	for _, f := range strings.Split(v, ",") {
+		if f = strings.TrimSpace(f); f != "" && f != "none" {
+			out = append(out, f)
+		}
+	}
+	return out
 }

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -348,6 +349,41 @@ func TestInboxConfig(t *testing.T) {
 		}
 		if err != nil || cfg.Inbox != tt.want {
 			t.Errorf("%v: %+v, %v; want %+v", tt.env, cfg.Inbox, err, tt.want)
+		}
+	}
+}
+
+// TestTrustedProxiesConfig: trusted_proxies takes CIDRs and addresses
+// (an address is its full-length prefix), "none" trusts none, and
+// anything else is refused naming the key.
+func TestTrustedProxiesConfig(t *testing.T) {
+	tests := []struct {
+		env     string
+		want    []string
+		wantErr bool
+	}{
+		{"", []string{"127.0.0.0/8", "::1/128"}, false},
+		{"10.0.0.2, 192.168.1.0/24", []string{"10.0.0.2/32", "192.168.1.0/24"}, false},
+		{"fd00::1,10.1.2.3/8", []string{"fd00::1/128", "10.0.0.0/8"}, false},
+		{"none", []string{}, false},
+		{"10.0.0.0/33", nil, true},
+		{"proxy.example", nil, true},
+	}
+	for _, tt := range tests {
+		cfg, err := loadConfig("", func(k string) string {
+			if k == "AGORA_TRUSTED_PROXIES" {
+				return tt.env
+			}
+			return ""
+		})
+		if tt.wantErr {
+			if err == nil || !strings.Contains(err.Error(), "trusted_proxies") {
+				t.Errorf("%q: err = %v, want one naming trusted_proxies", tt.env, err)
+			}
+			continue
+		}
+		if err != nil || !slices.Equal(cfg.TrustedProxies, tt.want) {
+			t.Errorf("%q: %q, %v; want %q", tt.env, cfg.TrustedProxies, err, tt.want)
 		}
 	}
 }

@@ -114,6 +114,7 @@ func startServer(ctx context.Context, cfg Config, log *slog.Logger, ln net.Liste
 		Inbox:           s.inbox,
 		Keys:            a.keys,
 		AuthorizedFetch: cfg.AuthorizedFetch,
+		TrustedProxies:  cfg.TrustedProxies,
 		Limits:          web.Limits{MaxConcurrent: cfg.Inbox.MaxConcurrent, PerIP: cfg.Inbox.RatePerIP, PerActor: cfg.Inbox.RatePerActor, Window: cfg.Inbox.RateWindow.Duration},
 		Version:         version,
 		Metrics:         promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
