@@ -85,11 +85,16 @@ type KeyCacheConfig struct {
 	MinRefresh time.Duration
 	// Size is the number of keys kept in memory (default 10,000).
 	Size int
-	// FetchTimeout bounds one key fetch (default 30 s).
+	// FetchTimeout bounds one key fetch, the key's document and its
+	// owner's together (default 5 s): the request that needs it waits
+	// meanwhile, and forged keyIds that hang must not hold it for long.
 	FetchTimeout time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
+
+// defaultKeyFetchTimeout: a key and its actor are two small documents.
+const defaultKeyFetchTimeout = 5 * time.Second
 
 // KeyCache resolves keyIds to public keys: from memory, then from the
 // store, then from the key's origin. It implements KeyResolver and is safe
@@ -133,7 +138,7 @@ func NewKeyCache(fetcher *Fetcher, store KeyStore, cfg KeyCacheConfig) *KeyCache
 		cfg.Size = 10000
 	}
 	if cfg.FetchTimeout <= 0 {
-		cfg.FetchTimeout = defaultRequestTimeout
+		cfg.FetchTimeout = defaultKeyFetchTimeout
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -245,12 +250,10 @@ func (c *KeyCache) fetchShared(ctx context.Context, keyID string, now time.Time,
 		}()
 	}
 	c.mu.Unlock()
-	select {
-	case <-f.done:
-		return f.key, f.err
-	case <-ctx.Done():
-		return PublicKey{}, fmt.Errorf("key %s: %w", keyID, ctx.Err())
+	if err := waitReleasing(ctx, f.done); err != nil {
+		return PublicKey{}, fmt.Errorf("key %s: %w", keyID, err)
 	}
+	return f.key, f.err
 }
 
 // fetch gets the key from its origin and records it.

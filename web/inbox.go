@@ -4,11 +4,14 @@ package web
 // once federation.Inbox.Receive has verified and recorded the activity.
 
 import (
+	"errors"
 	"io"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
 
+	"github.com/agorafed/agora/federation"
 	"github.com/go-chi/chi/v5"
 )
 
@@ -50,6 +53,10 @@ func (s *server) inbox(w http.ResponseWriter, r *http.Request) {
 
 func (s *server) reject(w http.ResponseWriter, r *http.Request, err error) {
 	switch code := statusOf(err); {
+	case errors.Is(err, federation.ErrBusy):
+		w.Header().Set("Retry-After", strconv.Itoa(retryAfterBusy))
+		http.Error(w, "inbox busy", code)
+		return
 	case code == http.StatusTooManyRequests:
 		// A sender over its limit sends many: one Warn line each would
 		// flood the log (the per-address limit logs none either).

@@ -2,6 +2,7 @@ package web
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/agorafed/agora/federation"
@@ -146,8 +148,14 @@ func admitActor(limiter *httprate.RateLimiter, w http.ResponseWriter, r *http.Re
 // client sending it slowly (until the server's read timeout) holds no slot;
 // at most MaxInboxBody+1 bytes are read, and the handler answers 413 past
 // MaxInboxBody as it would have.
+//
+// A request that waits on another server for a signing key gives its slot
+// back meanwhile (federation.Slot), so forged keyIds that hang cannot
+// hold every slot; at most n such requests wait so, with their bodies,
+// beyond that they wait holding their slot.
 func concurrencyLimit(n int) func(http.Handler) http.Handler {
 	slots := make(chan struct{}, n)
+	waiting := &atomic.Int64{}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.Body != nil && r.ContentLength <= MaxInboxBody {
@@ -160,13 +168,57 @@ func concurrencyLimit(n int) func(http.Handler) http.Handler {
 			}
 			select {
 			case slots <- struct{}{}:
-				defer func() { <-slots }()
-				next.ServeHTTP(w, r)
+				slot := &inboxSlot{slots: slots, waiting: waiting, maxWaiting: int64(n), held: true}
+				defer slot.leave()
+				next.ServeHTTP(w, r.WithContext(federation.WithSlot(r.Context(), slot)))
 			default:
 				w.Header().Set("Retry-After", strconv.Itoa(retryAfterBusy))
 				http.Error(w, "inbox busy", http.StatusServiceUnavailable)
 			}
 		})
+	}
+}
+
+// inboxSlot is one request's slot of concurrencyLimit: a federation.Slot.
+type inboxSlot struct {
+	slots      chan struct{}
+	waiting    *atomic.Int64 // requests that gave their slot back to wait
+	maxWaiting int64
+	held       bool
+}
+
+func (s *inboxSlot) Release() bool {
+	if !s.held {
+		return false
+	}
+	if s.waiting.Add(1) > s.maxWaiting {
+		s.waiting.Add(-1)
+		return false
+	}
+	<-s.slots
+	s.held = false
+	return true
+}
+
+func (s *inboxSlot) Reacquire(ctx context.Context) error {
+	if s.held {
+		return nil
+	}
+	defer s.waiting.Add(-1)
+	select {
+	case s.slots <- struct{}{}:
+		s.held = true
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// leave gives the slot back at the end of the request, if it holds one.
+func (s *inboxSlot) leave() {
+	if s.held {
+		s.held = false
+		<-s.slots
 	}
 }
 

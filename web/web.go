@@ -128,6 +128,8 @@ var (
 func statusOf(err error) int {
 	var maxErr *http.MaxBytesError
 	switch {
+	case errors.Is(err, federation.ErrBusy): // before ErrNotVerified: a key it waited for without its slot
+		return http.StatusServiceUnavailable
 	case errors.As(err, &maxErr), errors.Is(err, errTooLarge):
 		return http.StatusRequestEntityTooLarge
 	case errors.Is(err, errContentType):

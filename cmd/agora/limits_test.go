@@ -4,10 +4,12 @@ import (
 	"bufio"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -384,6 +386,66 @@ func TestTrustedProxiesConfig(t *testing.T) {
 		}
 		if err != nil || !slices.Equal(cfg.TrustedProxies, tt.want) {
 			t.Errorf("%q: %q, %v; want %q", tt.env, cfg.TrustedProxies, err, tt.want)
+		}
+	}
+}
+
+// TestKeyFetchesHoldNoSlot (issue 15, item 3): requests whose keyIds
+// point at a server that never answers wait for their keys without
+// holding inbox slots, so they cannot fill the inbox: with every slot's
+// worth of them waiting, a valid Follow is answered 202 and accepted.
+// Before, they held all the slots and the Follow got 503.
+func TestKeyFetchesHoldNoSlot(t *testing.T) {
+	const slots = 8
+	var asked atomic.Int32
+	release := make(chan struct{})
+	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		asked.Add(1)
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+		http.NotFound(w, r)
+	}))
+	defer hang.Close()
+	a := startAgora(t, t.TempDir(), "", func(c *Config) { c.Inbox.MaxConcurrent = slots })
+	a.mustCLI("community", "create", "gardening", "--title", "Gardening")
+	group := a.base() + "/c/gardening"
+	forger, err := federation.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	codes := make(chan int, slots)
+	for i := range slots {
+		go func() {
+			actor := fmt.Sprintf("%s/users/u%d", hang.URL, i)
+			body, _ := json.Marshal(map[string]any{"@context": "https://www.w3.org/ns/activitystreams",
+				"id": actor + "/follows/1", "type": "Follow", "actor": actor, "object": group})
+			r := newPost(a.base()+"/inbox", body, "application/activity+json")
+			federation.SignRequest(r, federation.SigningKey{KeyID: actor + "#main-key", Private: forger}, body, time.Now())
+			resp, err := http.DefaultClient.Do(r)
+			if err != nil {
+				codes <- 0
+				return
+			}
+			resp.Body.Close()
+			codes <- resp.StatusCode
+		}()
+	}
+	waitUntil(t, "every forged request's key being fetched", func() bool { return asked.Load() >= slots })
+
+	mastodon := fedtest.NewServer(t, fedtest.Options{Users: []string{"alice"}, Software: "mastodon"})
+	body, _ := follow(mastodon, "alice", group)
+	code, err := mastodon.SignedPost(context.Background(), a.base()+"/inbox", "alice", body)
+	if err != nil || code != http.StatusAccepted {
+		t.Fatalf("a valid Follow while %d forged requests wait for keys: %d %v, want 202", slots, code, err)
+	}
+	waitUntil(t, "alice a member", func() bool { return followersCount(t, a, "gardening") == 1 })
+
+	close(release) // the key server answers 404 now
+	for range slots {
+		if c := <-codes; c == http.StatusAccepted {
+			t.Errorf("a forged request was answered %d", c)
 		}
 	}
 }
