@@ -127,32 +127,18 @@ func (d *Documents) instanceLevelActor(ctx context.Context, owner string, a Acto
 	return RenderActor(a)
 }
 
-// Followers renders a community's followers collection; page "" renders
-// the collection with its count and a link to the first page, otherwise
-// the page of members after the actor named by after.
-func (d *Documents) Followers(ctx context.Context, c community.Community, page bool, after string) ([]byte, error) {
-	iri := d.local.CommunityIRI(c.Name) + "/followers"
+// Followers renders a community's followers collection: its size, never
+// who the members are. Anyone may fetch it, and a member list would tell
+// them who belongs to an approval-only community; Lemmy serves the same,
+// totalItems and no items, for its communities
+// (crates/apub/src/protocol/collections/group_followers.rs). Moderators
+// see the members in the console; deliveries read them from the store.
+func (d *Documents) Followers(ctx context.Context, c community.Community) ([]byte, error) {
 	total, err := d.members.CountMembers(ctx, c.ID, community.Joined)
 	if err != nil {
 		return nil, fmt.Errorf("followers of %s: %w", c.Name, err)
 	}
-	if !page {
-		return RenderCollection(Collection{ID: iri, Type: "OrderedCollection", TotalItems: total, First: iri + "?page=1"})
-	}
-	ms, err := d.members.Members(ctx, c.ID, community.Joined, after, PageSize)
-	if err != nil {
-		return nil, fmt.Errorf("followers of %s: %w", c.Name, err)
-	}
-	items := make([]json.RawMessage, 0, len(ms))
-	for _, m := range ms {
-		b, _ := json.Marshal(m.Actor)
-		items = append(items, b)
-	}
-	p := Collection{ID: pageIRI(iri, after), Type: "OrderedCollectionPage", TotalItems: total, PartOf: iri, Items: items}
-	if len(ms) == PageSize {
-		p.Next = pageIRI(iri, ms[len(ms)-1].Actor)
-	}
-	return RenderCollection(p)
+	return RenderCollection(Collection{ID: d.local.CommunityIRI(c.Name) + "/followers", Type: "OrderedCollection", TotalItems: total})
 }
 
 func pageIRI(collection, after string) string {

@@ -89,8 +89,7 @@ func (s *server) followers(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	q := r.URL.Query()
-	body, err := s.Docs.Followers(r.Context(), c, q.Has("page"), q.Get("after"))
+	body, err := s.Docs.Followers(r.Context(), c) // one document, also for ?page=...
 	s.writeAS2(w, r, body, err)
 }
 

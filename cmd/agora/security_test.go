@@ -100,3 +100,35 @@ func TestForeignActivityIDDoesNotBlock(t *testing.T) {
 		t.Errorf("alice's Follow %s not processed", id)
 	}
 }
+
+// TestFollowersListsNobody (issue 15, item 8): a community's followers
+// collection, its pages too, tells how many members it has and not who:
+// for an approval-only community, whom it accepted is the moderators'
+// business. The console still lists them.
+func TestFollowersListsNobody(t *testing.T) {
+	mastodon := fedtest.NewServer(t, fedtest.Options{Users: []string{"alice", "bob"}, Software: "mastodon"})
+	a := startAgora(t, t.TempDir(), "", nil)
+	a.mustCLI("community", "create", "club", "--title", "Club", "--approval")
+	group := a.base() + "/c/club"
+	for _, user := range []string{"alice", "bob"} {
+		body, _ := follow(mastodon, user, group)
+		post(t, mastodon, a.base()+"/inbox", user, body)
+	}
+	waitUntil(t, "two pending", func() bool {
+		out, _ := a.cli("community", "members", "club", "--pending")
+		return strings.Count(out, mastodon.ActorIRI("")) == 2
+	})
+	a.mustCLI("community", "approve", "club", mastodon.ActorIRI("alice"))
+	a.mustCLI("community", "approve", "club", mastodon.ActorIRI("bob"))
+	waitUntil(t, "two members", func() bool { return followersCount(t, a, "club") == 2 })
+	for _, path := range []string{"/followers", "/followers?page=1", "/followers?page=1&after=" + mastodon.ActorIRI("alice")} {
+		code, doc := getJSON(t, group+path)
+		raw, _ := json.Marshal(doc)
+		if code != 200 || doc["totalItems"] != float64(2) || strings.Contains(string(raw), mastodon.URL()) {
+			t.Errorf("%s: %d %s; want totalItems 2 and no member", path, code, raw)
+		}
+	}
+	if out := a.mustCLI("community", "members", "club"); !strings.Contains(out, mastodon.ActorIRI("alice")) {
+		t.Errorf("the CLI no longer lists the members: %s", out)
+	}
+}
