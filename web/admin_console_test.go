@@ -223,22 +223,23 @@ func cloneValues(v url.Values) url.Values {
 	return out
 }
 
-// csrf returns the browser's CSRF token (the cookie the forms repeat),
-// getting one from the login page first if needed.
+// csrf returns the token the forms of the browser's pages carry: the
+// console's when logged in, the login form's otherwise.
 func (b *client) csrf() string {
 	b.t.Helper()
-	u, _ := url.Parse(b.base)
-	for {
-		for _, ck := range b.c.Jar.Cookies(u) {
-			if ck.Name == "agora_csrf" {
-				return ck.Value
-			}
-		}
-		if resp, _ := b.get("/admin/login"); resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusSeeOther {
-			b.t.Fatalf("login page: %d", resp.StatusCode)
-		}
+	page := "/admin/login"
+	if b.loggedIn() {
+		page = "/admin"
 	}
+	resp, body := b.get(page)
+	m := csrfField.FindStringSubmatch(body)
+	if m == nil {
+		b.t.Fatalf("%s: %d, no CSRF field", page, resp.StatusCode)
+	}
+	return m[1]
 }
+
+var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
 
 // login logs in and reports the status (303 on success).
 func (b *client) login(name, pw string) int {

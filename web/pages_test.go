@@ -184,7 +184,17 @@ func TestSecurityHeadersAndCSRF(t *testing.T) {
 		}
 		return r
 	}
-	token := randomToken()
+	// loggedIn is r as withAdmin leaves it for the session whose cookie
+	// is session.
+	loggedIn := func(r *http.Request, session string) *http.Request {
+		return r.WithContext(context.WithValue(r.Context(), adminKey{}, sessionAdmin{1, "root", session}))
+	}
+	cookie := randomToken()
+	anon := httptest.NewRequest(http.MethodGet, "/", nil)
+	token := s.csrfFor(anon, cookie) // what the login form carries
+	mine, theirs := randomToken(), randomToken()
+	mineToken := s.csrfFor(loggedIn(anon, mine), cookie)
+	theirToken := s.csrfFor(loggedIn(anon, theirs), cookie)
 	urlenc := "application/x-www-form-urlencoded"
 	tests := []struct {
 		name string
@@ -192,19 +202,27 @@ func TestSecurityHeadersAndCSRF(t *testing.T) {
 		want int
 	}{
 		{"GET needs no token", httptest.NewRequest(http.MethodGet, "/admin", nil), http.StatusNoContent},
-		{"matching token", form(token, token, urlenc), http.StatusNoContent},
-		{"no token", form(token, "", urlenc), http.StatusForbidden},
+		{"the cookie's token", form(cookie, token, urlenc), http.StatusNoContent},
+		{"no token", form(cookie, "", urlenc), http.StatusForbidden},
 		{"no cookie", form("", token, urlenc), http.StatusForbidden},
-		{"other token", form(token, randomToken(), urlenc), http.StatusForbidden},
+		{"other token", form(cookie, randomToken(), urlenc), http.StatusForbidden},
+		// Plain double submit: a planted cookie and a field that repeats it.
+		{"the cookie's value itself", form(cookie, cookie, urlenc), http.StatusForbidden},
+		{"a token for another cookie", form(randomToken(), token, urlenc), http.StatusForbidden},
+		{"logged in, the session's token", loggedIn(form(cookie, mineToken, urlenc), mine), http.StatusNoContent},
+		{"logged in, no CSRF cookie needed", loggedIn(form("", mineToken, urlenc), mine), http.StatusNoContent},
+		// A pair the attacker got for their own cookie, planted on the admin.
+		{"logged in, a visitor's token", loggedIn(form(cookie, token, urlenc), mine), http.StatusForbidden},
+		{"logged in, another session's token", loggedIn(form(cookie, theirToken, urlenc), mine), http.StatusForbidden},
 		{"token in the query only", func() *http.Request {
-			r := form(token, "", urlenc)
+			r := form(cookie, "", urlenc)
 			r.URL.RawQuery = "csrf=" + token
 			return r
 		}(), http.StatusForbidden},
 		{"body too large", func() *http.Request {
 			r := httptest.NewRequest(http.MethodPost, "/admin/settings", strings.NewReader("csrf="+token+"&x="+strings.Repeat("a", maxFormBody)))
 			r.Header.Set("Content-Type", urlenc)
-			r.AddCookie(&http.Cookie{Name: "agora_csrf", Value: token})
+			r.AddCookie(&http.Cookie{Name: "agora_csrf", Value: cookie})
 			return r
 		}(), http.StatusRequestEntityTooLarge},
 	}
@@ -296,6 +314,7 @@ func TestCookiesSecureUnderHTTPS(t *testing.T) {
 	for base, wantSecure := range map[string]bool{"https://groups.example.org": true, "http://127.0.0.1:8080": false} {
 		u, _ := url.Parse(base)
 		s := &server{Deps: Deps{Local: federation.NewLocal(u, nil, nil), Admin: sessionsOnly{}, Now: time.Now}}
+		s.csrfOnce.Do(func() { s.csrfSecret = []byte("a key") }) // this Local has no key store
 		w := httptest.NewRecorder()
 		r := httptest.NewRequest(http.MethodPost, "/admin/login", nil)
 		if err := s.startSession(w, r, 1); err != nil {

@@ -2,9 +2,11 @@ package web
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
@@ -15,6 +17,7 @@ import (
 	"time"
 
 	"github.com/agorafed/agora/community"
+	"github.com/agorafed/agora/federation"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -115,12 +118,12 @@ func NewSetupLink(ctx context.Context, store AdminStore, base string, now time.T
 // over https (a TLS-terminating proxy in front).
 func (s *server) secure() bool { return strings.HasPrefix(s.Local.Base(), "https://") }
 
-// csrfToken returns the visitor's CSRF token, setting the cookie that holds
-// it the first time. Forms carry it in a hidden field; csrfProtect checks
-// the two match (double submit), so another site cannot post a form here.
+// csrfToken returns the token the forms of this page carry, setting the
+// visitor's CSRF cookie the first time. csrfProtect checks a posted form
+// against the same computation.
 func (s *server) csrfToken(w http.ResponseWriter, r *http.Request) string {
 	if c, err := r.Cookie(csrfCookie); err == nil && len(c.Value) == 43 {
-		return c.Value
+		return s.csrfFor(r, c.Value)
 	}
 	token := randomToken()
 	http.SetCookie(w, &http.Cookie{
@@ -129,11 +132,43 @@ func (s *server) csrfToken(w http.ResponseWriter, r *http.Request) string {
 	})
 	// The page being rendered must see the same token as the cookie.
 	r.AddCookie(&http.Cookie{Name: csrfCookie, Value: token})
-	return token
+	return s.csrfFor(r, token)
+}
+
+// csrfFor is the form token of request r: an HMAC, under a key only this
+// server has, of the session r is logged in with, else of the visitor's
+// CSRF cookie. Comparing the form with the cookie alone (plain double
+// submit) let anyone who can plant a cookie, from a sibling subdomain or
+// with a cookie and token pair got for themselves, post as the admin; a
+// token bound to the admin's session is one they cannot have.
+func (s *server) csrfFor(r *http.Request, cookie string) string {
+	m := hmac.New(sha256.New, s.csrfKey())
+	if a, ok := r.Context().Value(adminKey{}).(sessionAdmin); ok && a.token != "" {
+		m.Write([]byte("session\x00" + a.token))
+	} else {
+		m.Write([]byte("visitor\x00" + cookie))
+	}
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// csrfKey is derived from the instance's private key, so tokens outlive a
+// restart; without one (tests of other parts) it is random per process.
+func (s *server) csrfKey() []byte {
+	s.csrfOnce.Do(func() {
+		if s.Local != nil {
+			if k, err := s.Local.PrivateKey(context.Background(), federation.InstanceKeyOwner); err == nil {
+				sum := sha256.Sum256(append([]byte("agora csrf\x00"), x509.MarshalPKCS1PrivateKey(k)...))
+				s.csrfSecret = sum[:]
+				return
+			}
+		}
+		s.csrfSecret = []byte(randomToken())
+	})
+	return s.csrfSecret
 }
 
 // csrfProtect refuses a state-changing request whose form does not carry
-// the CSRF cookie's token.
+// the token csrfFor gives for its session (or, logged out, its cookie).
 func (s *server) csrfProtect(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodGet || r.Method == http.MethodHead {
@@ -145,9 +180,13 @@ func (s *server) csrfProtect(next http.Handler) http.Handler {
 			s.fail(w, r, err)
 			return
 		}
-		c, err := r.Cookie(csrfCookie)
+		cookie := ""
+		if c, err := r.Cookie(csrfCookie); err == nil {
+			cookie = c.Value
+		}
 		sent := r.PostFormValue("csrf")
-		if err != nil || sent == "" || subtle.ConstantTimeCompare([]byte(c.Value), []byte(sent)) != 1 {
+		if sent == "" || (cookie == "" && adminName(r) == "") ||
+			subtle.ConstantTimeCompare([]byte(s.csrfFor(r, cookie)), []byte(sent)) != 1 {
 			s.Log.Warn("csrf refused", "path", r.URL.Path, "remote", r.RemoteAddr)
 			s.fail(w, r, errCSRF)
 			return
@@ -160,8 +199,9 @@ type adminKey struct{}
 
 // sessionAdmin is who a request's session logs in.
 type sessionAdmin struct {
-	id   int64
-	name string
+	id    int64
+	name  string
+	token string // the session cookie's value: CSRF tokens are bound to it
 }
 
 // adminName returns the logged-in admin of a request, or "".
@@ -182,7 +222,7 @@ func (s *server) withAdmin(next http.Handler) http.Handler {
 		if c, err := r.Cookie(sessionCookie); err == nil && c.Value != "" {
 			id, name, err := s.Admin.SessionAdmin(r.Context(), tokenHash(c.Value), s.Now())
 			if err == nil {
-				r = r.WithContext(context.WithValue(r.Context(), adminKey{}, sessionAdmin{id, name}))
+				r = r.WithContext(context.WithValue(r.Context(), adminKey{}, sessionAdmin{id, name, c.Value}))
 			} else if !errors.Is(err, community.ErrNotFound) {
 				s.fail(w, r, err)
 				return

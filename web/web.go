@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/agorafed/agora/community"
@@ -54,6 +55,9 @@ type Deps struct {
 type server struct {
 	Deps
 	actorLimit *httprate.RateLimiter // inbox requests per verified actor; nil: none
+
+	csrfOnce   sync.Once
+	csrfSecret []byte // see csrfKey
 }
 
 // OutActivities finds the activities Agora sent, by IRI.
