@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"net/netip"
 	"net/url"
 	"strconv"
@@ -12,6 +13,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/agorafed/agora/federation"
+	"github.com/agorafed/agora/storage/sqlite"
 )
 
 // Config is agora.toml. Every key is documented in config.example.toml.
@@ -38,6 +40,10 @@ type Config struct {
 	// fetchLimits, when set, replaces the Fetcher's default limits (not in
 	// the file: tests shorten them).
 	fetchLimits federation.FetchLimits
+	// wrapTransport, when set, wraps the transport of every outgoing
+	// request (not in the file: tests check that none is made while a
+	// write transaction is open).
+	wrapTransport func(*sqlite.DB, http.RoundTripper) http.RoundTripper
 }
 
 // InboxConfig is the [inbox] table: what one client may make the inboxes
