@@ -123,8 +123,8 @@ func openApp(ctx context.Context, cfg Config, log *slog.Logger, metrics *federat
 		Local: a.local, Docs: a.docs, Queue: db, Actors: a.actors, Inboxes: db,
 		Dialects: a.dialects, Announces: db, Notify: notify,
 	})
-	a.svc = community.NewService(db, a.publisher, nil)
-	a.posts = community.NewPosts(db, db, a.publisher, community.Limits{
+	a.svc = community.NewService(db, db, a.publisher, nil)
+	a.posts = community.NewPosts(db, a.publisher, community.Limits{
 		MaxMentions: cfg.Posting.MaxMentions,
 		RatePosts:   cfg.Posting.RatePosts,
 		RateWindow:  cfg.Posting.RateWindow.Duration,
@@ -134,8 +134,6 @@ func openApp(ctx context.Context, cfg Config, log *slog.Logger, metrics *federat
 		ModPublisher: a.publisher, Resolver: federation.NewResolver(a.fetcher, cfg.AllowPrivateAddresses),
 		PostPages: func(c community.Community) string { return a.local.CommunityIRI(c.Name) + "/p/" },
 	})
-	a.svc.UseModeration(a.mod)
-	a.posts.UseModeration(a.mod)
 	return a, nil
 }
 
