@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -157,6 +158,33 @@ func (d *Deliverer) HostAlive(host string) {
 	}
 	d.log.Info("host available again", "host", host)
 	d.Notify()
+}
+
+// ClearHost makes a host available again because an admin says it is back
+// (the console and `agora host clear` both come here): its failure state
+// is cleared, its queued deliveries are due now rather than at the end of
+// their backoff, and, in the process whose workers run, it is forgotten
+// as failing (so its cap is PerHost again, not 1) and the workers are
+// woken. Where no workers run (the CLI beside a running server), the
+// server's find the deliveries at their next poll, and its cap for the
+// host comes back with the first success. It reports whether the host
+// was known: named as `agora host list` names it, with its port if any.
+func (d *Deliverer) ClearHost(ctx context.Context, host string) (bool, error) {
+	host = strings.ToLower(strings.TrimSpace(host))
+	known, err := d.hosts.ClearHost(ctx, host, d.now())
+	if err != nil {
+		return false, fmt.Errorf("clear host %s: %w", host, err)
+	}
+	d.mu.Lock()
+	delete(d.failing, host)
+	delete(d.unavailable, host)
+	delete(d.recorded, host)
+	d.mu.Unlock()
+	if known {
+		d.log.Info("host cleared", "host", host)
+		d.Notify()
+	}
+	return known, nil
 }
 
 // Run delivers until ctx ends, then lets in-flight deliveries finish for up
