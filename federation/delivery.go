@@ -284,10 +284,9 @@ func (d *Deliverer) fill(ctx context.Context, p *pool) bool {
 	// Everything due was claimed when the claim left nothing out: fewer
 	// rows than it could take, no host skipped, none cut at its per-host
 	// limit. Until something is queued (Notify) or time passes (Poll:
-	// retries and leases come due), claiming again would find nothing. At
-	// the end of a fan-out every finished delivery asked again: about 350
-	// empty claims of 0.2-0.3 ms each for 2000 hosts, 30 us of CPU per
-	// delivery (`agora bench fanout`, profile).
+	// retries and leases come due), claiming again would find nothing, and
+	// at the end of a fan-out every finished delivery would ask again
+	// (BENCHMARKS.md, "Figures behind the code").
 	p.drained = len(ds) < room && len(skip) == 0 && !cut
 	return len(ds) > 0
 }
