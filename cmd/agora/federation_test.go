@@ -192,7 +192,7 @@ func (a *testAgora) quiet() {
 	a.t.Helper()
 	waitUntil(a.t, "Agora quiet", func() bool {
 		i, d, err := a.srv.app.db.Busy(context.Background(), time.Now())
-		return err == nil && i == 0 && d == 0
+		return err == nil && i == 0 && len(d) == 0
 	})
 }
 
