@@ -57,8 +57,13 @@ type DeliveryStatus interface {
 	QueueByHost(ctx context.Context) (map[string]int, error)
 	FailingHosts(ctx context.Context) (map[string]time.Time, error)
 	UnavailableHosts(ctx context.Context) ([]string, error)
-	// HostSucceeded clears a host's failures: deliveries to it resume.
-	HostSucceeded(ctx context.Context, host string) error
+}
+
+// HostClearer makes a failing or unavailable host available again, as
+// `agora host clear` does (federation.Deliverer.ClearHost); known is false
+// for a host Agora has never heard of.
+type HostClearer interface {
+	ClearHost(ctx context.Context, host string) (known bool, err error)
 }
 
 // Finger looks a handle up with WebFinger (federation.Fetcher does).

@@ -218,7 +218,7 @@ func TestOriginStrictSwitchRemembered(t *testing.T) {
 	second := note{id: mastodon.URL() + "/notes/2", content: "<p>second</p>", to: []string{asPublic}, cc: []string{group}, mentions: []string{group}}
 	second.publish(t, b, mastodon, "alice")
 	waitUntil(t, "the second post at the forum", func() bool { i, _ := announcesOf(t, forum, second.id); return len(i) > 0 })
-	settle()
+	b.quiet()
 	i, e := announcesOf(t, forum, second.id)
 	if len(i) != 1 || i[0].Status != 202 || i[0].Resolved != second.id || len(e) != 0 {
 		t.Fatalf("after the switch the forum got %d Announce{id} (%+v) and %d Announce{Create}; want one accepted Announce{id}", len(i), i, len(e))

@@ -659,6 +659,9 @@ func TestAdminModerationAndDelivery(t *testing.T) {
 	if resp, _ := b.postForm(a.base()+"/admin/delivery/clear", url.Values{"csrf": {csrf}}); resp.StatusCode != http.StatusBadRequest {
 		t.Fatalf("clear without host: %d, want 400", resp.StatusCode)
 	}
+	if resp, _ := b.postForm(a.base()+"/admin/delivery/clear", url.Values{"csrf": {csrf}, "host": {"nosuch.example"}}); resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("clear of a host never heard of: %d, want 404", resp.StatusCode)
+	}
 }
 
 func TestAdminCreateCommand(t *testing.T) {
