@@ -115,7 +115,7 @@ func reconcileListen(cfg *Config) (note, warn string) {
 		cfg.BaseURL = base.Scheme + "://" + net.JoinHostPort(base.Hostname(), lport)
 		return fmt.Sprintf("base_url is not set: it follows listen %s and is %s", cfg.Listen, cfg.BaseURL), ""
 	}
-	return "", fmt.Sprintf("base_url %s names port %s on this machine, but Agora listens on %s: links it prints and actor ids point where nothing answers. Set base_url to %s://%s (or put a proxy on port %s).",
+	return "", fmt.Sprintf("base_url %s names port %s on this machine, but Agora listens on %s: links it prints and actor ids point where nothing answers. Set base_url to %s://%s, unless a proxy on port %s forwards to Agora.",
 		cfg.BaseURL, bport, cfg.Listen, base.Scheme, net.JoinHostPort(base.Hostname(), lport), bport)
 }
 
