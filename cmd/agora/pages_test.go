@@ -677,7 +677,7 @@ func TestAdminCreateCommand(t *testing.T) {
 		{[]string{"admin", "create", "other"}, "", true},
 		{[]string{"admin", "create", "Bad Name"}, "correct horse battery\n", true},
 		{[]string{"admin", "create"}, "correct horse battery\n", true},
-		{[]string{"admin", "delete", "root"}, "", true},
+		{[]string{"admin", "frobnicate", "root"}, "", true},
 		{[]string{"admin", "create", "second"}, "another good password", false}, // no newline at the end
 	}
 	for _, tt := range tests {
