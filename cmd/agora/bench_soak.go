@@ -26,9 +26,12 @@ import (
 // received must agree exactly, and the process must hold no more
 // goroutines and file descriptors than at the start, give or take a few.
 //
-// One driver sends the activities one after the other (each waits for its
-// 202), so the inbox processes them in the order sent and the driver's
-// model knows who was a member when each post was decided.
+// One driver sends the activities one after the other, each once the
+// one before has been processed (a 202 says recorded, not processed:
+// activities of different actors are processed concurrently, so a Follow
+// sent before a post could be applied after it), so the inbox applies
+// them in the order sent and the driver's model knows who was a member
+// when each post was decided.
 func cmdBenchSoak(ctx context.Context, args []string, stdout, stderr io.Writer, env func(string) string) error {
 	fs := flag.NewFlagSet("bench soak", flag.ContinueOnError)
 	bf := addBenchFlags(fs, env)
@@ -79,6 +82,12 @@ func cmdBenchSoak(ctx context.Context, args []string, stdout, stderr io.Writer, 
 		return err
 	}
 	s := newSoak(fleet, b.app.local.CommunityIRI(c.Name), b.app.local.SharedInbox(), *actors, perHost, *failing, *seed)
+	s.processed = func(ctx context.Context) error {
+		return waitFor(ctx, 30*time.Second, func() (bool, error) {
+			due, _, err := b.app.db.Busy(ctx, time.Now())
+			return due == 0, err
+		})
+	}
 	g0, f0 := settledCounts(b.app)
 	fmt.Fprintf(stdout, "start: %d goroutines, %d open files\n", g0, f0)
 
@@ -180,6 +189,9 @@ type soak struct {
 	follows map[string]int // follow id -> host, each expecting one Accept
 	sent    int
 	n       map[string]int
+	// processed waits until the inbox has processed what it recorded and
+	// is due (a failed activity waiting for its retry is not waited for).
+	processed func(context.Context) error
 }
 
 type soakActor struct {
@@ -280,6 +292,11 @@ func (s *soak) send(ctx context.Context, a int, kind string, doc map[string]any)
 	}
 	if code != http.StatusAccepted {
 		return fmt.Errorf("bench soak: %s by %s: status %d", kind, act.iri, code)
+	}
+	if s.processed != nil {
+		if err := s.processed(ctx); err != nil {
+			return fmt.Errorf("bench soak: %s by %s not processed: %w", kind, act.iri, err)
+		}
 	}
 	s.sent++
 	s.n[kind]++
