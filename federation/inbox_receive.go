@@ -40,7 +40,7 @@ var handOverSeed = maphash.MakeSeed()
 // maxParsedBytes bounds the hand-over of parsed activities by the sum of
 // their bodies: by memory, not by count, so that large bodies cannot make
 // it large and small ones keep more of a backlog parsed. 16 MiB keeps a
-// backlog of about a second and a half at the rates `agora bench ingest`
+// backlog of about a second and a half at the rates `agora-bench ingest`
 // sustains, in tens of MB (BENCHMARKS.md, "Figures behind the code").
 const maxParsedBytes = 16 << 20
 

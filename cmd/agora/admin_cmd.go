@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/agorafed/agora/cmd/internal/agora"
 	"github.com/agorafed/agora/web"
 )
 
@@ -20,22 +21,22 @@ var stdin io.Reader = os.Stdin
 func cmdAdmin(ctx context.Context, args []string, stdout, stderr io.Writer, env func(string) string) error {
 	if len(args) == 0 || args[0] != "create" {
 		fmt.Fprint(stderr, usage)
-		return usageError{"admin: use 'agora admin create NAME'"}
+		return agora.UsageError{Msg: "admin: use 'agora admin create NAME'"}
 	}
 	fs := flag.NewFlagSet("admin create", flag.ContinueOnError)
-	configPath := configFlag(fs, env)
-	pos, err := parseFlags(fs, args[1:])
+	configPath := agora.ConfigFlag(fs, env)
+	pos, err := agora.ParseFlags(fs, args[1:])
 	if err != nil {
 		return err
 	}
 	if len(pos) != 1 {
-		return usageError{"admin create: give exactly one NAME"}
+		return agora.UsageError{Msg: "admin create: give exactly one NAME"}
 	}
 	name := pos[0]
 	if err := web.ValidateAdminName(name); err != nil {
 		return err
 	}
-	cfg, err := loadConfig(*configPath, env)
+	cfg, err := agora.LoadConfig(*configPath, env)
 	if err != nil {
 		return err
 	}
@@ -49,12 +50,12 @@ func cmdAdmin(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 	if err != nil {
 		return err
 	}
-	a, err := openApp(ctx, cfg, newLogger(cfg, stderr), nil, false)
+	a, err := agora.Open(ctx, cfg, agora.NewLogger(cfg, stderr), nil, false)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	if _, err := a.db.CreateAdmin(ctx, name, hash, time.Now()); err != nil {
+	if _, err := a.DB.CreateAdmin(ctx, name, hash, time.Now()); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "admin %s created: log in at %s/admin/login\n", name, cfg.BaseURL)
@@ -63,16 +64,16 @@ func cmdAdmin(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 
 // printSetupLink prints a one-time link that creates the first admin
 // account, while there is none: on the console and in the log.
-func printSetupLink(ctx context.Context, a *app, stdout io.Writer) error {
-	n, err := a.db.CountAdmins(ctx)
+func printSetupLink(ctx context.Context, a *agora.App, stdout io.Writer) error {
+	n, err := a.DB.CountAdmins(ctx)
 	if err != nil || n > 0 {
 		return err
 	}
-	link, err := web.NewSetupLink(ctx, a.db, a.cfg.BaseURL, time.Now())
+	link, err := web.NewSetupLink(ctx, a.DB, a.Cfg.BaseURL, time.Now())
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "No admin account yet. Create the first one within 24 hours at:\n  %s\n(or run 'agora admin create NAME')\n", link)
-	a.log.Info("setup link for the first admin account", "url", link)
+	a.Log.Info("setup link for the first admin account", "url", link)
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/agorafed/agora/cmd/internal/agora"
 	"github.com/agorafed/agora/storage/sqlite"
 )
 
@@ -16,15 +17,15 @@ import (
 // included, to a new file (mode 0600) while the server may be running.
 func cmdBackup(ctx context.Context, args []string, stdout, stderr io.Writer, env func(string) string) error {
 	fs := flag.NewFlagSet("backup", flag.ContinueOnError)
-	configPath := configFlag(fs, env)
-	pos, err := parseFlags(fs, args)
+	configPath := agora.ConfigFlag(fs, env)
+	pos, err := agora.ParseFlags(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) != 1 {
-		return usageError{"backup: want the file to write (agora backup FILE)"}
+		return agora.UsageError{Msg: "backup: want the file to write (agora backup FILE)"}
 	}
-	cfg, err := loadConfig(*configPath, env)
+	cfg, err := agora.LoadConfig(*configPath, env)
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/agorafed/agora/cmd/internal/agora"
 	"github.com/agorafed/agora/community"
 )
 
@@ -17,11 +18,11 @@ import (
 func cmdHost(ctx context.Context, args []string, stdout, stderr io.Writer, env func(string) string) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
-		return usageError{"host: which command? list, clear"}
+		return agora.UsageError{Msg: "host: which command? list, clear"}
 	}
 	sub, args := args[0], args[1:]
 	fs := flag.NewFlagSet("host "+sub, flag.ContinueOnError)
-	configPath := configFlag(fs, env)
+	configPath := agora.ConfigFlag(fs, env)
 	var all *bool
 	want := 0
 	switch sub {
@@ -30,20 +31,20 @@ func cmdHost(ctx context.Context, args []string, stdout, stderr io.Writer, env f
 	case "clear":
 		want = 1
 	default:
-		return usageError{fmt.Sprintf("host: unknown command %q", sub)}
+		return agora.UsageError{Msg: fmt.Sprintf("host: unknown command %q", sub)}
 	}
-	pos, err := parseFlags(fs, args)
+	pos, err := agora.ParseFlags(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) != want {
-		return usageError{fmt.Sprintf("host %s: want %d argument(s), got %d (see agora help)", sub, want, len(pos))}
+		return agora.UsageError{Msg: fmt.Sprintf("host %s: want %d argument(s), got %d (see agora help)", sub, want, len(pos))}
 	}
-	cfg, err := loadConfig(*configPath, env)
+	cfg, err := agora.LoadConfig(*configPath, env)
 	if err != nil {
 		return err
 	}
-	a, err := openApp(ctx, cfg, newLogger(cfg, stderr).With("cmd", "host "+sub), nil, false)
+	a, err := agora.Open(ctx, cfg, agora.NewLogger(cfg, stderr).With("cmd", "host "+sub), nil, false)
 	if err != nil {
 		return err
 	}
@@ -51,7 +52,7 @@ func cmdHost(ctx context.Context, args []string, stdout, stderr io.Writer, env f
 
 	switch sub {
 	case "list":
-		hosts, err := a.db.HostStatuses(ctx, *all)
+		hosts, err := a.DB.HostStatuses(ctx, *all)
 		if err != nil {
 			return fmt.Errorf("host list: %w", err)
 		}
@@ -78,7 +79,7 @@ func cmdHost(ctx context.Context, args []string, stdout, stderr io.Writer, env f
 		return tw.Flush()
 	case "clear":
 		host := strings.ToLower(strings.TrimSpace(pos[0]))
-		known, err := a.deliverer.ClearHost(ctx, host) // as the console's button does
+		known, err := a.Deliverer.ClearHost(ctx, host) // as the console's button does
 		if err != nil {
 			return fmt.Errorf("host clear: %w", err)
 		}

@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agorafed/agora/cmd/internal/agora"
 	"github.com/agorafed/agora/federation"
 	"github.com/agorafed/agora/federation/fedtest"
 )
@@ -634,7 +635,7 @@ func TestHostileContent(t *testing.T) {
 // without the key ever being fetched.
 func TestInboxSSRF(t *testing.T) {
 	dir := t.TempDir()
-	a := startAgora(t, dir, "", func(c *Config) { c.AllowPrivateAddresses = false })
+	a := startAgora(t, dir, "", func(c *agora.Config) { c.AllowPrivateAddresses = false })
 	a.mustCLI("community", "create", "gardening", "--title", "Gardening")
 	remote := fedtest.NewServer(t, fedtest.Options{Users: []string{"alice"}})
 	alice := remote.SigningKey("alice")

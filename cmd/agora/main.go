@@ -19,10 +19,9 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-)
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "0.1.0-dev"
+	"github.com/agorafed/agora/cmd/internal/agora"
+)
 
 const usage = `agora: a self-hosted ActivityPub server for communities.
 
@@ -58,7 +57,6 @@ Usage:
                                               instance-wide unless --community
   agora domain unblock DOMAIN [--community NAME]
   agora domain list [--community NAME]
-  agora bench fanout|ingest|soak [flags]     measure fan-out and ingest, soak (BENCHMARKS.md)
   agora host list [--all]                     remote hosts failing, unavailable or with queued deliveries
   agora host clear HOST                       make an unavailable host available; its deliveries are due now
   agora backup FILE                           consistent copy of the database (keys included), server running or not
@@ -77,28 +75,15 @@ func main() {
 		if !errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(os.Stderr, "agora:", err)
 		}
-		os.Exit(exitCode(err))
+		os.Exit(agora.ExitCode(err))
 	}
-}
-
-// usageError is a command line that does not parse: exit status 2.
-type usageError struct{ msg string }
-
-func (e usageError) Error() string { return e.msg }
-
-func exitCode(err error) int {
-	var u usageError
-	if errors.As(err, &u) || errors.Is(err, flag.ErrHelp) {
-		return 2
-	}
-	return 1
 }
 
 // run is main without the process: tests call it.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, env func(string) string) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
-		return usageError{"no command given"}
+		return agora.UsageError{Msg: "no command given"}
 	}
 	switch args[0] {
 	case "serve":
@@ -111,46 +96,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, env func(
 		return cmdMod(ctx, args[1:], stdout, stderr, env)
 	case "domain":
 		return cmdDomain(ctx, args[1:], stdout, stderr, env)
-	case "bench":
-		return cmdBench(ctx, args[1:], stdout, stderr, env)
 	case "host":
 		return cmdHost(ctx, args[1:], stdout, stderr, env)
 	case "backup":
 		return cmdBackup(ctx, args[1:], stdout, stderr, env)
 	case "version", "--version":
-		fmt.Fprintln(stdout, "agora", version)
+		fmt.Fprintln(stdout, "agora", agora.Version)
 		return nil
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
 	}
 	fmt.Fprint(stderr, usage)
-	return usageError{fmt.Sprintf("unknown command %q", args[0])}
-}
-
-// parseFlags parses flags that may come before, between or after the
-// positional arguments (agora community create NAME --title T), and
-// returns the positional ones.
-func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
-	fs.SetOutput(io.Discard)
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return nil, err
-			}
-			return nil, usageError{fmt.Sprintf("%s: %v", fs.Name(), err)}
-		}
-		args = fs.Args()
-		if len(args) == 0 {
-			return pos, nil
-		}
-		pos = append(pos, args[0])
-		args = args[1:]
-	}
-}
-
-// configFlag adds --config to a command's flags.
-func configFlag(fs *flag.FlagSet, env func(string) string) *string {
-	return fs.String("config", env("AGORA_CONFIG"), "config file (TOML)")
+	return agora.UsageError{Msg: fmt.Sprintf("unknown command %q", args[0])}
 }
