@@ -2,6 +2,7 @@ package main
 
 import (
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -32,5 +33,50 @@ func TestServerLinksNoTestCode(t *testing.T) {
 		if deps[p] {
 			t.Errorf("the server binary links %s", p)
 		}
+	}
+}
+
+// TestPackageWalls: each package imports only the Agora packages
+// docs/architecture.md ("The walls") allows it; the rest of the import
+// graph, stdlib and modules, is not checked here.
+func TestPackageWalls(t *testing.T) {
+	const mod = "github.com/agorafed/agora/"
+	allowed := map[string][]string{
+		"community":          {},
+		"federation":         {"community"},
+		"federation/fedtest": {"federation"},
+		"storage/sqlite":     {"community", "federation"},
+		"web":                {"community", "federation"},
+		"cmd/internal/agora": {"community", "federation", "storage/sqlite", "web"},
+		"cmd/internal/seed":  {"cmd/internal/agora", "community", "federation", "federation/fedtest"},
+		"cmd/agora":          {"cmd/internal/agora", "community", "federation", "storage/sqlite", "web"},
+		"cmd/agora-bench":    {"cmd/internal/agora", "cmd/internal/seed", "community", "federation", "federation/fedtest", "storage/sqlite"},
+	}
+	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}}{{range .Imports}} {{.}}{{end}}`, mod+"...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	seen := 0
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Fields(line)
+		pkg, ok := strings.CutPrefix(f[0], mod)
+		if !ok || strings.HasPrefix(pkg, "test/") {
+			continue
+		}
+		may, known := allowed[pkg]
+		if !known {
+			t.Errorf("package %s has no place in docs/architecture.md: add it there and here", pkg)
+			continue
+		}
+		seen++
+		for _, imp := range f[1:] {
+			dep, ours := strings.CutPrefix(imp, mod)
+			if ours && !slices.Contains(may, dep) {
+				t.Errorf("%s imports %s, which its wall does not allow", pkg, dep)
+			}
+		}
+	}
+	if seen < len(allowed) {
+		t.Errorf("go list showed %d of the %d packages: %s", seen, len(allowed), out)
 	}
 }
