@@ -238,6 +238,32 @@ func (m *Moderation) Ban(ctx context.Context, c Community, by, actor, reason str
 	return nil
 }
 
+// RemoveMember drops a member (or a pending join request) without
+// banning them: they may follow again. Their server is sent Reject{Follow},
+// as a ban does (Mastodon and Lemmy end a follow on Reject), and the
+// removal is logged as "kick".
+func (m *Moderation) RemoveMember(ctx context.Context, c Community, by, actor, reason string) error {
+	old, err := m.store.Member(ctx, c.ID, actor)
+	if errors.Is(err, ErrNotFound) || (err == nil && old.State != Joined && old.State != Pending) {
+		return fmt.Errorf("%s is not a member of %s: %w", actor, c.Name, ErrNotFound)
+	}
+	if err != nil {
+		return err
+	}
+	if err := m.store.DeleteMember(ctx, c.ID, actor); err != nil {
+		return fmt.Errorf("remove %s from %s: %w", actor, c.Name, err)
+	}
+	if err := m.log(ctx, c.ID, by, "kick", actor, reason); err != nil {
+		return err
+	}
+	if old.FollowID != "" {
+		if err := m.pub.RejectFollow(ctx, c, old); err != nil {
+			return fmt.Errorf("remove %s from %s: %w", actor, c.Name, err)
+		}
+	}
+	return nil
+}
+
 // Unban lifts a ban; the actor may follow again.
 func (m *Moderation) Unban(ctx context.Context, c Community, by, actor string) error {
 	old, err := m.store.Member(ctx, c.ID, actor)

@@ -353,7 +353,7 @@ func (d *Deliverer) deliver(ctx context.Context, dl Delivery) {
 				d.log.Error("delivery: reschedule", "delivery", dl.ID, "err", err)
 			}
 		}
-		d.hostFailed(ctx, dl.Host, now)
+		d.hostFailed(ctx, dl.Host, now, msg)
 	}
 }
 
@@ -515,14 +515,14 @@ func (d *Deliverer) hostOK(ctx context.Context, host string) {
 	}
 }
 
-func (d *Deliverer) hostFailed(ctx context.Context, host string, now time.Time) {
+func (d *Deliverer) hostFailed(ctx context.Context, host string, now time.Time, reason string) {
 	d.mu.Lock()
 	if d.recorded != nil {
 		d.recorded[host] = true
 	}
 	d.failing[host] = true
 	d.mu.Unlock()
-	since, err := d.hosts.HostFailed(ctx, host, now)
+	since, err := d.hosts.HostFailed(ctx, host, now, reason)
 	if err != nil {
 		d.log.Error("delivery: record host failure", "host", host, "err", err)
 		return

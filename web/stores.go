@@ -54,9 +54,10 @@ type ActorReader interface {
 // DeliveryStatus is what the delivery status page shows and clears.
 type DeliveryStatus interface {
 	QueueDepth(ctx context.Context) (int, error)
-	QueueByHost(ctx context.Context) (map[string]int, error)
-	FailingHosts(ctx context.Context) (map[string]time.Time, error)
-	UnavailableHosts(ctx context.Context) ([]string, error)
+	// HostStatuses lists the hosts that fail, are unavailable or have
+	// queued deliveries (all: every host), unavailable ones first, with
+	// each one's last error.
+	HostStatuses(ctx context.Context, all bool) ([]federation.HostStatus, error)
 }
 
 // HostClearer makes a failing or unavailable host available again, as

@@ -35,7 +35,7 @@ line. See BENCHMARKS.md.
 func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer, env func(string) string) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, benchUsage)
-		return agora.UsageError{Msg: "fanout, ingest or soak?"}
+		return usageError{"fanout, ingest or soak?"}
 	}
 	switch args[0] {
 	case "fanout":
@@ -51,7 +51,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 		return nil
 	}
 	fmt.Fprint(stderr, benchUsage)
-	return agora.UsageError{Msg: fmt.Sprintf("unknown benchmark %q", args[0])}
+	return usageError{fmt.Sprintf("unknown benchmark %q", args[0])}
 }
 
 // benchFlags are the flags both benchmarks take.
@@ -65,7 +65,7 @@ type benchFlags struct {
 
 func addBenchFlags(fs *flag.FlagSet, env func(string) string) benchFlags {
 	return benchFlags{
-		config:   agora.ConfigFlag(fs, env),
+		config:   fs.String("config", env("AGORA_CONFIG"), "config file (TOML); AGORA_* variables apply too"),
 		logLevel: fs.String("log-level", "warn", "Agora's log level during the run (logs go to stderr)"),
 		inproc:   fs.Bool("inproc", false, "run the remote side in this process (tests; CPU figures then include it)"),
 		keep:     fs.Bool("keep", false, "keep the temporary data dir"),

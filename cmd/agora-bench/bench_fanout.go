@@ -33,15 +33,11 @@ func cmdBenchFanout(ctx context.Context, args []string, stdout, stderr io.Writer
 	flaky := fs.Float64("flaky", 0.01, "fraction of servers that answer 503 once")
 	timeout := fs.Duration("timeout", 90*time.Second, "give up waiting for deliveries after this long")
 	floorN := fs.Int("floor-n", 300, "sign+POSTs to measure the floor")
-	pos, err := agora.ParseFlags(fs, args)
-	if err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if len(pos) > 0 {
-		return agora.UsageError{Msg: fmt.Sprintf("bench fanout: unexpected argument %q", pos[0])}
-	}
 	if *hosts < 1 || *followers < *hosts {
-		return agora.UsageError{Msg: "bench fanout: need --hosts >= 1 and --followers >= --hosts"}
+		return usageError{"fanout: need --hosts >= 1 and --followers >= --hosts"}
 	}
 	if !*bf.inproc {
 		if err := fedtest.NeedFiles(2**hosts + 256); err != nil {

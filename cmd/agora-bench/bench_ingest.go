@@ -41,18 +41,14 @@ func cmdBenchIngest(ctx context.Context, args []string, stdout, stderr io.Writer
 	timeout := fs.Duration("timeout", 5*time.Minute, "stop after this long")
 	procN := fs.Int("process-n", 6000, "recorded activities for the processing-alone measure (0: none)")
 	procList := fs.String("process-procs", "1,2", "GOMAXPROCS values for the processing-alone measure")
-	pos, err := agora.ParseFlags(fs, args)
-	if err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
-	}
-	if len(pos) > 0 {
-		return agora.UsageError{Msg: fmt.Sprintf("bench ingest: unexpected argument %q", pos[0])}
 	}
 	var procs []int
 	for _, s := range strings.Split(*procList, ",") {
 		p, err := strconv.Atoi(strings.TrimSpace(s))
 		if err != nil || p < 1 {
-			return agora.UsageError{Msg: fmt.Sprintf("bench ingest: bad --process-procs %q", s)}
+			return usageError{fmt.Sprintf("ingest: bad --process-procs %q", s)}
 		}
 		procs = append(procs, p)
 	}
@@ -60,12 +56,12 @@ func cmdBenchIngest(ctx context.Context, args []string, stdout, stderr io.Writer
 	for _, s := range strings.Split(*rateList, ",") {
 		r, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
 		if err != nil || r <= 0 {
-			return agora.UsageError{Msg: fmt.Sprintf("bench ingest: bad rate %q", s)}
+			return usageError{fmt.Sprintf("ingest: bad rate %q", s)}
 		}
 		rates = append(rates, r)
 	}
 	if *actors < 1 || *step <= 0 {
-		return agora.UsageError{Msg: "bench ingest: need --actors >= 1 and --step > 0"}
+		return usageError{"ingest: need --actors >= 1 and --step > 0"}
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()

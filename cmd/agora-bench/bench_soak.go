@@ -41,15 +41,11 @@ func cmdBenchSoak(ctx context.Context, args []string, stdout, stderr io.Writer, 
 	settle := fs.Duration("settle", time.Minute, "how long the settle phase may take at most")
 	seed := fs.Uint64("seed", 1, "seed of the actors' choices")
 	maxGrowth := fs.Int("max-growth", 16, "goroutines and open files allowed beyond those at the start")
-	pos, err := agora.ParseFlags(fs, args)
-	if err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if len(pos) > 0 {
-		return agora.UsageError{Msg: fmt.Sprintf("bench soak: unexpected argument %q", pos[0])}
-	}
 	if *hosts < 2 || *actors < *hosts || *rate <= 0 || *failing < 0 || *failing > 0.5 {
-		return agora.UsageError{Msg: "bench soak: need --hosts >= 2, --actors >= --hosts, --rate > 0, --failing in [0, 0.5]"}
+		return usageError{"soak: need --hosts >= 2, --actors >= --hosts, --rate > 0, --failing in [0, 0.5]"}
 	}
 	ctx, cancel := context.WithTimeout(ctx, *duration+*settle+5*time.Minute)
 	defer cancel()

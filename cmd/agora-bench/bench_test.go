@@ -7,8 +7,6 @@ import (
 	"errors"
 	"strings"
 	"testing"
-
-	"github.com/agorafed/agora/cmd/internal/agora"
 )
 
 // runBench runs an agora-bench command, small and in one process, and
@@ -80,7 +78,7 @@ func TestBenchUsage(t *testing.T) {
 	} {
 		var out, errOut bytes.Buffer
 		err := run(context.Background(), args, &out, &errOut, func(string) string { return "" })
-		var u agora.UsageError
+		var u usageError
 		if !errors.As(err, &u) {
 			t.Errorf("%v: err %v, want a usage error", args, err)
 		}

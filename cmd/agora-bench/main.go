@@ -15,8 +15,6 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-
-	"github.com/agorafed/agora/cmd/internal/agora"
 )
 
 func main() {
@@ -27,8 +25,37 @@ func main() {
 		if !errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(os.Stderr, "agora-bench:", err)
 		}
-		os.Exit(agora.ExitCode(err))
+		os.Exit(exitCode(err))
 	}
+}
+
+// usageError is a command line that does not parse: exit status 2.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func exitCode(err error) int {
+	var u usageError
+	if errors.As(err, &u) || errors.Is(err, flag.ErrHelp) {
+		return 2
+	}
+	return 1
+}
+
+// parseFlags parses a benchmark's flags; a benchmark takes no other
+// argument.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	fs.SetOutput(io.Discard)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError{fmt.Sprintf("%s: %v", fs.Name(), err)}
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Sprintf("%s: unexpected argument %q", fs.Name(), fs.Arg(0))}
+	}
+	return nil
 }
 
 // run is main without the process: tests call it.

@@ -2,14 +2,11 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 
-	"github.com/agorafed/agora/cmd/internal/agora"
 	"github.com/agorafed/agora/storage/sqlite"
 )
 
@@ -17,22 +14,22 @@ import (
 // included, to a new file (mode 0600) while the server may be running.
 func cmdBackup(ctx context.Context, args []string, stdout, stderr io.Writer, env func(string) string) error {
 	fs := flag.NewFlagSet("backup", flag.ContinueOnError)
-	configPath := agora.ConfigFlag(fs, env)
-	pos, err := agora.ParseFlags(fs, args)
+	configPath := configFlag(fs, env)
+	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) != 1 {
-		return agora.UsageError{Msg: "backup: want the file to write (agora backup FILE)"}
+		return usageError{"backup: want the file to write (agora backup FILE)"}
 	}
-	cfg, err := agora.LoadConfig(*configPath, env)
+	cfg, src, err := loadCLIConfig(*configPath, env)
 	if err != nil {
 		return err
 	}
-	path := filepath.Join(cfg.DataDir, "agora.db")
+	path := dbPath(cfg)
 	// Opening creates an empty database: a backup must not do that.
-	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("backup: no database at %s (check data_dir)", path)
+	if err := requireDB(cfg, src, "backup"); err != nil {
+		return err
 	}
 	db, err := sqlite.Open(ctx, path)
 	if err != nil {

@@ -13,12 +13,12 @@ import (
 
 func cmdCommunity(ctx context.Context, args []string, stdout, stderr io.Writer, env func(string) string) error {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
-		return agora.UsageError{Msg: "community: which command? create, list, show, edit, delete, members, posts, approve, reject"}
+		printGroupHelp(stderr, "community")
+		return usageError{"community: which command? create, list, show, edit, delete, members, posts, approve, reject"}
 	}
 	sub, args := args[0], args[1:]
 	fs := flag.NewFlagSet("community "+sub, flag.ContinueOnError)
-	configPath := agora.ConfigFlag(fs, env)
+	configPath := configFlag(fs, env)
 	var title, summary, posting *string
 	var approval, pending, replies, all *bool
 	var limit *int
@@ -36,9 +36,9 @@ func cmdCommunity(ctx context.Context, args []string, stdout, stderr io.Writer, 
 		all = fs.Bool("all", true, "include refused and deleted posts")
 	case "list", "show", "delete", "approve", "reject":
 	default:
-		return agora.UsageError{Msg: fmt.Sprintf("community: unknown command %q", sub)}
+		return usageError{fmt.Sprintf("community: unknown command %q", sub)}
 	}
-	pos, err := agora.ParseFlags(fs, args)
+	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
 	}
@@ -47,13 +47,13 @@ func cmdCommunity(ctx context.Context, args []string, stdout, stderr io.Writer, 
 		want = 1
 	}
 	if len(pos) != want {
-		return agora.UsageError{Msg: fmt.Sprintf("community %s: want %d argument(s), got %d (see agora help)", sub, want, len(pos))}
+		return usageError{fmt.Sprintf("community %s: want %d argument(s), got %d (see agora help)", sub, want, len(pos))}
 	}
-	cfg, err := agora.LoadConfig(*configPath, env)
+	cfg, src, err := loadCLIConfig(*configPath, env)
 	if err != nil {
 		return err
 	}
-	a, err := agora.Open(ctx, cfg, agora.NewLogger(cfg, stderr).With("cmd", "community "+sub), nil, false)
+	a, err := openCLI(ctx, cfg, src, stderr, "community "+sub, sub == "create")
 	if err != nil {
 		return err
 	}
@@ -98,7 +98,7 @@ func cmdCommunity(ctx context.Context, args []string, stdout, stderr io.Writer, 
 			c.PostingPolicy, c.AnnounceReplies, members, pend, c.CreatedAt.Format("2006-01-02 15:04:05Z"), c.Summary)
 	case "edit":
 		if len(set) == 0 || (len(set) == 1 && set["config"]) {
-			return agora.UsageError{Msg: "community edit: nothing to change (give --title, --summary, --approval, --posting or --replies)"}
+			return usageError{"community edit: nothing to change (give --title, --summary, --approval, --posting or --replies)"}
 		}
 		c, err := a.Svc.Edit(ctx, pos[0], func(c *community.Community) {
 			if set["title"] {

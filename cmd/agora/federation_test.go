@@ -379,7 +379,9 @@ func TestDeliveryQueueSurvivesRestart(t *testing.T) {
 	mastodon := fedtest.NewServer(t, fedtest.Options{Users: []string{"alice"}, Software: "mastodon"})
 	// The first Accept hangs at the remote until the server is stopped.
 	mastodon.SetReplies("/users/alice/inbox", fedtest.Reply{Delay: 30 * time.Second}, fedtest.Reply{})
-	a := startAgora(t, dir, "", func(c *agora.Config) { c.Delivery.ShutdownTimeout = agora.Duration{Duration: 200 * time.Millisecond} })
+	a := startAgora(t, dir, "", func(c *agora.Config) {
+		c.Delivery.ShutdownTimeout = agora.Duration{Duration: 200 * time.Millisecond}
+	})
 	a.mustCLI("community", "create", "gardening", "--title", "Gardening")
 	body, _ := follow(mastodon, "alice", a.base()+"/c/gardening")
 	post(t, mastodon, a.base()+"/inbox", "alice", body)

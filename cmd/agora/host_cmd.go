@@ -9,7 +9,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/agorafed/agora/cmd/internal/agora"
 	"github.com/agorafed/agora/community"
 )
 
@@ -17,12 +16,12 @@ import (
 // with, and clears one that an admin knows is back.
 func cmdHost(ctx context.Context, args []string, stdout, stderr io.Writer, env func(string) string) error {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
-		return agora.UsageError{Msg: "host: which command? list, clear"}
+		printGroupHelp(stderr, "host")
+		return usageError{"host: which command? list, clear"}
 	}
 	sub, args := args[0], args[1:]
 	fs := flag.NewFlagSet("host "+sub, flag.ContinueOnError)
-	configPath := agora.ConfigFlag(fs, env)
+	configPath := configFlag(fs, env)
 	var all *bool
 	want := 0
 	switch sub {
@@ -31,20 +30,20 @@ func cmdHost(ctx context.Context, args []string, stdout, stderr io.Writer, env f
 	case "clear":
 		want = 1
 	default:
-		return agora.UsageError{Msg: fmt.Sprintf("host: unknown command %q", sub)}
+		return usageError{fmt.Sprintf("host: unknown command %q", sub)}
 	}
-	pos, err := agora.ParseFlags(fs, args)
+	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) != want {
-		return agora.UsageError{Msg: fmt.Sprintf("host %s: want %d argument(s), got %d (see agora help)", sub, want, len(pos))}
+		return usageError{fmt.Sprintf("host %s: want %d argument(s), got %d (see agora help)", sub, want, len(pos))}
 	}
-	cfg, err := agora.LoadConfig(*configPath, env)
+	cfg, src, err := loadCLIConfig(*configPath, env)
 	if err != nil {
 		return err
 	}
-	a, err := agora.Open(ctx, cfg, agora.NewLogger(cfg, stderr).With("cmd", "host "+sub), nil, false)
+	a, err := openCLI(ctx, cfg, src, stderr, "host "+sub, false)
 	if err != nil {
 		return err
 	}
@@ -61,7 +60,7 @@ func cmdHost(ctx context.Context, args []string, stdout, stderr io.Writer, env f
 			return nil
 		}
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "HOST\tSTATE\tSINCE\tQUEUED\tSOFTWARE")
+		fmt.Fprintln(tw, "HOST\tSTATE\tSINCE\tQUEUED\tSOFTWARE\tLAST ERROR")
 		for _, h := range hosts {
 			state, since := "ok", time.Time{}
 			switch {
@@ -74,7 +73,7 @@ func cmdHost(ctx context.Context, args []string, stdout, stderr io.Writer, env f
 			if !since.IsZero() {
 				sinceText = since.UTC().Format(time.RFC3339)
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", h.Host, state, sinceText, h.Queued, dash(h.Software))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", h.Host, state, sinceText, h.Queued, dash(h.Software), dash(h.LastError))
 		}
 		return tw.Flush()
 	case "clear":

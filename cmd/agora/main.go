@@ -1,8 +1,9 @@
 // Command agora runs an Agora server and administers it.
 //
-//	agora serve [--config agora.toml]
+//	agora serve [--config agora.toml] [--listen ADDR]
+//	agora doctor [--config agora.toml]
 //	agora community create|list|show|edit|delete|approve|reject|members ...
-//	agora admin create NAME
+//	agora admin create|passwd|list|delete ...
 //	agora mod add|remove|list|ban|unban|remove-post|restore-post|pin|unpin|reports|resolve|log ...
 //	agora domain block|unblock|list ...
 //	agora host list|clear ...
@@ -23,50 +24,6 @@ import (
 	"github.com/agorafed/agora/cmd/internal/agora"
 )
 
-const usage = `agora: a self-hosted ActivityPub server for communities.
-
-Usage:
-  agora serve [--config FILE]                 run the server
-  agora community create NAME [--title T] [--summary S] [--approval]
-                         [--posting members|open|moderators] [--replies]
-  agora community list
-  agora community show NAME
-  agora community edit NAME [--title T] [--summary S] [--approval=true|false]
-                         [--posting members|open|moderators] [--replies=true|false]
-  agora community posts NAME [-n 20] [--all=false]
-                                              recent posts with decision and reason
-  agora community delete NAME                 sends Delete{Group} to members
-  agora community members NAME [--pending]
-  agora community approve NAME ACTOR          ACTOR: actor URL or @user@host
-  agora community reject NAME ACTOR
-  agora admin create NAME                     an admin account for /admin (password on stdin)
-  agora mod add NAME ACTOR [--owner]         ACTOR: actor URL, @user@host or local:NAME
-  agora mod remove NAME ACTOR                 takes the moderator role away
-  agora mod list NAME
-  agora mod ban NAME ACTOR [--reason R] [--remove-posts]
-  agora mod unban NAME ACTOR
-  agora mod remove-post NAME POST [--reason R]
-                                              POST: its id at origin, its page here or its number
-  agora mod restore-post NAME POST
-  agora mod pin|unpin NAME POST
-  agora mod reports NAME [--all]
-  agora mod resolve NAME REPORT
-  agora mod log NAME [-n 50]                  the moderation log
-  agora mod log NAME --public=true|false      show it on the community's web page, or not
-  agora domain block DOMAIN [--community NAME] [--reason R]
-                                              instance-wide unless --community
-  agora domain unblock DOMAIN [--community NAME]
-  agora domain list [--community NAME]
-  agora host list [--all]                     remote hosts failing, unavailable or with queued deliveries
-  agora host clear HOST                       make an unavailable host available; its deliveries are due now
-  agora backup FILE                           consistent copy of the database (keys included), server running or not
-  agora version
-
-Every command takes --config FILE (or AGORA_CONFIG); without one, embedded
-defaults apply, overridden by AGORA_* environment variables. The CLI works
-while 'agora serve' runs on the same data_dir; what it queues, serve delivers.
-`
-
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv)
@@ -75,16 +32,43 @@ func main() {
 		if !errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(os.Stderr, "agora:", err)
 		}
-		os.Exit(agora.ExitCode(err))
+		os.Exit(exitCode(err))
 	}
+}
+
+// usageError is a command line that does not parse: exit status 2.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func exitCode(err error) int {
+	var u usageError
+	if errors.As(err, &u) || errors.Is(err, flag.ErrHelp) {
+		return 2
+	}
+	return 1
 }
 
 // run is main without the process: tests call it.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, env func(string) string) error {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
-		return agora.UsageError{Msg: "no command given"}
+		fmt.Fprint(stderr, usageText())
+		return usageError{"no command given"}
 	}
+	// agora community --help: the group's commands.
+	if len(args) >= 2 && isHelp(args[1]) && printGroupHelp(stdout, args[0]) {
+		return nil
+	}
+	err := runCommand(ctx, args, stdout, stderr, env)
+	var help helpRequest
+	if errors.As(err, &help) {
+		printHelp(stdout, help.fs.Name(), help.fs)
+		return nil
+	}
+	return err
+}
+
+func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer, env func(string) string) error {
 	switch args[0] {
 	case "serve":
 		return cmdServe(ctx, args[1:], stdout, stderr, env)
@@ -100,13 +84,42 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, env func(
 		return cmdHost(ctx, args[1:], stdout, stderr, env)
 	case "backup":
 		return cmdBackup(ctx, args[1:], stdout, stderr, env)
+	case "doctor":
+		return cmdDoctor(ctx, args[1:], stdout, stderr, env)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "agora", agora.Version)
 		return nil
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usageText())
 		return nil
 	}
-	fmt.Fprint(stderr, usage)
-	return agora.UsageError{Msg: fmt.Sprintf("unknown command %q", args[0])}
+	fmt.Fprint(stderr, usageText())
+	return usageError{fmt.Sprintf("unknown command %q", args[0])}
+}
+
+// parseFlags parses flags that may come before, between or after the
+// positional arguments (agora community create NAME --title T), and
+// returns the positional ones.
+func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
+	fs.SetOutput(io.Discard)
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, helpRequest{fs}
+			}
+			return nil, usageError{fmt.Sprintf("%s: %v", fs.Name(), err)}
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+// configFlag adds --config to a command's flags.
+func configFlag(fs *flag.FlagSet, env func(string) string) *string {
+	return fs.String("config", "", "config file (TOML); without it: AGORA_CONFIG, else /etc/agora/agora.toml, else ./agora.toml")
 }

@@ -18,12 +18,12 @@ import (
 // same rules and effects as moderators' direct messages.
 func cmdMod(ctx context.Context, args []string, stdout, stderr io.Writer, env func(string) string) error {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
-		return agora.UsageError{Msg: "mod: which command? add, remove, list, ban, unban, remove-post, restore-post, pin, unpin, reports, resolve, log"}
+		printGroupHelp(stderr, "mod")
+		return usageError{"mod: which command? add, remove, list, ban, unban, remove-post, restore-post, pin, unpin, reports, resolve, log"}
 	}
 	sub, args := args[0], args[1:]
 	fs := flag.NewFlagSet("mod "+sub, flag.ContinueOnError)
-	configPath := agora.ConfigFlag(fs, env)
+	configPath := configFlag(fs, env)
 	var owner, removePosts, all *bool
 	var reason *string
 	var limit *int
@@ -48,20 +48,20 @@ func cmdMod(ctx context.Context, args []string, stdout, stderr io.Writer, env fu
 		limit = fs.Int("n", 50, "how many entries")
 		public = fs.String("public", "", "true: show the log on the community's web page; false: hide it")
 	default:
-		return agora.UsageError{Msg: fmt.Sprintf("mod: unknown command %q", sub)}
+		return usageError{fmt.Sprintf("mod: unknown command %q", sub)}
 	}
-	pos, err := agora.ParseFlags(fs, args)
+	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) != want {
-		return agora.UsageError{Msg: fmt.Sprintf("mod %s: want %d argument(s), got %d (see agora help)", sub, want, len(pos))}
+		return usageError{fmt.Sprintf("mod %s: want %d argument(s), got %d (see agora help)", sub, want, len(pos))}
 	}
-	cfg, err := agora.LoadConfig(*configPath, env)
+	cfg, src, err := loadCLIConfig(*configPath, env)
 	if err != nil {
 		return err
 	}
-	a, err := agora.Open(ctx, cfg, agora.NewLogger(cfg, stderr).With("cmd", "mod "+sub), nil, false)
+	a, err := openCLI(ctx, cfg, src, stderr, "mod "+sub, false)
 	if err != nil {
 		return err
 	}
@@ -150,7 +150,7 @@ func cmdMod(ctx context.Context, args []string, stdout, stderr io.Writer, env fu
 	case "resolve":
 		id, err := strconv.ParseInt(strings.TrimPrefix(pos[1], "#"), 10, 64)
 		if err != nil {
-			return agora.UsageError{Msg: fmt.Sprintf("mod resolve: %q is not a report number", pos[1])}
+			return usageError{fmt.Sprintf("mod resolve: %q is not a report number", pos[1])}
 		}
 		if err := a.Mod.ResolveReport(ctx, c, by, id); err != nil {
 			return err
@@ -160,7 +160,7 @@ func cmdMod(ctx context.Context, args []string, stdout, stderr io.Writer, env fu
 		if *public != "" {
 			show, err := strconv.ParseBool(*public)
 			if err != nil {
-				return agora.UsageError{Msg: fmt.Sprintf("mod log: --public=%q: use true or false", *public)}
+				return usageError{fmt.Sprintf("mod log: --public=%q: use true or false", *public)}
 			}
 			if err := a.Mod.SetLogPublic(ctx, c, by, show); err != nil {
 				return err
@@ -190,12 +190,12 @@ func printLog(w io.Writer, entries []community.LogEntry) error {
 // blocks, or one community's with --community.
 func cmdDomain(ctx context.Context, args []string, stdout, stderr io.Writer, env func(string) string) error {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
-		return agora.UsageError{Msg: "domain: which command? block, unblock, list"}
+		printGroupHelp(stderr, "domain")
+		return usageError{"domain: which command? block, unblock, list"}
 	}
 	sub, args := args[0], args[1:]
 	fs := flag.NewFlagSet("domain "+sub, flag.ContinueOnError)
-	configPath := agora.ConfigFlag(fs, env)
+	configPath := configFlag(fs, env)
 	name := fs.String("community", "", "block in this community only (default: the whole instance)")
 	var reason *string
 	want := 1
@@ -206,20 +206,20 @@ func cmdDomain(ctx context.Context, args []string, stdout, stderr io.Writer, env
 	case "list":
 		want = 0
 	default:
-		return agora.UsageError{Msg: fmt.Sprintf("domain: unknown command %q", sub)}
+		return usageError{fmt.Sprintf("domain: unknown command %q", sub)}
 	}
-	pos, err := agora.ParseFlags(fs, args)
+	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) != want {
-		return agora.UsageError{Msg: fmt.Sprintf("domain %s: want %d argument(s), got %d (see agora help)", sub, want, len(pos))}
+		return usageError{fmt.Sprintf("domain %s: want %d argument(s), got %d (see agora help)", sub, want, len(pos))}
 	}
-	cfg, err := agora.LoadConfig(*configPath, env)
+	cfg, src, err := loadCLIConfig(*configPath, env)
 	if err != nil {
 		return err
 	}
-	a, err := agora.Open(ctx, cfg, agora.NewLogger(cfg, stderr).With("cmd", "domain "+sub), nil, false)
+	a, err := openCLI(ctx, cfg, src, stderr, "domain "+sub, false)
 	if err != nil {
 		return err
 	}
