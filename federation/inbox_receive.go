@@ -353,8 +353,8 @@ func VerifyFetch(ctx context.Context, r *http.Request, keys KeyResolver, now tim
 }
 
 // instanceBlocked tells whether an actor's server is blocked on the whole
-// instance: its activities are answered 202 and dropped (PROTOCOL.md
-// section 3 asks no more of a refusal than that).
+// instance: its activities are answered 202 and dropped (docs/protocol.md,
+// "What Agora accepts" asks no more of a refusal than that).
 func (in *Inbox) instanceBlocked(ctx context.Context, actor string) (bool, error) {
 	if in.mod == nil {
 		return false, nil

@@ -299,7 +299,7 @@ func TestHostileInput(t *testing.T) {
 			r.Header.Set("Content-Type", "application/activity+json; ===")
 			return r
 		}, 415},
-		// Signatures (PROTOCOL.md section 2).
+		// Signatures (docs/protocol.md, "What Agora accepts").
 		{"no signature", func() *http.Request { return newPost(inbox, followOf(mastodon, "alice"), "application/activity+json") }, 401},
 		{"RFC 9421 with a bogus signature", func() *http.Request {
 			r := newPost(inbox, followOf(mastodon, "alice"), "application/activity+json")
