@@ -5,7 +5,7 @@ import "time"
 // Visibility is who a post is for, read from its addressing.
 type Visibility string
 
-// Visibilities, as Mastodon addresses them (PROTOCOL.md section 8).
+// Visibilities, as Mastodon addresses them (docs/protocol.md, "Mastodon's addressing").
 const (
 	Public    Visibility = "public"    // Public in to
 	Unlisted  Visibility = "unlisted"  // Public in cc
@@ -81,7 +81,7 @@ const (
 // Reason says why a post was or was not announced.
 type Reason string
 
-// Reasons, one per rule of PROTOCOL.md section 4.
+// Reasons, one per rule of docs/protocol.md, "What Agora accepts".
 const (
 	ReasonAccepted      Reason = "accepted"
 	ReasonNotAddressed  Reason = "not-addressed"     // the community is not in to/cc/audience/Mention
@@ -108,7 +108,7 @@ type Limits struct {
 	RateWindow  time.Duration // ...per community in this window
 }
 
-// DefaultLimits are the defaults of PROTOCOL.md section 4.
+// DefaultLimits are the defaults of docs/protocol.md, "What Agora accepts".
 func DefaultLimits() Limits {
 	return Limits{MaxMentions: 3, RatePosts: 10, RateWindow: time.Hour}
 }
@@ -121,13 +121,13 @@ type PostFacts struct {
 	Author         MemberState // "" when the author has no relation to the community
 	AuthorIsMod    bool        //
 	DomainBlocked  bool        //
-	Authentic      bool        // attribution and origin verified (PROTOCOL.md 4.5)
+	Authentic      bool        // attribution and origin verified (docs/protocol.md, "What Agora accepts")
 	IsReply        bool        //
 	LocalMentioned int         // local communities the post names
 	RecentPosts    int         // the author's announced posts in this community within Limits.RateWindow
 }
 
-// DecideAnnounce applies the rules of PROTOCOL.md section 4 in order and
+// DecideAnnounce applies the rules of docs/protocol.md, "What Agora accepts" in order and
 // returns the decision with the first rule that refused it.
 func DecideAnnounce(c Community, lim Limits, f PostFacts) (Decision, Reason) {
 	switch {

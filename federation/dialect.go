@@ -15,8 +15,8 @@ import (
 
 // microblogSoftware are NodeInfo software names of servers that show a
 // community's boost as Mastodon does: they take Announce{object id}, fetch
-// the post from its origin, and ignore Announce{Create} (PROTOCOL.md
-// section 5).
+// the post from its origin, and ignore Announce{Create} (docs/protocol.md,
+// the peer families).
 var microblogSoftware = map[string]bool{
 	"mastodon":   true, // glitch-soc reports "mastodon" too
 	"hometown":   true, // Mastodon fork
@@ -48,14 +48,14 @@ var microblogSoftware = map[string]bool{
 
 // threadiverseSoftware are servers that follow groups as FEP-1b12 describes
 // them: they take the group's Announce of the author's own activity, and
-// relay edits, deletions and votes the same way (PROTOCOL.md section 5).
+// relay edits, deletions and votes the same way (docs/protocol.md, the peer families).
 var threadiverseSoftware = map[string]bool{
 	"lemmy":     true,
 	"mbin":      true,
 	"kbin":      true,
 	"piefed":    true,
 	"discourse": true, // the discourse-activity-pub plugin
-	"friendica": true, // PROTOCOL.md section 5; its fixtures post into Lemmy communities
+	"friendica": true, // docs/protocol.md, the peer families; its fixtures post into Lemmy communities
 	"hubzilla":  true,
 	"lotide":    true, // a Lemmy-like link aggregator (the lotide fixtures)
 }
@@ -191,7 +191,7 @@ const (
 var ErrNoNodeInfo = errors.New("no usable NodeInfo")
 
 // Dialects knows which dialect each peer host speaks, from the software
-// its NodeInfo names (PROTOCOL.md section 5), cached in a SoftwareStore
+// its NodeInfo names (docs/protocol.md, the peer families), cached in a SoftwareStore
 // for a day.
 type Dialects struct {
 	store  SoftwareStore

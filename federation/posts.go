@@ -17,7 +17,7 @@ import (
 )
 
 // Visibility reads who a post is for from the to and cc of o, as Mastodon
-// addresses them (PROTOCOL.md section 8): the public collection in to is
+// addresses them (docs/protocol.md, "Mastodon's addressing"): the public collection in to is
 // public, in cc unlisted; otherwise a post addressed to the author's
 // followers collection is followers-only, and anything else is direct.
 //
@@ -26,7 +26,7 @@ import (
 // as well, because that is how Mastodon, Lemmy, Mitra and Pleroma name the
 // collection; Friendica's (/followers/{nick}) is recognised only through
 // authorFollowers. Whether followers-only or direct, such a post is never
-// announced (PROTOCOL.md section 4.2), so a wrong guess between the two
+// announced (docs/protocol.md, "What Agora accepts"), so a wrong guess between the two
 // costs nothing.
 //
 // Pass the object of a Create, or the activity when the object carries no
@@ -64,7 +64,7 @@ func Visibility(o *Object, authorFollowers string) community.Visibility {
 // caller fetches it first and puts it in act.Object.
 //
 // The object or target of activities such as Follow, which also route an
-// activity to a community (PROTOCOL.md section 3), are not a post's
+// activity to a community (docs/protocol.md, "What Agora accepts"), are not a post's
 // addressing and are left to the inbox.
 func AddressedCommunities(local *Local, act *Object) []string {
 	if local == nil || act == nil {

@@ -20,7 +20,7 @@ import (
 	"github.com/go-chi/httprate"
 )
 
-// MaxInboxBody is the largest activity an inbox reads (PROTOCOL.md section 3).
+// MaxInboxBody is the largest activity an inbox reads (docs/protocol.md, "What Agora accepts").
 const MaxInboxBody = 1 << 20
 
 // Deps are what the web layer needs; cmd/agora wires them.

@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/agorafed/agora/cmd/internal/agora"
 )
 
 // command is one line of `agora help`: the command, its arguments and
@@ -49,7 +51,6 @@ var commands = []command{
 	{"domain block", "DOMAIN [--community NAME] [--reason R]", "block a server: instance-wide unless --community"},
 	{"domain unblock", "DOMAIN [--community NAME]", "lift a block"},
 	{"domain list", "[--community NAME]", "the blocked servers"},
-	{"bench", "fanout|ingest|soak [flags]", "measure fan-out and ingest, soak (BENCHMARKS.md)"},
 	{"host list", "[--all]", "remote hosts failing, unavailable or with queued deliveries, with their last error"},
 	{"host clear", "HOST", "make an unavailable host available; its deliveries are due now"},
 	{"backup", "FILE", "consistent copy of the database (keys included), server running or not"},
@@ -182,17 +183,17 @@ func locateConfig(flagPath string, env func(string) string) (configSource, error
 }
 
 // loadCLIConfig locates and loads the config of a command.
-func loadCLIConfig(flagPath string, env func(string) string) (Config, configSource, error) {
+func loadCLIConfig(flagPath string, env func(string) string) (agora.Config, configSource, error) {
 	src, err := locateConfig(flagPath, env)
 	if err != nil {
-		return Config{}, src, err
+		return agora.Config{}, src, err
 	}
-	cfg, err := loadConfig(src.Path, env)
+	cfg, err := agora.LoadConfig(src.Path, env)
 	return cfg, src, err
 }
 
 // dbPath is where the database of a data_dir lives.
-func dbPath(cfg Config) string { return filepath.Join(cfg.DataDir, "agora.db") }
+func dbPath(cfg agora.Config) string { return filepath.Join(cfg.DataDir, "agora.db") }
 
 // errNoDatabase is a command finding no database where the config says.
 var errNoDatabase = errors.New("no database")
@@ -201,19 +202,19 @@ var errNoDatabase = errors.New("no database")
 // (create) may create a database; the others, finding none, say where they
 // looked, so that a command run without the server's config does not
 // quietly work on an empty database of its own.
-func openCLI(ctx context.Context, cfg Config, src configSource, stderr io.Writer, cmd string, create bool) (*app, error) {
+func openCLI(ctx context.Context, cfg agora.Config, src configSource, stderr io.Writer, cmd string, create bool) (*agora.App, error) {
 	if err := requireDB(cfg, src, cmd); err != nil {
 		if !create || !errors.Is(err, errNoDatabase) {
 			return nil, err
 		}
 		fmt.Fprintf(stderr, "agora: no database at %s yet: creating it (%s)\n", dbPath(cfg), src)
 	}
-	return openApp(ctx, cfg, newLogger(cfg, stderr).With("cmd", cmd), nil, false)
+	return agora.Open(ctx, cfg, agora.NewLogger(cfg, stderr).With("cmd", cmd), nil, false)
 }
 
 // requireDB fails with errNoDatabase, saying where it looked, when the
 // config's data_dir has no database.
-func requireDB(cfg Config, src configSource, cmd string) error {
+func requireDB(cfg agora.Config, src configSource, cmd string) error {
 	path := dbPath(cfg)
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("%s: %w at %s (data_dir %q, %s). Give the config 'agora serve' uses: --config FILE or AGORA_CONFIG",

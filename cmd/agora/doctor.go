@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/agorafed/agora/cmd/internal/agora"
 	"github.com/agorafed/agora/federation"
 	"github.com/agorafed/agora/storage/sqlite"
 )
@@ -109,7 +110,7 @@ func cmdDoctor(ctx context.Context, args []string, stdout, stderr io.Writer, env
 
 // doctorLocal checks data_dir, the database and the keys, and returns the
 // instance actor's public key ("" when there is none).
-func doctorLocal(ctx context.Context, c *checklist, cfg Config) string {
+func doctorLocal(ctx context.Context, c *checklist, cfg agora.Config) string {
 	dir := cfg.DataDir
 	st, err := os.Stat(dir)
 	switch {
@@ -188,7 +189,7 @@ func doctorLocal(ctx context.Context, c *checklist, cfg Config) string {
 }
 
 // doctorPublic meets Agora through base_url as a remote server does.
-func doctorPublic(ctx context.Context, c *checklist, cfg Config, pubPEM string) {
+func doctorPublic(ctx context.Context, c *checklist, cfg agora.Config, pubPEM string) {
 	base, _ := url.Parse(cfg.BaseURL) // validated
 	host := base.Hostname()
 	local := isLoopbackHost(host)
@@ -348,7 +349,7 @@ func doctorGet(ctx context.Context, client *http.Client, u, accept string) (*htt
 		return nil, nil, err
 	}
 	req.Header.Set("Accept", accept)
-	req.Header.Set("User-Agent", "agora-doctor/"+version)
+	req.Header.Set("User-Agent", "agora-doctor/"+agora.Version)
 	resp, err := client.Do(req)
 	if err != nil {
 		return nil, nil, err

@@ -14,16 +14,15 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/agorafed/agora/community"
-	"github.com/agorafed/agora/federation"
+	"github.com/agorafed/agora/cmd/internal/agora"
 )
 
 const benchUsage = `Usage:
-  agora bench fanout [--hosts 2000] [--followers 10000] [--latency 200ms]
+  agora-bench fanout [--hosts 2000] [--followers 10000] [--latency 200ms]
                      [--dead 0.01] [--flaky 0.01] [--timeout 90s]
-  agora bench ingest [--actors 1000] [--rates 500,1000,...] [--step 2s]
+  agora-bench ingest [--actors 1000] [--rates 500,1000,...] [--step 2s]
                      [--p99 250ms] [--timeout 5m]
-  agora bench soak   [--actors 200] [--hosts 40] [--duration 60s] [--rate 20]
+  agora-bench soak   [--actors 200] [--hosts 40] [--duration 60s] [--rate 20]
                      [--failing 0.05] [--settle 60s]
 
 Both run Agora as 'agora serve' wires it, on a temporary data dir and a
@@ -32,11 +31,11 @@ They print a summary, then one JSON object with every figure as the last
 line. See BENCHMARKS.md.
 `
 
-// cmdBench runs `agora bench ...`.
+// cmdBench runs `agora-bench ...`.
 func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer, env func(string) string) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, benchUsage)
-		return usageError{"bench: fanout or ingest?"}
+		return usageError{"fanout, ingest or soak?"}
 	}
 	switch args[0] {
 	case "fanout":
@@ -52,7 +51,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 		return nil
 	}
 	fmt.Fprint(stderr, benchUsage)
-	return usageError{fmt.Sprintf("bench: unknown benchmark %q", args[0])}
+	return usageError{fmt.Sprintf("unknown benchmark %q", args[0])}
 }
 
 // benchFlags are the flags both benchmarks take.
@@ -66,7 +65,7 @@ type benchFlags struct {
 
 func addBenchFlags(fs *flag.FlagSet, env func(string) string) benchFlags {
 	return benchFlags{
-		config:   configFlag(fs, env),
+		config:   fs.String("config", env("AGORA_CONFIG"), "config file (TOML); AGORA_* variables apply too"),
 		logLevel: fs.String("log-level", "warn", "Agora's log level during the run (logs go to stderr)"),
 		inproc:   fs.Bool("inproc", false, "run the remote side in this process (tests; CPU figures then include it)"),
 		keep:     fs.Bool("keep", false, "keep the temporary data dir"),
@@ -94,7 +93,7 @@ func (bf benchFlags) startProfile() (stop func(), err error) {
 
 // benchServer is Agora started for a benchmark.
 type benchServer struct {
-	*server
+	*agora.Server
 	dir string
 }
 
@@ -104,7 +103,7 @@ type benchServer struct {
 // benchmark's, and private addresses are allowed (the fleet is on
 // 127.0.0.1).
 func startBenchServer(ctx context.Context, bf benchFlags, env func(string) string, stderr io.Writer) (*benchServer, error) {
-	cfg, err := loadConfig(*bf.config, env)
+	cfg, err := agora.LoadConfig(*bf.config, env)
 	if err != nil {
 		return nil, err
 	}
@@ -124,21 +123,21 @@ func startBenchServer(ctx context.Context, bf benchFlags, env func(string) strin
 	cfg.LogLevel = *bf.logLevel
 	// Deliveries to dead hosts wait for their timeout; at the end of a run
 	// they need not.
-	cfg.Delivery.ShutdownTimeout = Duration{time.Second}
+	cfg.Delivery.ShutdownTimeout = agora.Duration{Duration: time.Second}
 	// The whole fleet sends from 127.0.0.1: per-address and per-actor rate
 	// limits would measure themselves. inbox.max_concurrent stays.
 	cfg.Inbox.RatePerIP, cfg.Inbox.RatePerActor = 0, 0
-	if err := cfg.validate(); err != nil {
+	if err := cfg.Validate(); err != nil {
 		os.RemoveAll(dir)
 		return nil, err
 	}
-	srv, err := startServer(ctx, cfg, newLogger(cfg, stderr), ln)
+	srv, err := agora.Start(ctx, cfg, agora.NewLogger(cfg, stderr), ln)
 	if err != nil {
 		ln.Close()
 		os.RemoveAll(dir)
 		return nil, err
 	}
-	return &benchServer{server: srv, dir: dir}, nil
+	return &benchServer{Server: srv, dir: dir}, nil
 }
 
 func (b *benchServer) stop(keep bool, stderr io.Writer) {
@@ -148,16 +147,6 @@ func (b *benchServer) stop(keep bool, stderr io.Writer) {
 		return
 	}
 	os.RemoveAll(b.dir)
-}
-
-// createBenchCommunity makes the community the benchmark posts to.
-func createBenchCommunity(ctx context.Context, a *app) (community.Community, error) {
-	c, err := a.svc.Create(ctx, community.Community{Name: "bench", Title: "Bench"})
-	if err != nil {
-		return c, err
-	}
-	_, err = a.local.PrivateKey(ctx, federation.CommunityKeyOwner(c.Name))
-	return c, err
 }
 
 // cpuTime is the CPU this process used so far, user and system
@@ -181,25 +170,6 @@ func peakRSSMB() float64 {
 
 // cores is how many CPUs Agora may use at once.
 func cores() int { return runtime.GOMAXPROCS(0) }
-
-// needFiles checks that the soft limit on open files allows n (Go raises
-// it to the hard limit at start); the fleet needs a listener and a
-// connection per host.
-func needFiles(n int) error {
-	var lim syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		return nil
-	}
-	if lim.Cur < uint64(n) && lim.Max > lim.Cur {
-		lim.Cur = min(lim.Max, uint64(n))
-		syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim)
-		syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim)
-	}
-	if lim.Cur < uint64(n) {
-		return fmt.Errorf("bench: needs %d open files, the limit is %d (ulimit -n)", n, lim.Cur)
-	}
-	return nil
-}
 
 // printJSON writes the figures as one line of JSON.
 func printJSON(w io.Writer, v any) {

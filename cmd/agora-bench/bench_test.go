@@ -9,13 +9,13 @@ import (
 	"testing"
 )
 
-// runBench runs an agora bench command, small and in one process, and
+// runBench runs an agora-bench command, small and in one process, and
 // returns its last line decoded.
 func runBench(t *testing.T, args ...string) (map[string]any, string) {
 	t.Helper()
 	var out, errOut bytes.Buffer
 	env := func(k string) string { return "" }
-	if err := run(context.Background(), append([]string{"bench"}, args...), &out, &errOut, env); err != nil {
+	if err := run(context.Background(), args, &out, &errOut, env); err != nil {
 		t.Fatalf("bench %v: %v\n%s\n%s", args, err, out.String(), errOut.String())
 	}
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
@@ -70,11 +70,11 @@ func TestBenchIngest(t *testing.T) {
 
 func TestBenchUsage(t *testing.T) {
 	for _, args := range [][]string{
-		{"bench"},
-		{"bench", "nope"},
-		{"bench", "fanout", "--hosts", "10", "--followers", "5"},
-		{"bench", "ingest", "--rates", "100,x"},
-		{"bench", "ingest", "extra"},
+		{},
+		{"nope"},
+		{"fanout", "--hosts", "10", "--followers", "5"},
+		{"ingest", "--rates", "100,x"},
+		{"ingest", "extra"},
 	} {
 		var out, errOut bytes.Buffer
 		err := run(context.Background(), args, &out, &errOut, func(string) string { return "" })

@@ -1,0 +1,168 @@
+// Package agora wires Agora: its config (agora.toml and AGORA_*), every
+// part made and connected (App), and the running server (Server). The
+// server command (cmd/agora) and the benchmarks (cmd/agora-bench) both
+// start Agora through it, so that what is measured is what is served.
+package agora
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/agorafed/agora/community"
+	"github.com/agorafed/agora/federation"
+	"github.com/agorafed/agora/storage/sqlite"
+	"github.com/agorafed/agora/web"
+)
+
+// App is every part of Agora, wired. Only this package (and the commands
+// under cmd that use it) knows the concrete types.
+type App struct {
+	Cfg       Config
+	Log       *slog.Logger
+	DB        *sqlite.DB
+	Local     *federation.Local
+	Client    *http.Client
+	Fetcher   *federation.Fetcher
+	Keys      *federation.KeyCache
+	Actors    *federation.Actors
+	Docs      *federation.Documents
+	Deliverer *federation.Deliverer
+	Publisher *federation.Publisher
+	Dialects  *federation.Dialects
+	Svc       *community.Service
+	Posts     *community.Posts
+	Mod       *community.Moderation
+	Metrics   *federation.Metrics
+	Started   time.Time
+}
+
+// userAgent is what Agora says it is: instances block empty user agents.
+func userAgent(base string) string { return "agora/" + Version + " (+" + base + ")" }
+
+// NewLogger makes the slog logger the config asks for.
+func NewLogger(cfg Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	level.UnmarshalText([]byte(cfg.LogLevel)) // validated already
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// Open opens the database in cfg.DataDir and wires everything. With
+// withDeliverer, the Deliverer is woken by what is queued, for serve to
+// run it; the CLI does not run it and leaves delivery to serve (it uses
+// it to clear hosts, as the console does).
+func Open(ctx context.Context, cfg Config, log *slog.Logger, metrics *federation.Metrics, withDeliverer bool) (*App, error) {
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data_dir %s: %w", cfg.DataDir, err)
+	}
+	db, err := sqlite.Open(ctx, filepath.Join(cfg.DataDir, "agora.db"))
+	if err != nil {
+		return nil, err
+	}
+	base, _ := url.Parse(cfg.BaseURL) // validated already
+	a := &App{Cfg: cfg, Log: log, DB: db, Metrics: metrics, Started: time.Now().UTC()}
+	if a.Metrics == nil {
+		a.Metrics = federation.NewMetrics(nil)
+	}
+	a.Local = federation.NewLocal(base, db, nil)
+	// The instance key is made on first start and kept for ever.
+	if _, err := a.Local.PrivateKey(ctx, federation.InstanceKeyOwner); err != nil {
+		db.Close()
+		return nil, err
+	}
+	a.Client = federation.NewHTTPClient(federation.ClientConfig{
+		AllowPrivate:   cfg.AllowPrivateAddresses,
+		UserAgent:      userAgent(cfg.BaseURL),
+		ConnectTimeout: cfg.Delivery.ConnectTimeout.Duration,
+		RequestTimeout: cfg.Delivery.RequestTimeout.Duration,
+	})
+	if cfg.WrapTransport != nil {
+		a.Client.Transport = cfg.WrapTransport(db, a.Client.Transport)
+	}
+	a.Fetcher = federation.NewLimitedFetcher(a.Client, func(r *http.Request) error {
+		key, err := a.Local.SigningKey(r.Context(), federation.InstanceKeyOwner)
+		if err != nil {
+			return err
+		}
+		return federation.SignRequest(r, key, nil, time.Now())
+	}, cfg.FetchLimits)
+	a.Keys = federation.NewKeyCache(a.Fetcher, db, federation.KeyCacheConfig{})
+	a.Actors = federation.NewActors(db, a.Fetcher, nil)
+	a.Docs = federation.NewDocuments(a.Local, db, db, a.Started)
+	a.Docs.SummaryHTML = func(s string) string { return string(web.Markdown(s)) } // as the community page shows it
+	a.Dialects = federation.NewDialects(db, a.Client, nil)
+	a.Deliverer = federation.NewDeliverer(federation.DelivererDeps{
+		Config: federation.DeliveryConfig{
+			Workers:          cfg.Delivery.Workers,
+			PerHost:          cfg.Delivery.PerHost,
+			MaxAttempts:      cfg.Delivery.MaxAttempts,
+			UnavailableAfter: cfg.Delivery.UnavailableAfter.Duration,
+			RequestTimeout:   cfg.Delivery.RequestTimeout.Duration,
+			ShutdownTimeout:  cfg.Delivery.ShutdownTimeout.Duration,
+		},
+		Queue:     db,
+		Hosts:     db,
+		Gone:      db,
+		Local:     a.Local,
+		Client:    a.Client,
+		UserAgent: userAgent(cfg.BaseURL),
+		Metrics:   a.Metrics,
+		Log:       log,
+		Refused: func(ctx context.Context, dl federation.Delivery, status int) (bool, error) {
+			return a.Publisher.DeliveryRefused(ctx, dl, status) // made below, before Run
+		},
+	})
+	var notify func()
+	if withDeliverer {
+		notify = a.Deliverer.Notify
+	}
+	a.Publisher = federation.NewPublisher(federation.PublisherDeps{
+		Local: a.Local, Docs: a.Docs, Queue: db, Actors: a.Actors, Inboxes: db,
+		Dialects: a.Dialects, Announces: db, Notify: notify,
+	})
+	a.Svc = community.NewService(db, db, a.Publisher, nil)
+	a.Posts = community.NewPosts(db, a.Publisher, community.Limits{
+		MaxMentions: cfg.Posting.MaxMentions,
+		RatePosts:   cfg.Posting.RatePosts,
+		RateWindow:  cfg.Posting.RateWindow.Duration,
+	}, nil)
+	a.Mod = community.NewModeration(community.ModerationDeps{
+		Service: a.Svc, Store: db, Posts: db, Mods: db, Publisher: a.Publisher, PostPublisher: a.Publisher,
+		ModPublisher: a.Publisher, Resolver: federation.NewResolver(a.Fetcher, cfg.AllowPrivateAddresses),
+		PostPages: func(c community.Community) string { return a.Local.CommunityIRI(c.Name) + "/p/" },
+	})
+	return a, nil
+}
+
+func (a *App) Close() error { return a.DB.Close() }
+
+// NewInbox makes the inbox pipeline over the app's parts.
+func (a *App) NewInbox(metrics *federation.Metrics) *federation.Inbox {
+	return federation.NewInbox(federation.InboxDeps{
+		Local: a.Local, Keys: a.Keys, Store: a.DB, Actors: a.Actors, ActorCache: a.DB,
+		Service: a.Svc, Posts: a.Posts, Fetcher: a.Fetcher, Dialects: a.Dialects,
+		Members: a.DB, Moderation: a.Mod, Deliverer: a.Deliverer, Schemes: a.DB, Metrics: metrics, Log: a.Log,
+		RetryDelays: a.Cfg.ProcessRetries, Workers: a.Cfg.Inbox.Workers,
+	})
+}
+
+// CreateCommunity creates a community and makes its key now rather than at
+// the first request.
+func (a *App) CreateCommunity(ctx context.Context, c community.Community) (community.Community, error) {
+	c, err := a.Svc.Create(ctx, c)
+	if err != nil {
+		return c, err
+	}
+	_, err = a.Local.PrivateKey(ctx, federation.CommunityKeyOwner(c.Name))
+	return c, err
+}
