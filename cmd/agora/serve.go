@@ -158,6 +158,15 @@ func startServer(ctx context.Context, cfg Config, log *slog.Logger, ln net.Liste
 		}
 		return float64(n)
 	})
+	federation.RegisterInboxDepth(reg, func() float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		n, err := a.db.UnprocessedCount(ctx)
+		if err != nil {
+			return -1
+		}
+		return float64(n)
+	})
 	s := &server{app: a, serveErr: make(chan error, 1)}
 	metricsHandler := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	if cfg.Metrics.Listen != "" {
@@ -188,6 +197,7 @@ func startServer(ctx context.Context, cfg Config, log *slog.Logger, ln net.Liste
 		Version:         version,
 		Metrics:         metricsHandler,
 		MetricsToken:    cfg.Metrics.Token,
+		HTTPMetrics:     web.NewHTTPMetrics(reg),
 		Health:          func(ctx context.Context) error { _, err := a.db.QueueDepth(ctx); return err },
 		Admin:           a.db,
 		Pages:           a.db,
