@@ -70,13 +70,20 @@ func (m *Moderation) RoleOf(ctx context.Context, c Community, actor string) (Rol
 // DomainBlocked tells whether an actor's server is blocked in a community
 // or on the whole instance.
 func (m *Moderation) DomainBlocked(ctx context.Context, c Community, actor string) (bool, error) {
+	return DomainBlocked(ctx, m.mods, c, actor)
+}
+
+// DomainBlocked tells whether an actor's server is blocked in community c
+// or on the whole instance (c.ID 0: on the instance only), as DomainMatches
+// judges the blocks that blocks lists.
+func DomainBlocked(ctx context.Context, blocks BlockLister, c Community, actor string) (bool, error) {
 	host := HostOf(actor)
 	ids := []int64{0, c.ID}
 	if c.ID == 0 {
 		ids = ids[:1] // the instance's blocks only: one query, not the same one twice
 	}
 	for _, cid := range ids {
-		bs, err := m.mods.DomainBlocks(ctx, cid)
+		bs, err := blocks.DomainBlocks(ctx, cid)
 		if err != nil {
 			return false, fmt.Errorf("domain blocks: %w", err)
 		}

@@ -184,6 +184,10 @@ type HostStore interface {
 	// FailingHosts lists the hosts with a failure on record, and since
 	// when (unavailable ones are failing too).
 	FailingHosts(ctx context.Context) (map[string]time.Time, error)
+	// ClearHost clears a host's failure state and makes its queued
+	// deliveries due at now; it reports whether the host was known (on
+	// record or with deliveries queued).
+	ClearHost(ctx context.Context, host string, now time.Time) (known bool, err error)
 }
 
 // Dialect is the way of announcing a peer understands (PROTOCOL.md section 5).

@@ -536,8 +536,13 @@ func (s *server) clearHost(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, fmt.Errorf("%w host: empty", community.ErrInvalid))
 		return
 	}
-	if err := s.Delivery.HostSucceeded(r.Context(), host); err != nil {
+	known, err := s.Hosts.ClearHost(r.Context(), host)
+	if err != nil {
 		s.fail(w, r, err)
+		return
+	}
+	if !known {
+		s.fail(w, r, fmt.Errorf("host %s: %w", host, community.ErrNotFound))
 		return
 	}
 	s.Log.Info("host cleared", "host", host, "admin", adminName(r))

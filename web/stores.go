@@ -58,8 +58,13 @@ type DeliveryStatus interface {
 	// queued deliveries (all: every host), unavailable ones first, with
 	// each one's last error.
 	HostStatuses(ctx context.Context, all bool) ([]federation.HostStatus, error)
-	// HostSucceeded clears a host's failures: deliveries to it resume.
-	HostSucceeded(ctx context.Context, host string) error
+}
+
+// HostClearer makes a failing or unavailable host available again, as
+// `agora host clear` does (federation.Deliverer.ClearHost); known is false
+// for a host Agora has never heard of.
+type HostClearer interface {
+	ClearHost(ctx context.Context, host string) (known bool, err error)
 }
 
 // Finger looks a handle up with WebFinger (federation.Fetcher does).

@@ -53,6 +53,7 @@ type Deps struct {
 	Pages       PageStore      // read model of the HTML pages
 	Actors      ActorReader    // cached remote actors: post authors
 	Delivery    DeliveryStatus // the delivery status page
+	Hosts       HostClearer    // its "clear host" button (federation.Deliverer)
 	Finger      Finger         // WebFinger, for the Join form
 	AllowHTTP   bool           // WebFinger falls back to http (allow_private_addresses)
 	Resolver    ActorResolver  // @user@host to actor IRI, for the moderation forms

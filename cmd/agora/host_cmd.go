@@ -78,9 +78,9 @@ func cmdHost(ctx context.Context, args []string, stdout, stderr io.Writer, env f
 		return tw.Flush()
 	case "clear":
 		host := strings.ToLower(strings.TrimSpace(pos[0]))
-		known, err := a.db.ClearHost(ctx, host, time.Now())
+		known, err := a.deliverer.ClearHost(ctx, host) // as the console's button does
 		if err != nil {
-			return fmt.Errorf("host clear %s: %w", host, err)
+			return fmt.Errorf("host clear: %w", err)
 		}
 		if !known {
 			return fmt.Errorf("host %s: %w (hosts are named as in 'agora host list', with the port if any)", host, community.ErrNotFound)

@@ -341,7 +341,7 @@ func TestModerationByDirectMessage(t *testing.T) {
 	if r := reply(t, mastodon, "bob", 0); !strings.Contains(r, "only the moderators") {
 		t.Fatalf("refusal to bob: %q", r)
 	}
-	settle()
+	a.quiet()
 	if n := len(messages(t, mastodon, "bob")); n != 1 {
 		t.Fatalf("bob got %d refusals, want 1 (rate-limited)", n)
 	}
@@ -630,7 +630,7 @@ func TestModerationApprovalAndInstanceBlocks(t *testing.T) {
 	join(t, a, lemmy, "dave", "open")
 	p := note{id: lemmy.URL() + "/notes/d1", content: "hi", to: []string{asPublic}, cc: []string{a.base() + "/c/open"}, mentions: []string{a.base() + "/c/open"}}
 	p.publish(t, a, lemmy, "dave")
-	settle()
+	a.quiet()
 	if followersCount(t, a, "open") != 0 || answered(lemmy, "Reject", "dave") != rejects {
 		t.Fatalf("a blocked domain's traffic was processed: %d followers, %d rejects (had %d)", followersCount(t, a, "open"), answered(lemmy, "Reject", "dave"), rejects)
 	}
@@ -728,7 +728,7 @@ func TestReportsReachModerators(t *testing.T) {
 	if r := reply(t, mastodon, "alice", 1); !strings.Contains(r, "report #2") || !strings.Contains(r, "dikjhgasdpas") {
 		t.Fatalf("mbin report message: %q", r)
 	}
-	settle()
+	a.quiet()
 	if n := len(messages(t, mastodon, "alice")); n != 2 {
 		t.Fatalf("alice got %d messages, want 2 (a repeated Flag is one report)", n)
 	}
@@ -752,7 +752,7 @@ func TestReportsReachModerators(t *testing.T) {
 	delete(mbinFlag, "audience")
 	body, _ = json.Marshal(mbinFlag)
 	post(t, mbin, a.base()+"/inbox", "benti", body)
-	settle()
+	a.quiet()
 	if out := a.mustCLI("mod", "reports", "gardening", "--all"); strings.Count(out, "\n") != 3 {
 		t.Fatalf("reports after an unrelated Flag:\n%s", out)
 	}

@@ -203,6 +203,7 @@ func startServer(ctx context.Context, cfg Config, log *slog.Logger, ln net.Liste
 		Pages:           a.db,
 		Actors:          a.db,
 		Delivery:        a.db,
+		Hosts:           a.deliverer,
 		Finger:          a.fetcher,
 		AllowHTTP:       cfg.AllowPrivateAddresses,
 		Resolver:        federation.NewResolver(a.fetcher, cfg.AllowPrivateAddresses),
