@@ -45,17 +45,20 @@ type Deps struct {
 	// empty, /metrics is not served on this handler (the metrics are then
 	// on metrics.listen, or nowhere).
 	MetricsToken string
-	Health       func(context.Context) error
-	Admin        AdminStore     // admin accounts, sessions, media, settings
-	Pages        PageStore      // read model of the HTML pages
-	Actors       ActorReader    // cached remote actors: post authors
-	Delivery     DeliveryStatus // the delivery status page
-	Hosts        HostClearer    // its "clear host" button (federation.Deliverer)
-	Finger       Finger         // WebFinger, for the Join form
-	AllowHTTP    bool           // WebFinger falls back to http (allow_private_addresses)
-	Resolver     ActorResolver  // @user@host to actor IRI, for the moderation forms
-	Log          *slog.Logger
-	Now          func() time.Time
+	// HTTPMetrics, when set, counts and times every request (route,
+	// method, status).
+	HTTPMetrics *HTTPMetrics
+	Health      func(context.Context) error
+	Admin       AdminStore     // admin accounts, sessions, media, settings
+	Pages       PageStore      // read model of the HTML pages
+	Actors      ActorReader    // cached remote actors: post authors
+	Delivery    DeliveryStatus // the delivery status page
+	Hosts       HostClearer    // its "clear host" button (federation.Deliverer)
+	Finger      Finger         // WebFinger, for the Join form
+	AllowHTTP   bool           // WebFinger falls back to http (allow_private_addresses)
+	Resolver    ActorResolver  // @user@host to actor IRI, for the moderation forms
+	Log         *slog.Logger
+	Now         func() time.Time
 }
 
 type server struct {
@@ -98,6 +101,9 @@ func New(d Deps) http.Handler {
 	r := chi.NewRouter()
 	if d.TrustedProxies == nil {
 		d.TrustedProxies = DefaultTrustedProxies
+	}
+	if d.HTTPMetrics != nil {
+		r.Use(d.HTTPMetrics.middleware)
 	}
 	r.Use(clientIP(d.TrustedProxies), securityHeaders(strings.HasPrefix(d.Local.Base(), "http://")))
 	r.Get("/.well-known/webfinger", s.webfinger)

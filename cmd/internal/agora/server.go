@@ -47,6 +47,15 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger, ln net.Listener) (
 		}
 		return float64(n)
 	})
+	federation.RegisterInboxDepth(reg, func() float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		n, err := a.DB.UnprocessedCount(ctx)
+		if err != nil {
+			return -1
+		}
+		return float64(n)
+	})
 	s := &Server{App: a, ServeErr: make(chan error, 1)}
 	metricsHandler := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	if cfg.Metrics.Listen != "" {
@@ -77,6 +86,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger, ln net.Listener) (
 		Version:         Version,
 		Metrics:         metricsHandler,
 		MetricsToken:    cfg.Metrics.Token,
+		HTTPMetrics:     web.NewHTTPMetrics(reg),
 		Health:          func(ctx context.Context) error { _, err := a.DB.QueueDepth(ctx); return err },
 		Admin:           a.DB,
 		Pages:           a.DB,
