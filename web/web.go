@@ -89,6 +89,8 @@ func New(d Deps) http.Handler {
 	}
 	r.Get("/actor", s.instanceLevelActor(d.Docs.InstanceActor))
 	r.Get("/moderation", s.instanceLevelActor(d.Docs.ModerationActor))
+	r.Get("/actor/outbox", s.instanceOutbox)
+	r.Get("/moderation/outbox", s.instanceOutbox)
 	limited := inboxLimits(d.Limits)
 	r.With(limited...).Post("/inbox", s.inbox)
 	r.With(limited...).Post("/actor/inbox", s.inbox)

@@ -37,7 +37,6 @@ type app struct {
 	posts     *community.Posts
 	mod       *community.Moderation
 	metrics   *federation.Metrics
-	started   time.Time
 }
 
 // userAgent is what Agora says it is: instances block empty user agents.
@@ -66,7 +65,7 @@ func openApp(ctx context.Context, cfg Config, log *slog.Logger, metrics *federat
 		return nil, err
 	}
 	base, _ := url.Parse(cfg.BaseURL) // validated already
-	a := &app{cfg: cfg, log: log, db: db, metrics: metrics, started: time.Now().UTC()}
+	a := &app{cfg: cfg, log: log, db: db, metrics: metrics}
 	if a.metrics == nil {
 		a.metrics = federation.NewMetrics(nil)
 	}
@@ -91,7 +90,14 @@ func openApp(ctx context.Context, cfg Config, log *slog.Logger, metrics *federat
 	}, cfg.fetchLimits)
 	a.keys = federation.NewKeyCache(a.fetcher, db, federation.KeyCacheConfig{})
 	a.actors = federation.NewActors(db, a.fetcher, nil)
-	a.docs = federation.NewDocuments(a.local, db, db, a.started)
+	// The instance's actors are dated by the instance key, made on first
+	// start: their published stays the same across restarts.
+	created, err := db.LocalKeyCreated(ctx, federation.InstanceKeyOwner)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	a.docs = federation.NewDocuments(a.local, db, db, created)
 	a.docs.SummaryHTML = func(s string) string { return string(web.Markdown(s)) } // as the community page shows it
 	a.dialects = federation.NewDialects(db, a.client, nil)
 	var notify func()
