@@ -48,7 +48,7 @@ func (s *server) join(w http.ResponseWriter, r *http.Request) {
 	data := s.joinData(w, r, c, you)
 	_, host, err := federation.SplitHandle(you)
 	if err != nil {
-		data["Error"] = "Write your handle as @you@your.server, for example @alice@mastodon.social."
+		data["Error"] = s.lang(r).T("handle.invalid")
 		s.render(w, r, http.StatusBadRequest, "join", data)
 		return
 	}
@@ -61,7 +61,7 @@ func (s *server) join(w http.ResponseWriter, r *http.Request) {
 		s.Log.Info("join: no remote follow", "community", c.Name, "server", host, "err", err)
 		data["Manual"], data["Server"] = true, host
 		if !errors.Is(err, errNoTemplate) {
-			data["Problem"] = "Agora could not reach " + host + " to send you there directly."
+			data["Problem"] = s.lang(r).T("handle.unreachable", "Server", host)
 		}
 		s.render(w, r, http.StatusOK, "join", data)
 		return

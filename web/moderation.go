@@ -53,7 +53,7 @@ func (s *server) modLog(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if s.Moderation == nil {
-		http.NotFound(w, r)
+		s.notFound(w, r)
 		return
 	}
 	entries, err := s.Moderation.PublicLog(r.Context(), c, 200)

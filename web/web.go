@@ -79,6 +79,8 @@ func New(d Deps) http.Handler {
 		d.TrustedProxies = DefaultTrustedProxies
 	}
 	r.Use(clientIP(d.TrustedProxies), securityHeaders(strings.HasPrefix(d.Local.Base(), "http://")))
+	r.NotFound(s.notFound)
+	r.Get("/lang/{code}", s.setLang)
 	r.Get("/.well-known/webfinger", s.webfinger)
 	r.Get("/.well-known/host-meta", s.hostMeta)
 	r.Get("/.well-known/nodeinfo", s.nodeinfoLinks)
@@ -102,7 +104,7 @@ func New(d Deps) http.Handler {
 		r.Use(s.withAdmin, s.csrfProtect)
 		r.Get("/", s.home)
 		r.Get("/c/{name}/join", s.joinForm)
-		r.With(limitByClient(JoinLookups, time.Minute)).Post("/c/{name}/join", s.join)
+		r.With(limitByClient(JoinLookups, time.Minute, httprate.WithLimitHandler(s.tooMany))).Post("/c/{name}/join", s.join)
 		r.Route("/admin", s.adminRoutes)
 	})
 	r.Route("/c/{name}", func(r chi.Router) {
@@ -174,6 +176,15 @@ func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if code == http.StatusUnauthorized {
 		// Fedify and Mastodon retry with draft-cavage after a 401.
 		w.Header().Set("WWW-Authenticate", `Signature realm="agora",headers="(request-target) host date digest"`)
+	} else if browser(r) {
+		// A person gets a page in the site's look, in their language;
+		// the page says in plain words what the status means.
+		detail := ""
+		if errors.Is(err, errCSRF) {
+			detail = s.lang(r).T("error.csrf")
+		}
+		s.errorPage(w, r, code, detail)
+		return
 	}
 	http.Error(w, msg, code)
 }
