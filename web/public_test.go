@@ -5,7 +5,9 @@ package web_test
 
 import (
 	"context"
+	"encoding/xml"
 	"fmt"
+	"image/png"
 	"io"
 	"net/http"
 	"net/url"
@@ -272,3 +274,172 @@ func TestErrorPages(t *testing.T) {
 
 // JoinLookupsForTest is web.JoinLookups, spelled here so the test reads alone.
 const JoinLookupsForTest = 20
+
+// atom is what TestFeedAndPreviews reads of a feed, element by element
+// (RFC 4287 section 4).
+type atom struct {
+	XMLName xml.Name `xml:"http://www.w3.org/2005/Atom feed"`
+	ID      string   `xml:"id"`
+	Title   string   `xml:"title"`
+	Updated string   `xml:"updated"`
+	Links   []struct {
+		Rel  string `xml:"rel,attr"`
+		Type string `xml:"type,attr"`
+		Href string `xml:"href,attr"`
+	} `xml:"link"`
+	Entries []struct {
+		ID      string `xml:"id"`
+		Title   string `xml:"title"`
+		Updated string `xml:"updated"`
+		Links   []struct {
+			Rel  string `xml:"rel,attr"`
+			Href string `xml:"href,attr"`
+		} `xml:"link"`
+		Author struct {
+			Name string `xml:"name"`
+			URI  string `xml:"uri"`
+		} `xml:"author"`
+		Summary *struct {
+			Type string `xml:"type,attr"`
+			Body string `xml:",chardata"`
+		} `xml:"summary"`
+		Content struct {
+			Type string `xml:"type,attr"`
+			Body string `xml:",chardata"`
+		} `xml:"content"`
+	} `xml:"entry"`
+}
+
+// TestFeedAndPreviews: a community's Atom feed, validated element by
+// element; its autodiscovery link; Open Graph, description and canonical
+// tags with absolute URLs on community and post pages; the favicon.
+func TestFeedAndPreviews(t *testing.T) {
+	c := newConsole(t)
+	cm := c.community("garden")
+	if _, err := c.svc.Edit(context.Background(), cm.Name, func(cm *community.Community) { cm.Summary = "Seeds, **soil** & sun." }); err != nil {
+		t.Fatal(err)
+	}
+	note := c.addTyped(cm, "Note", "", "", "Tomatoes <b>&amp;</b> basil", false)
+	article := c.addTyped(cm, "Article", "Winter plans", "What to sow in March", "Long text", false)
+	cw := c.addTyped(cm, "Note", "", "Slugs (gross)", "The slugs ate my lettuce", false)
+	b := c.browser()
+
+	resp, body := b.getWith("/c/garden/feed.atom")
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/atom+xml; charset=utf-8" {
+		t.Fatalf("feed: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	var f atom
+	if err := xml.Unmarshal([]byte(body), &f); err != nil {
+		t.Fatalf("feed is not Atom: %v\n%s", err, body)
+	}
+	rfc3339 := func(what, s string) {
+		if _, err := time.Parse(time.RFC3339, s); err != nil {
+			t.Errorf("%s %q is not an RFC 3339 date", what, s)
+		}
+	}
+	if f.ID != c.url+"/c/garden" || f.Title != "Garden" {
+		t.Errorf("feed id %q title %q", f.ID, f.Title)
+	}
+	rfc3339("feed updated", f.Updated)
+	links := map[string]string{}
+	for _, l := range f.Links {
+		links[l.Rel] = l.Href
+	}
+	if links["self"] != c.url+"/c/garden/feed.atom" || links["alternate"] != c.url+"/c/garden" {
+		t.Errorf("feed links %v", links)
+	}
+	if len(f.Entries) != 3 {
+		t.Fatalf("feed has %d entries, want 3", len(f.Entries))
+	}
+	byID := map[string]int{}
+	for i, e := range f.Entries {
+		byID[e.ID] = i
+		rfc3339("entry updated", e.Updated)
+		if e.Title == "" || e.Author.Name == "" || e.Content.Type != "html" {
+			t.Errorf("entry %s: title %q author %q content type %q", e.ID, e.Title, e.Author.Name, e.Content.Type)
+		}
+		alt := ""
+		for _, l := range e.Links {
+			if l.Rel == "alternate" {
+				alt = l.Href
+			}
+		}
+		if !strings.HasPrefix(alt, c.url+"/c/garden/p/") {
+			t.Errorf("entry %s: alternate %q, want the absolute page here", e.ID, alt)
+		}
+	}
+	if f.Entries[0].ID != cw.ObjectID {
+		t.Errorf("first entry %s, want the newest", f.Entries[0].ID)
+	}
+	if e := f.Entries[byID[note.ObjectID]]; e.Content.Body != "<p>Tomatoes <b>&amp;</b> basil</p>" {
+		t.Errorf("note content %q", e.Content.Body)
+	}
+	if e := f.Entries[byID[article.ObjectID]]; e.Title != "Winter plans" || e.Summary == nil || e.Summary.Body != "What to sow in March" {
+		t.Errorf("article entry: %q %+v", e.Title, e.Summary)
+	}
+	if e := f.Entries[byID[cw.ObjectID]]; e.Summary == nil || e.Summary.Body != "Slugs (gross)" {
+		t.Errorf("content warning entry: %+v", e.Summary)
+	}
+	if resp, _ := b.getWith("/c/nosuch/feed.atom", "Accept", "*/*"); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("feed of an unknown community: %d", resp.StatusCode)
+	}
+
+	// Previews: every URL absolute.
+	metaRE := regexp.MustCompile(`<(?:meta (?:property|name)="([^"]+)" content|link rel="([a-z]+)"(?: type="[^"]+")?(?: title="[^"]*")? href)="([^"]*)"`)
+	tags := func(path string) map[string]string {
+		_, body := b.getWith(path)
+		out := map[string]string{}
+		for _, m := range metaRE.FindAllStringSubmatch(body, -1) {
+			out[m[1]+m[2]] = m[3]
+		}
+		return out
+	}
+	tests := []struct {
+		path string
+		want map[string]string
+	}{
+		{"/c/garden", map[string]string{
+			"og:title": "Garden", "og:type": "profile", "og:url": c.url + "/c/garden", "canonical": c.url + "/c/garden",
+			"description": "Seeds, soil &amp; sun.", "og:description": "Seeds, soil &amp; sun.", "alternate": c.url + "/c/garden/feed.atom",
+			"og:site_name": "Agora", "og:locale": "en_US",
+		}},
+		{"/c/garden?before=99&x=1", map[string]string{"canonical": c.url + "/c/garden?before=99"}},
+		{fmt.Sprintf("/c/garden/p/%d", article.ID), map[string]string{
+			"og:title": "Winter plans", "og:type": "article", "og:url": fmt.Sprintf("%s/c/garden/p/%d", c.url, article.ID),
+			"description": "What to sow in March", "alternate": c.url + "/c/garden/feed.atom",
+		}},
+		{fmt.Sprintf("/c/garden/p/%d", cw.ID), map[string]string{"description": "Slugs (gross)", "og:description": "Slugs (gross)"}},
+		{fmt.Sprintf("/c/garden/p/%d", note.ID), map[string]string{"description": "Tomatoes &amp; basil"}},
+		{"/", map[string]string{"canonical": c.url + "/", "og:type": "website", "og:title": "Agora"}},
+	}
+	for _, tt := range tests {
+		got := tags(tt.path)
+		for k, v := range tt.want {
+			if got[k] != v {
+				t.Errorf("%s: %s = %q, want %q", tt.path, k, got[k], v)
+			}
+		}
+		for k, v := range got {
+			if (strings.HasSuffix(k, "url") || k == "canonical" || k == "alternate" || k == "og:image") && !strings.HasPrefix(v, "http") {
+				t.Errorf("%s: %s = %q is not absolute", tt.path, k, v)
+			}
+		}
+		if strings.Contains(got["description"], "slugs ate") {
+			t.Errorf("%s: the preview shows text behind a content warning", tt.path)
+		}
+	}
+
+	// The favicon, as SVG and as ICO holding a PNG.
+	resp, svg := b.getWith("/favicon.svg")
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "image/svg+xml" || !strings.HasPrefix(svg, "<svg") {
+		t.Errorf("favicon.svg: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	resp, ico := b.getWith("/favicon.ico")
+	if resp.StatusCode != 200 || len(ico) < 22 || ico[:4] != "\x00\x00\x01\x00" {
+		t.Fatalf("favicon.ico: %d, %d bytes", resp.StatusCode, len(ico))
+	}
+	img, err := png.Decode(strings.NewReader(ico[22:]))
+	if err != nil || img.Bounds().Dx() != 32 {
+		t.Errorf("favicon.ico's PNG: %v", err)
+	}
+}

@@ -62,7 +62,11 @@ func (s *server) render(w http.ResponseWriter, r *http.Request, status int, page
 		data = map[string]any{}
 	}
 	l := s.lang(r)
-	data["Site"] = s.site(r)
+	st := s.site(r)
+	data["Site"] = st
+	if _, ok := data["Meta"]; !ok && status == http.StatusOK && !strings.HasPrefix(r.URL.Path, "/admin") {
+		data["Meta"] = s.baseMeta(r, st, l)
+	}
 	data["AdminName"] = adminName(r)
 	data["Lang"] = l.Code
 	data["Langs"] = langLinks(r, l)

@@ -97,6 +97,8 @@ func New(d Deps) http.Handler {
 	r.With(limited...).Post("/inbox", s.inbox)
 	r.With(limited...).Post("/actor/inbox", s.inbox)
 	r.Handle("/static/*", http.StripPrefix("/static/", staticHandler()))
+	r.Get("/favicon.svg", favicon)
+	r.Get("/favicon.ico", favicon)
 	r.Get("/media/{id:[0-9a-f]{32}\\.(png|jpg)}", s.media)
 	// The HTML pages and forms: sessions and CSRF apply to them, not to the
 	// inboxes above, whose requests are signed instead.
@@ -114,6 +116,7 @@ func New(d Deps) http.Handler {
 		r.Get("/followers", s.followers)
 		r.Get("/outbox", s.outbox)
 		r.Get("/p/{id:[0-9]+}", s.post)
+		r.Get("/feed.atom", s.feed)
 		r.Get("/{kind:[a-z]+}/{n:[0-9]+}", s.outActivity)
 		r.Get("/featured", s.featured)
 		r.Get("/moderators", s.moderators)
