@@ -95,6 +95,13 @@ func TestCatalogs(t *testing.T) {
 			t.Errorf("%s uses %q, missing from the catalogs", f, id)
 		}
 	}
+	for _, do := range []string{"reply", "boost", "like"} { // interact.html names them with printf
+		for _, part := range []string{"title", "step"} {
+			if _, ok := en["interact."+do+"."+part]; !ok {
+				t.Errorf("no message interact.%s.%s", do, part)
+			}
+		}
+	}
 	for code := range errorPages {
 		for _, part := range []string{"title", "text"} {
 			if _, ok := en["error."+strconv.Itoa(code)+"."+part]; !ok {

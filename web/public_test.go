@@ -17,6 +17,10 @@ import (
 	"time"
 
 	"github.com/agorafed/agora/community"
+	"github.com/agorafed/agora/federation"
+	"github.com/agorafed/agora/federation/fedtest"
+	"github.com/agorafed/agora/storage/sqlite"
+	"github.com/agorafed/agora/web"
 )
 
 // addTyped stores an announced public post of a type, with a summary and
@@ -441,5 +445,123 @@ func TestFeedAndPreviews(t *testing.T) {
 	img, err := png.Decode(strings.NewReader(ico[22:]))
 	if err != nil || img.Bounds().Dx() != 32 {
 		t.Errorf("favicon.ico's PNG: %v", err)
+	}
+}
+
+// withRemote lets the console's pages look visitors' servers up on
+// loopback, as cmd/agora wires them with allow_private_addresses.
+func withRemote(d *web.Deps) {
+	client := federation.NewHTTPClient(federation.ClientConfig{AllowPrivate: true})
+	fetcher := federation.NewFetcher(client, nil)
+	d.Finger, d.API, d.AllowHTTP = fetcher, fetcher, true
+	d.Software = federation.NewDialects(d.Pages.(*sqlite.DB), client, nil)
+}
+
+// TestWriteAPost: the Write form sends each server family to its own
+// page for writing, with the community mentioned, or shows the text and
+// the steps.
+func TestWriteAPost(t *testing.T) {
+	c := newConsole(t, withRemote)
+	c.community("garden")
+	host := strings.TrimPrefix(c.url, "http://")
+	mention := "@garden@" + host + " "
+	mastodon := fedtest.NewHome(t, fedtest.HomeOptions{Software: "mastodon", Interaction: "/authorize_interaction?uri={uri}"})
+	misskey := fedtest.NewHome(t, fedtest.HomeOptions{Software: "sharkey", Interaction: "/authorize-follow?acct={uri}"})
+	lemmy := fedtest.NewHome(t, fedtest.HomeOptions{Software: "lemmy", LemmyCommunities: map[string]int64{"garden@" + host: 42}})
+	lemmyNew := fedtest.NewHome(t, fedtest.HomeOptions{Software: "lemmy"})
+	mbin := fedtest.NewHome(t, fedtest.HomeOptions{Software: "mbin"})
+	gts := fedtest.NewHome(t, fedtest.HomeOptions{Software: "gotosocial"})
+	piefed := fedtest.NewHome(t, fedtest.HomeOptions{Software: "piefed"})
+	pleroma := fedtest.NewHome(t, fedtest.HomeOptions{Software: "pleroma", Interaction: "/ostatus_subscribe?acct={uri}"})
+	b := c.browser()
+	_, page := b.get("/c/garden/write")
+	csrf := csrfField.FindStringSubmatch(page)[1]
+	if !strings.Contains(page, `value="`+mention+`"`) || !strings.Contains(page, "How posting works") {
+		t.Fatalf("write page lacks the text or the how-to:\n%s", page)
+	}
+	tests := []struct {
+		name, handle string
+		code         int
+		location     string
+		page         []string
+	}{
+		{"Mastodon: its composer", "@me@" + mastodon.Host(), 303, mastodon.URL() + "/share?text=" + url.QueryEscape(mention), nil},
+		{"Misskey family: composer, public", "@me@" + misskey.Host(), 303, misskey.URL() + "/share?text=" + url.QueryEscape(mention) + "&visibility=public", nil},
+		{"Lemmy: its new-post page for the community", "@me@" + lemmy.Host(), 303, lemmy.URL() + "/create_post?communityId=42", nil},
+		{"Lemmy that does not know it: its search", "@me@" + lemmyNew.Host(), 303, lemmyNew.URL() + "/search?q=" + url.QueryEscape("!garden@"+host) + "&type=Communities", nil},
+		{"Mbin: the magazine's new thread", "@me@" + mbin.Host(), 303, mbin.URL() + "/m/" + url.PathEscape("garden@"+host) + "/new_entry", nil},
+		{"GoToSocial: text and steps", "@me@" + gts.Host(), 200, "", []string{"GoToSocial has no page for writing", `value="` + mention + `"`, "Check that the post is Public"}},
+		{"PieFed: steps in the community", "@me@" + piefed.Host(), 200, "", []string{"Search for the community", "!garden@" + host, "subscribe, then create a post"}},
+		{"Pleroma: text and steps", "@me@" + pleroma.Host(), 200, "", []string{"Open your server (" + pleroma.Host() + ")", "Start a new post"}},
+		{"unreachable server", "@me@127.0.0.1:1", 200, "", []string{"could not reach 127.0.0.1:1", "Start a new post"}},
+		{"not a handle", "me", 400, "", []string{"@you@your.server"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, body := b.post("/c/garden/write", "", url.Values{"csrf": {csrf}, "handle": {tt.handle}})
+			if resp.StatusCode != tt.code || resp.Header.Get("Location") != tt.location {
+				t.Fatalf("%d Location %q, want %d %q\n%s", resp.StatusCode, resp.Header.Get("Location"), tt.code, tt.location, body)
+			}
+			for _, w := range tt.page {
+				if !strings.Contains(body, w) {
+					t.Errorf("page lacks %q\n%s", w, body)
+				}
+			}
+		})
+	}
+	// The handle is remembered for the next form.
+	if _, page := b.get("/c/garden/write"); !strings.Contains(page, `value="@me@127.0.0.1:1"`) {
+		t.Errorf("the write form does not remember the handle")
+	}
+}
+
+// TestReplyBoostLike: Reply, Boost and Like send the visitor to their
+// server's remote-interaction page with the post's id at its origin.
+func TestReplyBoostLike(t *testing.T) {
+	c := newConsole(t, withRemote)
+	cm := c.community("garden")
+	p := c.addTyped(cm, "Note", "", "", "Tomatoes", false)
+	refused := c.addPost(cm, "Followers only", community.Refuse, community.ReasonNotPublic)
+	mastodon := fedtest.NewHome(t, fedtest.HomeOptions{Software: "mastodon", Interaction: "/authorize_interaction?uri={uri}"})
+	gts := fedtest.NewHome(t, fedtest.HomeOptions{Software: "gotosocial"})
+	evil := fedtest.NewHome(t, fedtest.HomeOptions{Interaction: "/x?u={uri}\x00"})
+	b := c.browser()
+	local := fmt.Sprintf("/c/garden/p/%d", p.ID)
+	_, page := b.get(local)
+	for _, do := range []string{"reply", "boost", "like"} {
+		if !strings.Contains(page, `href="`+local+`/`+do+`"`) {
+			t.Errorf("post page lacks the %s link", do)
+		}
+	}
+	_, form := b.get(local + "/reply")
+	csrf := csrfField.FindStringSubmatch(form)[1]
+	tests := []struct {
+		name, path, handle string
+		code               int
+		location           string
+		page               []string
+	}{
+		{"reply via Mastodon", local + "/reply", "@me@" + mastodon.Host(), 303, mastodon.URL() + "/authorize_interaction?uri=" + url.QueryEscape(p.ObjectID), nil},
+		{"like via Mastodon", local + "/like", "@me@" + mastodon.Host(), 303, mastodon.URL() + "/authorize_interaction?uri=" + url.QueryEscape(p.ObjectID), nil},
+		{"boost via GoToSocial: the address and steps", local + "/boost", "@me@" + gts.Host(), 200, "", []string{`value="` + p.ObjectID + `"`, "boost it"}},
+		{"a broken template: steps", local + "/reply", "@me@" + evil.Host(), 200, "", []string{`value="` + p.ObjectID + `"`}},
+		{"a post not shown", fmt.Sprintf("/c/garden/p/%d/reply", refused.ID), "@me@" + mastodon.Host(), 404, "", nil},
+		{"not a handle", local + "/reply", "nobody", 400, "", []string{"@you@your.server"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, body := b.post(tt.path, "", url.Values{"csrf": {csrf}, "handle": {tt.handle}})
+			if resp.StatusCode != tt.code || resp.Header.Get("Location") != tt.location {
+				t.Fatalf("%d Location %q, want %d %q\n%s", resp.StatusCode, resp.Header.Get("Location"), tt.code, tt.location, body)
+			}
+			for _, w := range tt.page {
+				if !strings.Contains(body, w) {
+					t.Errorf("page lacks %q\n%s", w, body)
+				}
+			}
+		})
+	}
+	if resp, _ := b.get(fmt.Sprintf("/c/garden/p/%d/like", refused.ID)); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("form of a post not shown: %d", resp.StatusCode)
 	}
 }

@@ -45,7 +45,9 @@ type Deps struct {
 	Pages          PageStore      // read model of the HTML pages
 	Actors         ActorReader    // cached remote actors: post authors
 	Delivery       DeliveryStatus // the delivery status page
-	Finger         Finger         // WebFinger, for the Join form
+	Finger         Finger         // WebFinger, for the Join, Write and Reply/Boost/Like forms
+	Software       ServerSoftware // NodeInfo of a visitor's server, for the Write form; may be nil
+	API            JSONGetter     // a visitor's server's JSON API (Lemmy's); may be nil
 	AllowHTTP      bool           // WebFinger falls back to http (allow_private_addresses)
 	Resolver       ActorResolver  // @user@host to actor IRI, for the moderation forms
 	Log            *slog.Logger
@@ -105,8 +107,15 @@ func New(d Deps) http.Handler {
 	r.Group(func(r chi.Router) {
 		r.Use(s.withAdmin, s.csrfProtect)
 		r.Get("/", s.home)
+		// Join, Write and Reply/Boost/Like look the visitor's server up:
+		// one limit for the three.
+		lookups := limitByClient(JoinLookups, time.Minute, httprate.WithLimitHandler(s.tooMany))
 		r.Get("/c/{name}/join", s.joinForm)
-		r.With(limitByClient(JoinLookups, time.Minute, httprate.WithLimitHandler(s.tooMany))).Post("/c/{name}/join", s.join)
+		r.With(lookups).Post("/c/{name}/join", s.join)
+		r.Get("/c/{name}/write", s.writeForm)
+		r.With(lookups).Post("/c/{name}/write", s.write)
+		r.Get("/c/{name}/p/{id:[0-9]+}/{do:reply|boost|like}", s.interactForm)
+		r.With(lookups).Post("/c/{name}/p/{id:[0-9]+}/{do:reply|boost|like}", s.interact)
 		r.Route("/admin", s.adminRoutes)
 	})
 	r.Route("/c/{name}", func(r chi.Router) {
@@ -125,8 +134,9 @@ func New(d Deps) http.Handler {
 	return r
 }
 
-// JoinLookups is how many Join forms one address may send a minute: each
-// makes Agora look a server up, which must not become a free proxy.
+// JoinLookups is how many Join, Write and Reply/Boost/Like forms one
+// address may send a minute, together: each makes Agora look a server up,
+// which must not become a free proxy.
 const JoinLookups = 20
 
 // Errors of the HTTP layer itself.

@@ -124,6 +124,8 @@ func startServer(ctx context.Context, cfg Config, log *slog.Logger, ln net.Liste
 		Actors:          a.db,
 		Delivery:        a.db,
 		Finger:          a.fetcher,
+		Software:        a.dialects,
+		API:             a.fetcher,
 		AllowHTTP:       cfg.AllowPrivateAddresses,
 		Resolver:        federation.NewResolver(a.fetcher, cfg.AllowPrivateAddresses),
 		Log:             log,
