@@ -107,14 +107,36 @@ func ParseActor(body []byte) (RemoteActor, error) {
 	return RemoteActor{
 		ID:                doc.ID,
 		Type:              typ,
-		PreferredUsername: doc.PreferredUsername,
-		Name:              doc.Name,
-		URL:               firstHref(doc.URL),
-		Icon:              firstHref(doc.Icon),
+		PreferredUsername: capRunes(doc.PreferredUsername, MaxActorUsername),
+		Name:              capRunes(doc.Name, MaxActorName),
+		URL:               capURL(firstHref(doc.URL)),
+		Icon:              capURL(firstHref(doc.Icon)),
 		Inbox:             doc.Inbox,
 		SharedInbox:       shared,
-		Followers:         doc.Followers,
+		Followers:         capURL(doc.Followers),
 	}, nil
+}
+
+// Caps on what a remote actor document may make Agora keep and show next
+// to every post of the actor (a 900 KB name once made a community page
+// 10 MB). Mastodon allows its own users 30 characters of display name and
+// username (Account::DISPLAY_NAME_LENGTH_LIMIT, USERNAME_LENGTH_LIMIT in
+// app/models/account.rb) and takes up to 2048 from other servers
+// (DISPLAY_NAME_LENGTH_HARD_LIMIT); a page listing posts needs far less,
+// so Agora keeps 200 and 100, with an ellipsis.
+const (
+	MaxActorName     = 200
+	MaxActorUsername = 100
+	MaxActorURL      = 2048 // longer links are dropped, not cut
+)
+
+// capURL returns u, or "" when it is longer than MaxActorURL: a cut link
+// would lead nowhere.
+func capURL(u string) string {
+	if len(u) > MaxActorURL {
+		return ""
+	}
+	return u
 }
 
 // firstHref reads a URL given as a string, an object with url or href, or

@@ -133,3 +133,50 @@ func TestPostCaps(t *testing.T) {
 		})
 	}
 }
+
+// TestActorCaps (issue 15, item 9): a remote actor's name and username are
+// cut to their caps, and links too long to be real are dropped; on
+// a20fa47 a 900 KB name was kept whole and shown beside every post.
+func TestActorCaps(t *testing.T) {
+	long := func(s string, n int) string { return strings.Repeat(s, n) }
+	tests := []struct {
+		name                string
+		doc                 map[string]any
+		wantName, wantUser  int // runes kept
+		wantURL, wantFollow bool
+	}{
+		{"ordinary", map[string]any{"name": "Alice", "preferredUsername": "alice", "url": "https://example.social/@alice", "followers": "https://example.social/users/alice/followers"}, 5, 5, true, true},
+		{"900 KB name", map[string]any{"name": long("é", 450000), "preferredUsername": "alice"}, federation.MaxActorName, 5, false, false},
+		{"long username", map[string]any{"name": "A", "preferredUsername": long("a", 5000)}, 1, federation.MaxActorUsername, false, false},
+		{"links past the cap", map[string]any{"name": "A", "url": "https://example.social/" + long("x", 5000), "icon": map[string]any{"url": "https://example.social/" + long("i", 5000)},
+			"followers": "https://example.social/" + long("f", 5000)}, 1, 0, false, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			doc := map[string]any{"id": "https://example.social/users/alice", "type": "Person", "inbox": "https://example.social/users/alice/inbox"}
+			for k, v := range tt.doc {
+				doc[k] = v
+			}
+			body, _ := json.Marshal(doc)
+			a, err := federation.ParseActor(body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := utf8.RuneCountInString(a.Name); n != tt.wantName {
+				t.Errorf("name: %d runes, want %d", n, tt.wantName)
+			}
+			if n := utf8.RuneCountInString(a.PreferredUsername); n != tt.wantUser {
+				t.Errorf("username: %d runes, want %d", n, tt.wantUser)
+			}
+			if (a.URL != "") != tt.wantURL || (a.Followers != "") != tt.wantFollow {
+				t.Errorf("url %q, followers %q", a.URL, a.Followers)
+			}
+			if len(a.Icon) > federation.MaxActorURL {
+				t.Errorf("icon of %d bytes kept", len(a.Icon))
+			}
+			if !utf8.ValidString(a.Name) {
+				t.Error("name cut inside a rune")
+			}
+		})
+	}
+}

@@ -2,6 +2,7 @@ package federation
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"time"
@@ -38,6 +39,7 @@ type Inbox struct {
 	now        func() time.Time
 	retries    []time.Duration
 	workers    int
+	budget     int64          // ActorBudget
 	followers  followersCache // actors' followers collections, for visibility
 	wake       chan struct{}
 
@@ -74,7 +76,21 @@ type InboxDeps struct {
 	RetryDelays []time.Duration
 	// Workers is the size of the processing pool; 0: DefaultInboxWorkers.
 	Workers int
+	// ActorBudget bounds the bytes of one actor's activities waiting to
+	// be processed; 0: DefaultActorBudget, negative: no bound.
+	ActorBudget int64
 }
+
+// DefaultActorBudget is an actor's budget of bytes recorded and not yet
+// processed: some 7,000 activities of an ordinary size, far more than a
+// person or a server's relay has waiting, while a sender of 1 MB bodies
+// stops at 16.
+const DefaultActorBudget = 16 << 20
+
+// ErrOverBudget refuses an activity whose actor has too many bytes of
+// activities waiting: the sender is told to come back later (429), and
+// loses nothing.
+var ErrOverBudget = errors.New("too many bytes of this actor's activities wait to be processed")
 
 // NewInbox returns an Inbox.
 func NewInbox(d InboxDeps) *Inbox {
@@ -93,7 +109,10 @@ func NewInbox(d InboxDeps) *Inbox {
 	if d.Workers <= 0 {
 		d.Workers = DefaultInboxWorkers()
 	}
-	return &Inbox{retries: d.RetryDelays, workers: d.Workers, local: d.Local, keys: d.Keys, store: d.Store, actors: d.Actors, cache: d.ActorCache,
+	if d.ActorBudget == 0 {
+		d.ActorBudget = DefaultActorBudget
+	}
+	return &Inbox{retries: d.RetryDelays, workers: d.Workers, budget: d.ActorBudget, local: d.Local, keys: d.Keys, store: d.Store, actors: d.Actors, cache: d.ActorCache,
 		svc: d.Service, posts: d.Posts, fetch: d.Fetcher, dialects: d.Dialects, members: d.Members, mod: d.Moderation,
 		deliveries: d.Deliverer, schemes: newSchemeRecorder(d.Schemes), metrics: d.Metrics, log: d.Log, now: d.Now,
 		wake: make(chan struct{}, 1), parsed: map[string]parsedActivity{}}

@@ -400,9 +400,10 @@ func (p *processor) run(ctx context.Context, t *task) {
 		// Shutting down: processed again after the restart.
 		return
 	}
-	// What Agora does not process is kept by its id only: 20 x 1 MB of
-	// "type":"Foo" from a known actor were stored 14 days.
-	r := InboxResult{ID: t.it.ID, Result: result, At: in.now().UTC(), DropBody: t.act != nil && !handledTypes[t.act.Type]}
+	// Once processed, an activity is kept by its id (for dedup) and what
+	// superseded reads, not its body: 20 x 1 MB of "type":"Foo" from a
+	// known actor were stored 14 days.
+	r := InboxResult{ID: t.it.ID, Result: result, At: in.now().UTC(), Kept: keptOf(t.act)}
 	if err != nil && t.it.Attempts < len(in.retries) {
 		r.RetryAt = r.At.Add(in.retries[t.it.Attempts])
 		r.Result = fmt.Sprintf("%s (attempt %d; next at %s)", result, t.it.Attempts+1, r.RetryAt.Format(time.RFC3339))
@@ -618,10 +619,18 @@ func (in *Inbox) superseded(ctx context.Context, it InboxItem, act *Object) (str
 	return fmt.Sprintf("%s received meanwhile", typ), nil
 }
 
-// handledTypes are the activity types apply's switch acts on; the others
-// are ignored, and their bodies not kept.
-var handledTypes = map[string]bool{"Follow": true, "Create": true, "Update": true, "Delete": true,
-	"Like": true, "Dislike": true, "Flag": true, "Undo": true}
+// keptOf is what is kept of a processed activity's body: for an Undo or
+// a Delete, the id of its object, which superseded asks ReceivedLater
+// about while earlier activities are retried (up to 12 hours); nothing of
+// the others. What was applied lives on in the posts, members and reports
+// it made; the body is not read again.
+func keptOf(act *Object) []byte {
+	if act == nil || (act.Type != "Undo" && act.Type != "Delete") || idOf(act.Object) == "" {
+		return nil
+	}
+	b, _ := json.Marshal(map[string]string{"object": idOf(act.Object)})
+	return b
+}
 
 func (in *Inbox) apply(ctx context.Context, act *Object) (string, error) {
 	switch act.Type {

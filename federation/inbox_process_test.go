@@ -152,3 +152,27 @@ func TestFlagTargetsCapped(t *testing.T) {
 		}
 	}
 }
+
+// TestKeptOf: of a processed activity, only what superseded asks
+// ReceivedLater about is kept: an Undo's or a Delete's object id.
+func TestKeptOf(t *testing.T) {
+	tests := []struct {
+		name string
+		act  *Object
+		want string
+	}{
+		{"not parsed", nil, ""},
+		{"a Create", &Object{Type: "Create", Object: &Object{ID: "https://m.example/n/1", Content: "long text"}}, ""},
+		{"an Accept", &Object{Type: "Accept", Object: &Object{ID: "https://m.example/f/1"}}, ""},
+		{"a Delete", &Object{Type: "Delete", Object: &Object{ID: "https://m.example/n/1"}}, `{"object":"https://m.example/n/1"}`},
+		{"an Undo of an embedded Follow", &Object{Type: "Undo", Object: &Object{ID: "https://m.example/f/1", Type: "Follow"}}, `{"object":"https://m.example/f/1"}`},
+		{"an Undo of nothing", &Object{Type: "Undo"}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := string(keptOf(tt.act)); got != tt.want {
+				t.Errorf("keptOf = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}

@@ -3,6 +3,7 @@ package federation_test
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -197,5 +198,67 @@ func TestIgnoredTypesKeepNoBody(t *testing.T) {
 	}
 	if isNew, err := db.RecordInbox(ctx, item(3)); err != nil || isNew {
 		t.Errorf("the same activity again: new=%v, %v; want a duplicate", isNew, err)
+	}
+}
+
+// TestActorBudget (issue 15, item 4): an actor whose activities waiting
+// to be processed reach its byte budget is refused with ErrOverBudget
+// (429) and nothing is recorded; once its backlog is processed it is
+// accepted again. Processed activities keep no body but what superseded
+// reads (TestKeptOf). On a20fa47 every body was recorded.
+func TestActorBudget(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "agora.db")
+	db, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	base, _ := url.Parse("https://agora.example")
+	in := federation.NewInbox(federation.InboxDeps{Local: federation.NewLocal(base, db, nil), Keys: &staticKeys{old: testKeys()[0]},
+		Store: db, ActorBudget: 4 << 20})
+	key := federation.SigningKey{KeyID: testKeyID, Private: testKeys()[0]}
+	pad := strings.Repeat("tomato ", 900<<10/7)
+	send := func(typ string, i int) (string, error) {
+		// Accept and Delete naming the community are recorded and then
+		// ignored by the processor: they need no other dependency.
+		body := []byte(fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","id":"https://remote.example/a/%d","type":%q,`+
+			`"actor":%q,"object":"https://remote.example/note/%d","target":"https://agora.example/c/gardening","content":%q}`, i, typ, testActor, i, pad))
+		r := newRequest(t, http.MethodPost, testInbox, body)
+		if err := federation.SignRequest(r, key, body, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		return in.Receive(ctx, onWire(t, r), body, nil)
+	}
+	for i := range 4 {
+		if got, err := send("Accept", i); err != nil || got != federation.ResultQueued {
+			t.Fatalf("activity %d: %q, %v; want queued", i, got, err)
+		}
+	}
+	if got, err := send("Accept", 4); !errors.Is(err, federation.ErrOverBudget) {
+		t.Fatalf("fifth 900 KB activity: %q, %v; want ErrOverBudget", got, err)
+	}
+	if n, _ := db.InboxCount(ctx); n != 4 {
+		t.Fatalf("%d recorded, want the 4 within the budget", n)
+	}
+	in.ProcessPending(ctx)
+	if n, err := db.PendingBytes(ctx, testActor); err != nil || n != 0 {
+		t.Fatalf("pending after processing: %d, %v", n, err)
+	}
+	if got, err := send("Accept", 10); err != nil || got != federation.ResultQueued {
+		t.Fatalf("after the backlog was processed: %q, %v; want queued", got, err)
+	}
+	in.ProcessPending(ctx)
+	raw, err := sql.Open("sqlite", "file:"+path+"?_pragma=query_only(1)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	var size int
+	if err := raw.QueryRow(`SELECT sum(length(body)) FROM inbox WHERE processed_at IS NOT NULL`).Scan(&size); err != nil {
+		t.Fatal(err)
+	}
+	if size > 5*2 {
+		t.Errorf("bodies kept after processing: %d bytes; want {} each", size)
 	}
 }

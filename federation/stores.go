@@ -79,6 +79,9 @@ type InboxStore interface {
 	// PruneInbox deletes the items processed before a time; it returns
 	// how many.
 	PruneInbox(ctx context.Context, processedBefore time.Time) (int, error)
+	// PendingBytes is the size of the bodies of an actor's items recorded
+	// and not processed yet.
+	PendingBytes(ctx context.Context, actor string) (int64, error)
 }
 
 // InboxResult is the outcome of processing one InboxItem.
@@ -89,9 +92,10 @@ type InboxResult struct {
 	// RetryAt, when set, keeps the item unprocessed: it failed and is
 	// tried again at that time.
 	RetryAt time.Time
-	// DropBody replaces the recorded body by "{}": an activity of a type
-	// Agora does not process is kept by its id only (for dedup).
-	DropBody bool
+	// Kept replaces the recorded body once the item is processed: the
+	// id stays (for dedup), and of the body only what ReceivedLater reads
+	// later ("{}" when empty). Ignored when RetryAt is set.
+	Kept []byte
 }
 
 // OutActivity is an activity Agora sends, stored once however many inboxes

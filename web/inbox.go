@@ -57,6 +57,13 @@ func (s *server) reject(w http.ResponseWriter, r *http.Request, err error) {
 		w.Header().Set("Retry-After", strconv.Itoa(retryAfterBusy))
 		http.Error(w, "inbox busy", code)
 		return
+	case errors.Is(err, federation.ErrOverBudget):
+		// 429 is one of the answers Mastodon tries again later, not a
+		// refusal for good (response_error_unsalvageable? in
+		// app/workers/activitypub/delivery_worker.rb spares 401, 408 and
+		// 429); by then the backlog has been processed.
+		w.Header().Set("Retry-After", strconv.Itoa(retryAfterBudget))
+		s.Log.Warn("inbox rejected", "path", r.URL.Path, "remote", r.RemoteAddr, "status", code, "err", err)
 	case code == http.StatusTooManyRequests:
 		// A sender over its limit sends many: one Warn line each would
 		// flood the log (the per-address limit logs none either).

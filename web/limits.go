@@ -38,6 +38,10 @@ type Limits struct {
 // requests in progress take a few seconds at most.
 const retryAfterBusy = 5
 
+// retryAfterBudget is the Retry-After of a 429 to an actor over its byte
+// budget (federation.ErrOverBudget): its backlog is being processed.
+const retryAfterBudget = 60
+
 // errRateLimited is a request over a rate limit: 429, with the Retry-After
 // the limiter set on the response.
 var errRateLimited = errors.New("too many requests")

@@ -6,6 +6,7 @@ package web
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -39,19 +40,23 @@ type Deps struct {
 	// DefaultTrustedProxies, empty: none (the TCP peer is the client).
 	TrustedProxies []string
 	Version        string
-	Metrics        http.Handler // may be nil
-	Health         func(context.Context) error
-	Admin          AdminStore     // admin accounts, sessions, media, settings
-	Pages          PageStore      // read model of the HTML pages
-	Actors         ActorReader    // cached remote actors: post authors
-	Delivery       DeliveryStatus // the delivery status page
-	Finger         Finger         // WebFinger, for the Join, Write and Reply/Boost/Like forms
-	Software       ServerSoftware // NodeInfo of a visitor's server, for the Write form; may be nil
-	API            JSONGetter     // a visitor's server's JSON API (Lemmy's); may be nil
-	AllowHTTP      bool           // WebFinger falls back to http (allow_private_addresses)
-	Resolver       ActorResolver  // @user@host to actor IRI, for the moderation forms
-	Log            *slog.Logger
-	Now            func() time.Time
+	Metrics        http.Handler // may be nil: no /metrics here
+	// MetricsToken, when set, is the bearer token /metrics asks for; when
+	// empty, /metrics is not served on this handler (the metrics are then
+	// on metrics.listen, or nowhere).
+	MetricsToken string
+	Health       func(context.Context) error
+	Admin        AdminStore     // admin accounts, sessions, media, settings
+	Pages        PageStore      // read model of the HTML pages
+	Actors       ActorReader    // cached remote actors: post authors
+	Delivery     DeliveryStatus // the delivery status page
+	Finger       Finger         // WebFinger, for the Join, Write and Reply/Boost/Like forms
+	Software     ServerSoftware // NodeInfo of a visitor's server, for the Write form; may be nil
+	API          JSONGetter     // a visitor's server's JSON API (Lemmy's); may be nil
+	AllowHTTP    bool           // WebFinger falls back to http (allow_private_addresses)
+	Resolver     ActorResolver  // @user@host to actor IRI, for the moderation forms
+	Log          *slog.Logger
+	Now          func() time.Time
 }
 
 type server struct {
@@ -60,6 +65,21 @@ type server struct {
 
 	csrfOnce   sync.Once
 	csrfSecret []byte // see csrfKey
+}
+
+// bearer serves next only to requests carrying the token: the metrics
+// name the hosts Agora talks to and how its queues stand, which is the
+// admin's to read, not the world's.
+func bearer(token string, next http.Handler) http.Handler {
+	want := []byte("Bearer " + token)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="agora metrics"`)
+			http.Error(w, "metrics: an Authorization: Bearer header with metrics.token is needed", http.StatusUnauthorized)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // OutActivities finds the activities Agora sent, by IRI.
@@ -88,8 +108,8 @@ func New(d Deps) http.Handler {
 	r.Get("/.well-known/nodeinfo", s.nodeinfoLinks)
 	r.Get("/nodeinfo/{version:2\\.[01]}", s.nodeinfo)
 	r.Get("/healthz", s.healthz)
-	if d.Metrics != nil {
-		r.Method(http.MethodGet, "/metrics", d.Metrics)
+	if d.Metrics != nil && d.MetricsToken != "" {
+		r.Method(http.MethodGet, "/metrics", bearer(d.MetricsToken, d.Metrics))
 	}
 	r.Get("/actor", s.instanceLevelActor(d.Docs.InstanceActor))
 	r.Get("/moderation", s.instanceLevelActor(d.Docs.ModerationActor))
@@ -157,7 +177,7 @@ func statusOf(err error) int {
 		return http.StatusUnsupportedMediaType
 	case errors.Is(err, federation.ErrNotVerified):
 		return http.StatusUnauthorized
-	case errors.Is(err, errRateLimited):
+	case errors.Is(err, errRateLimited), errors.Is(err, federation.ErrOverBudget):
 		return http.StatusTooManyRequests
 	case errors.Is(err, errCSRF):
 		return http.StatusForbidden

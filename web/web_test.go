@@ -53,6 +53,7 @@ func TestStatusOf(t *testing.T) {
 		{&http.MaxBytesError{Limit: 1}, 413},
 		{wrap(errContentType), 415},
 		{wrap(errRateLimited), 429},
+		{wrap(federation.ErrOverBudget), 429},
 		{fmt.Errorf("verify: %w: %w", federation.ErrKeyUnavailable, federation.ErrBusy), 503},
 		{errors.New("disk on fire"), 500},
 	}

@@ -81,6 +81,9 @@ func openApp(ctx context.Context, cfg Config, log *slog.Logger, metrics *federat
 		ConnectTimeout: cfg.Delivery.ConnectTimeout.Duration,
 		RequestTimeout: cfg.Delivery.RequestTimeout.Duration,
 	})
+	if cfg.wrapTransport != nil {
+		a.client.Transport = cfg.wrapTransport(db, a.client.Transport)
+	}
 	a.fetcher = federation.NewLimitedFetcher(a.client, func(r *http.Request) error {
 		key, err := a.local.SigningKey(r.Context(), federation.InstanceKeyOwner)
 		if err != nil {

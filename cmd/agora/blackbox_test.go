@@ -39,14 +39,25 @@ func TestBlackBox(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
+	mln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metricsAddr := mln.Addr().String()
+	mln.Close()
 	base := "http://" + addr
 	config := filepath.Join(dir, "agora.toml")
+	const metricsToken = "0123456789abcdef-metrics"
 	os.WriteFile(config, []byte(fmt.Sprintf(`base_url = %q
 listen = %q
 data_dir = %q
 allow_private_addresses = true
 log_format = "json"
-`, base, addr, filepath.Join(dir, "data"))), 0o600)
+
+[metrics]
+listen = %q
+token = %q
+`, base, addr, filepath.Join(dir, "data"), metricsAddr, metricsToken)), 0o600)
 
 	// A config with a mistake stops with one line naming the key.
 	bad := filepath.Join(dir, "bad.toml")
@@ -165,8 +176,31 @@ log_format = "json"
 	if code, body := get(t, base+"/nodeinfo/2.1", ""); code != 200 || !strings.Contains(string(body), `"agora"`) {
 		t.Fatalf("nodeinfo: %d %s", code, body)
 	}
-	if code, body := get(t, base+"/metrics", ""); code != 200 || !strings.Contains(string(body), "agora_inbox_activities_total") {
-		t.Fatalf("metrics: %d", code)
+	// Metrics: on their own listener, and on the main one with the token
+	// only (issue 15, item 9: they were public).
+	for _, tt := range []struct {
+		url, auth string
+		want      int
+	}{
+		{"http://" + metricsAddr + "/metrics", "", 200},
+		{base + "/metrics", "Bearer " + metricsToken, 200},
+		{base + "/metrics", "", 401},
+		{base + "/metrics", "Bearer not-the-token-at-all", 401},
+		{base + "/metrics", metricsToken, 401},
+	} {
+		req, _ := http.NewRequest(http.MethodGet, tt.url, nil)
+		if tt.auth != "" {
+			req.Header.Set("Authorization", tt.auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tt.want || (tt.want == 200) != strings.Contains(string(body), "agora_inbox_activities_total") {
+			t.Fatalf("GET %s with %q: %d; want %d", tt.url, tt.auth, resp.StatusCode, tt.want)
+		}
 	}
 
 	// A second server on the same data dir is refused.

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"net/netip"
 	"net/url"
 	"strconv"
@@ -12,6 +13,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/agorafed/agora/federation"
+	"github.com/agorafed/agora/storage/sqlite"
 )
 
 // Config is agora.toml. Every key is documented in config.example.toml.
@@ -29,6 +31,7 @@ type Config struct {
 	Delivery       DeliveryConfig `toml:"delivery"`
 	Posting        PostingConfig  `toml:"posting"`
 	Inbox          InboxConfig    `toml:"inbox"`
+	Metrics        MetricsConfig  `toml:"metrics"`
 
 	timeouts serverTimeouts // not in the file: tests shorten them
 	// processRetries, when set, replaces the waits before new attempts at
@@ -37,6 +40,10 @@ type Config struct {
 	// fetchLimits, when set, replaces the Fetcher's default limits (not in
 	// the file: tests shorten them).
 	fetchLimits federation.FetchLimits
+	// wrapTransport, when set, wraps the transport of every outgoing
+	// request (not in the file: tests check that none is made while a
+	// write transaction is open).
+	wrapTransport func(*sqlite.DB, http.RoundTripper) http.RoundTripper
 }
 
 // InboxConfig is the [inbox] table: what one client may make the inboxes
@@ -48,6 +55,16 @@ type InboxConfig struct {
 	RateWindow    Duration `toml:"rate_window"`
 	// Workers process recorded activities; 0: 8 per core.
 	Workers int `toml:"workers"`
+}
+
+// MetricsConfig is the [metrics] table: where the Prometheus metrics are
+// served. With neither key, they are not served.
+type MetricsConfig struct {
+	// Listen is an address of their own (host:port), with no token.
+	Listen string `toml:"listen"`
+	// Token, when set, serves them on the main listener too, to requests
+	// with "Authorization: Bearer <token>".
+	Token string `toml:"token"`
 }
 
 // PostingConfig is the [posting] table: the instance's anti-spam limits.
@@ -178,6 +195,8 @@ func applyEnv(cfg *Config, env func(string) string) error {
 	str("AGORA_DATA_DIR", &cfg.DataDir)
 	str("AGORA_LOG_LEVEL", &cfg.LogLevel)
 	str("AGORA_LOG_FORMAT", &cfg.LogFormat)
+	str("AGORA_METRICS_LISTEN", &cfg.Metrics.Listen)
+	str("AGORA_METRICS_TOKEN", &cfg.Metrics.Token)
 	if v := env("AGORA_TRUSTED_PROXIES"); v != "" {
 		cfg.TrustedProxies = splitList(v) // "none": trust no proxy
 	}
@@ -269,6 +288,9 @@ func (c *Config) validate() error {
 		return fmt.Errorf("config inbox.workers: want 0 (8 per core) or more, got %d", in.Workers)
 	case (in.RatePerIP > 0 || in.RatePerActor > 0) && in.RateWindow.Duration < time.Second:
 		return errors.New("config inbox.rate_window: must be at least 1s")
+	}
+	if t := c.Metrics.Token; t != "" && len(t) < 16 {
+		return fmt.Errorf("config metrics.token: want at least 16 characters (a random one: openssl rand -hex 16), got %d", len(t))
 	}
 	return nil
 }

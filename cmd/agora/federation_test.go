@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/agorafed/agora/federation/fedtest"
+	"github.com/agorafed/agora/storage/sqlite"
 )
 
 // testAgora is Agora wired as `agora serve` wires it, on a loopback port,
@@ -34,8 +35,30 @@ func testConfig(t *testing.T, dir, addr string) Config {
 	cfg.DataDir = dir
 	cfg.AllowPrivateAddresses = true
 	cfg.LogLevel = "debug"
+	cfg.wrapTransport = noRequestInWrite(t)
 	return cfg
 }
+
+// noRequestInWrite is a transport check for every test server: an
+// outgoing request made by a goroutine that holds a write transaction
+// fails the test, and the request (issue 13: nothing waits on the
+// network inside a transaction).
+func noRequestInWrite(t *testing.T) func(*sqlite.DB, http.RoundTripper) http.RoundTripper {
+	return func(db *sqlite.DB, next http.RoundTripper) http.RoundTripper {
+		db.TrackWriters()
+		return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			if db.HoldsWrite() {
+				t.Errorf("%s %s made while a write transaction is open", r.Method, r.URL)
+				return nil, fmt.Errorf("%s %s: request made while a write transaction is open", r.Method, r.URL)
+			}
+			return next.RoundTrip(r)
+		})
+	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 // startAgora starts Agora on addr ("" picks a free port) with data in dir.
 func startAgora(t *testing.T, dir, addr string, change func(*Config)) *testAgora {

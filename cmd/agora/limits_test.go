@@ -233,11 +233,14 @@ func inboxRows(t *testing.T, dataDir, id string) int {
 }
 
 // TestInboxBusy: beyond inbox.max_concurrent requests in progress, the
-// next is answered 503 with Retry-After at once.
+// next is answered 503 with Retry-After at once. Requests waiting for a
+// key give their slot back, up to max_concurrent of them (web/limits.go,
+// inboxSlot); the next ones wait holding theirs: with 2 slots, 2 waiting
+// without a slot and 2 with one, the fifth request finds none.
 func TestInboxBusy(t *testing.T) {
 	dir := t.TempDir()
 	// The key server is slow, so that verifying holds each request.
-	slowKeys := fedtest.NewServer(t, fedtest.Options{Users: []string{"alice", "bob", "carol"}})
+	slowKeys := fedtest.NewServer(t, fedtest.Options{Users: []string{"alice", "bob", "carol", "dave", "erin"}})
 	a := startAgora(t, dir, "", func(c *Config) {
 		c.Inbox = InboxConfig{MaxConcurrent: 2, RateWindow: Duration{time.Minute}}
 	})
@@ -257,7 +260,7 @@ func TestInboxBusy(t *testing.T) {
 		return r
 	}
 	var wg sync.WaitGroup
-	for _, user := range []string{"alice", "bob"} {
+	for _, user := range []string{"alice", "bob", "carol", "dave"} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -266,15 +269,15 @@ func TestInboxBusy(t *testing.T) {
 			}
 		}()
 	}
-	waitUntil(t, "two requests waiting on the key", func() bool { return hold.waiting() == 2 })
+	waitUntil(t, "four requests waiting on their keys", func() bool { return hold.waiting() == 4 })
 	before := dbDigest(t, dir)
-	resp, err := http.DefaultClient.Do(mk("carol"))
+	resp, err := http.DefaultClient.Do(mk("erin"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
 	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" {
-		t.Fatalf("third request: %d, Retry-After %q; want 503 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
+		t.Fatalf("fifth request: %d, Retry-After %q; want 503 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
 	}
 	if d := diffDigest(before, dbDigest(t, dir)); len(d) > 0 {
 		t.Fatalf("the refused request changed the database: %v", d)
@@ -446,6 +449,33 @@ func TestKeyFetchesHoldNoSlot(t *testing.T) {
 	for range slots {
 		if c := <-codes; c == http.StatusAccepted {
 			t.Errorf("a forged request was answered %d", c)
+		}
+	}
+}
+
+// TestMetricsConfig: [metrics] from the environment; a token too short
+// to be a secret is refused naming the key.
+func TestMetricsConfig(t *testing.T) {
+	tests := []struct {
+		env     map[string]string
+		want    MetricsConfig
+		wantErr string
+	}{
+		{nil, MetricsConfig{}, ""},
+		{map[string]string{"AGORA_METRICS_LISTEN": "127.0.0.1:9464", "AGORA_METRICS_TOKEN": "0123456789abcdef"},
+			MetricsConfig{Listen: "127.0.0.1:9464", Token: "0123456789abcdef"}, ""},
+		{map[string]string{"AGORA_METRICS_TOKEN": "secret"}, MetricsConfig{}, "metrics.token"},
+	}
+	for _, tt := range tests {
+		cfg, err := loadConfig("", func(k string) string { return tt.env[k] })
+		if tt.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("%v: err = %v, want one naming %s", tt.env, err, tt.wantErr)
+			}
+			continue
+		}
+		if err != nil || cfg.Metrics != tt.want {
+			t.Errorf("%v: %+v, %v; want %+v", tt.env, cfg.Metrics, err, tt.want)
 		}
 	}
 }

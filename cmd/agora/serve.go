@@ -79,6 +79,7 @@ type server struct {
 	app      *app
 	inbox    *federation.Inbox
 	http     *http.Server
+	metrics  *http.Server // on metrics.listen; nil: none
 	serveErr chan error
 	stopWork context.CancelFunc
 	wg       sync.WaitGroup
@@ -103,6 +104,19 @@ func startServer(ctx context.Context, cfg Config, log *slog.Logger, ln net.Liste
 		return float64(n)
 	})
 	s := &server{app: a, serveErr: make(chan error, 1)}
+	metricsHandler := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+	if cfg.Metrics.Listen != "" {
+		mln, err := net.Listen("tcp", cfg.Metrics.Listen)
+		if err != nil {
+			a.Close()
+			return nil, fmt.Errorf("metrics.listen: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", metricsHandler)
+		s.metrics = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, WriteTimeout: time.Minute}
+		go s.metrics.Serve(mln)
+		log.Info("metrics listening", "listen", mln.Addr().String())
+	}
 	s.inbox = a.newInbox(metrics)
 	handler := web.New(web.Deps{
 		Local:           a.local,
@@ -117,7 +131,8 @@ func startServer(ctx context.Context, cfg Config, log *slog.Logger, ln net.Liste
 		TrustedProxies:  cfg.TrustedProxies,
 		Limits:          web.Limits{MaxConcurrent: cfg.Inbox.MaxConcurrent, PerIP: cfg.Inbox.RatePerIP, PerActor: cfg.Inbox.RatePerActor, Window: cfg.Inbox.RateWindow.Duration},
 		Version:         version,
-		Metrics:         promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+		Metrics:         metricsHandler,
+		MetricsToken:    cfg.Metrics.Token,
 		Health:          func(ctx context.Context) error { _, err := a.db.QueueDepth(ctx); return err },
 		Admin:           a.db,
 		Pages:           a.db,
@@ -167,6 +182,9 @@ func (s *server) Stop() {
 	defer cancel()
 	if err := s.http.Shutdown(shutCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		s.app.log.Warn("shutdown", "err", err)
+	}
+	if s.metrics != nil {
+		s.metrics.Shutdown(shutCtx)
 	}
 	s.stopWork()
 	s.wg.Wait()

@@ -40,6 +40,8 @@ type DB struct {
 	rs, ws         stmts // prepared statements of the reader pool and the writer
 
 	wal walSyncer // makes the WAL durable after a durable group commit
+
+	writers writers // who holds a write transaction, when tracked (tx.go)
 }
 
 // Open opens (creating if needed, with mode 0600) the database at path and
@@ -152,7 +154,7 @@ func (db *DB) migrate(ctx context.Context) error {
 }
 
 func (db *DB) apply(ctx context.Context, version int, name, body string) error {
-	tx, err := db.w.BeginTx(ctx, nil)
+	tx, err := db.begin(ctx)
 	if err != nil {
 		return err
 	}

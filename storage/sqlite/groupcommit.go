@@ -94,6 +94,7 @@ func (g *groupCommit[Req, Res]) commit(db *DB, batch []*gcReq[Req, Res]) {
 	err := func() error {
 		// The writer's one connection, held for the pragmas and the
 		// transaction together.
+		defer db.writers.hold()()
 		conn, err := db.w.Conn(ctx)
 		if err != nil {
 			return err

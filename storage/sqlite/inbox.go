@@ -75,7 +75,7 @@ func (db *DB) MarkInboxProcessed(ctx context.Context, results []federation.Inbox
 // markInbox is the write of a group commit of MarkInboxProcessed.
 func markInbox(ctx context.Context, tx *sql.Tx, reqs [][]federation.InboxResult) []gcResult[struct{}] {
 	out := make([]gcResult[struct{}], len(reqs))
-	done, err := tx.PrepareContext(ctx, `UPDATE inbox SET processed_at = ?, result = ? WHERE id = ?`)
+	done, err := tx.PrepareContext(ctx, `UPDATE inbox SET processed_at = ?, result = ?, body = ? WHERE id = ?`)
 	if err != nil {
 		for i := range out {
 			out[i].err = err
@@ -91,14 +91,6 @@ func markInbox(ctx context.Context, tx *sql.Tx, reqs [][]federation.InboxResult)
 		return out
 	}
 	defer retry.Close()
-	dropped, err := tx.PrepareContext(ctx, `UPDATE inbox SET processed_at = ?, result = ?, body = '{}' WHERE id = ?`)
-	if err != nil {
-		for i := range out {
-			out[i].err = err
-		}
-		return out
-	}
-	defer dropped.Close()
 	for i, results := range reqs {
 		for _, r := range results {
 			// Only processed rows are deleted (PruneInbox), so every id is
@@ -107,10 +99,12 @@ func markInbox(ctx context.Context, tx *sql.Tx, reqs [][]federation.InboxResult)
 			switch {
 			case !r.RetryAt.IsZero():
 				_, err = retry.ExecContext(ctx, ms(r.RetryAt), r.Result, r.ID)
-			case r.DropBody:
-				_, err = dropped.ExecContext(ctx, ms(r.At), r.Result, r.ID)
 			default:
-				_, err = done.ExecContext(ctx, ms(r.At), r.Result, r.ID)
+				kept := r.Kept
+				if len(kept) == 0 {
+					kept = []byte("{}")
+				}
+				_, err = done.ExecContext(ctx, ms(r.At), r.Result, kept, r.ID)
 			}
 			if err != nil && out[i].err == nil {
 				out[i].err = fmt.Errorf("mark inbox item %d processed: %w", r.ID, err)
@@ -162,8 +156,24 @@ func (db *DB) PruneInbox(ctx context.Context, processedBefore time.Time) (int, e
 		}
 		n, err := res.RowsAffected()
 		total += int(n)
-		if err != nil || n < chunk {
+		if err != nil {
+			return total, err
+		}
+		if n < chunk {
+			// Actors with nothing waiting any more.
+			_, err := db.write(ctx, `DELETE FROM inbox_actor_bytes WHERE pending <= 0`)
 			return total, err
 		}
 	}
+}
+
+// PendingBytes is the size of the bodies of an actor's activities
+// recorded and not processed yet (inbox_actor_bytes, kept by triggers).
+func (db *DB) PendingBytes(ctx context.Context, actor string) (int64, error) {
+	var n int64
+	err := db.readRow(ctx, `SELECT pending FROM inbox_actor_bytes WHERE actor = ?`, actor).Scan(&n)
+	if err == sql.ErrNoRows {
+		return 0, nil
+	}
+	return n, err
 }

@@ -68,6 +68,7 @@ func (db *DB) writeRows(ctx context.Context, query string, args ...any) (*sql.Ro
 }
 
 func (db *DB) write(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	defer db.writers.hold()()
 	st, done, _, err := db.prepared(ctx, &db.ws, query)
 	defer done()
 	if err != nil {

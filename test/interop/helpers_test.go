@@ -97,8 +97,8 @@ func startAgora(t *testing.T) *agora {
 	dir := t.TempDir()
 	addr := freeAddr(t)
 	a := &agora{t: t, addr: addr, base: "http://" + addr, dir: dir, config: filepath.Join(dir, "agora.toml"), logs: &bytes.Buffer{}}
-	cfg := fmt.Sprintf("base_url = %q\nlisten = %q\ndata_dir = %q\nallow_private_addresses = true\nlog_level = \"debug\"\n",
-		a.base, addr, filepath.Join(dir, "data"))
+	cfg := fmt.Sprintf("base_url = %q\nlisten = %q\ndata_dir = %q\nallow_private_addresses = true\nlog_level = \"debug\"\n[metrics]\ntoken = %q\n",
+		a.base, addr, filepath.Join(dir, "data"), metricsToken)
 	if err := os.WriteFile(a.config, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -158,10 +158,15 @@ func (a *agora) cli(args ...string) string {
 
 func (a *agora) handle(community string) string { return "@" + community + "@" + a.addr }
 
+// metricsToken is the token /metrics asks of the interop suite.
+const metricsToken = "interop-metrics-token"
+
 // metric returns the value of one sample on /metrics (0 when absent).
 func (a *agora) metric(name string) float64 {
 	a.t.Helper()
-	resp, err := http.Get(a.base + "/metrics")
+	req, _ := http.NewRequest(http.MethodGet, a.base+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+metricsToken)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		a.t.Fatal(err)
 	}
