@@ -102,6 +102,11 @@ func TestCatalogs(t *testing.T) {
 			}
 		}
 	}
+	for _, id := range []string{"admin.mod.decision.announce", "admin.mod.decision.refuse", "admin.mod.role.moderator", "admin.mod.role.owner"} {
+		if _, ok := en[id]; !ok { // admin_moderation.html names them with printf
+			t.Errorf("no message %s", id)
+		}
+	}
 	for code := range errorPages {
 		for _, part := range []string{"title", "text"} {
 			if _, ok := en["error."+strconv.Itoa(code)+"."+part]; !ok {
@@ -151,6 +156,29 @@ func TestLocalPath(t *testing.T) {
 	} {
 		if got := localPath(in); got != want {
 			t.Errorf("localPath(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestNotices: the console's notices, in English as the handlers write
+// them, are shown in the admin's language.
+func TestNotices(t *testing.T) {
+	en, fr := langs["en"], langs["fr"]
+	tests := []struct{ notice, en, fr string }{
+		{"Saved", "Saved", "Enregistré"},
+		{"Pinned https://x.example/1", "Pinned https://x.example/1", "Épinglée\u00a0: https://x.example/1"},
+		{"Blocked spam.example (3 members removed)", "Blocked spam.example (3 members removed)", "Bloqué\u00a0: spam.example (membres retirés\u00a0: 3)"},
+		{"Made @a@b.example owner", "Made @a@b.example owner", "@a@b.example est désormais propriétaire"},
+		{"Removed the role of @a@b.example", "Removed the role of @a@b.example", "Rôle retiré à\u00a0@a@b.example"},
+		{"Something new", "Something new", "Something new"},
+	}
+	for _, tt := range tests {
+		if got := translateNotice(en, tt.notice); got != tt.en {
+			t.Errorf("en %q: %q", tt.notice, got)
+		}
+		want, _ := strconv.Unquote(`"` + tt.fr + `"`)
+		if got := translateNotice(fr, tt.notice); got != want {
+			t.Errorf("fr %q: %q, want %q", tt.notice, got, want)
 		}
 	}
 }

@@ -133,8 +133,20 @@ func TestLanguageChoice(t *testing.T) {
 	resp, body = b.getWith("/")
 	check("no Accept-Language", resp, body, "en", "Communities")
 
-	if err := c.db.SetSetting(context.Background(), "language", "fr"); err != nil {
-		t.Fatal(err)
+	// The admin sets the instance default in the console.
+	admin := c.admin()
+	if _, form := admin.get("/admin/settings"); !strings.Contains(form, `<option value="fr" lang="fr">Français</option>`) {
+		t.Fatalf("settings form lacks the default language:\n%s", form)
+	}
+	if resp, _ := admin.post("/admin/settings", "ok", url.Values{"name": {"Agora"}, "language": {"fr"}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("saving the default language: %d", resp.StatusCode)
+	}
+	if set, _ := c.db.Settings(context.Background()); set["language"] != "fr" {
+		t.Fatalf("language setting %q", set["language"])
+	}
+	if _, body := admin.getWith("/admin/settings?notice=Saved", "Accept-Language", "de"); !strings.Contains(body, `<option value="fr" lang="fr" selected>`) ||
+		!strings.Contains(body, `role="status">Enregistré</p>`) || !strings.Contains(body, "Langue par défaut") {
+		t.Errorf("console in French after the default changed:\n%s", body)
 	}
 	resp, body = b.getWith("/", "Accept-Language", "de")
 	check("German, instance default French", resp, body, "fr", "Communautés")

@@ -70,6 +70,9 @@ func (s *server) render(w http.ResponseWriter, r *http.Request, status int, page
 	data["AdminName"] = adminName(r)
 	data["Lang"] = l.Code
 	data["Langs"] = langLinks(r, l)
+	if n, ok := data["Notice"].(string); ok && n != "" {
+		data["Notice"] = translateNotice(l, n)
+	}
 	if _, ok := data["CSRF"]; !ok && adminName(r) != "" {
 		data["CSRF"] = s.csrfToken(w, r)
 	}
