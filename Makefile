@@ -5,8 +5,14 @@ GO ?= go
 
 all: build
 
+# The binary: static (CGO_ENABLED=0: modernc's SQLite is Go, no C library
+# is linked), so it runs on any Linux of its architecture, from scratch or
+# distroless images too. BIN names the file; VERSION, when set, is what
+# `agora version` and the User-Agent say.
+BIN ?= agora
+VERSION ?=
 build:
-	$(GO) build -o agora ./cmd/agora
+	CGO_ENABLED=0 $(GO) build -trimpath $(if $(VERSION),-ldflags "-X main.version=$(VERSION)") -o $(BIN) ./cmd/agora
 
 # Every test: unit, integration, the black-box check of the built binary,
 # and the interop suite against Fedify (test/interop), which must run here:

@@ -70,13 +70,20 @@ func (m *Moderation) RoleOf(ctx context.Context, c Community, actor string) (Rol
 // DomainBlocked tells whether an actor's server is blocked in a community
 // or on the whole instance.
 func (m *Moderation) DomainBlocked(ctx context.Context, c Community, actor string) (bool, error) {
+	return DomainBlocked(ctx, m.mods, c, actor)
+}
+
+// DomainBlocked tells whether an actor's server is blocked in community c
+// or on the whole instance (c.ID 0: on the instance only), as DomainMatches
+// judges the blocks that blocks lists.
+func DomainBlocked(ctx context.Context, blocks BlockLister, c Community, actor string) (bool, error) {
 	host := HostOf(actor)
 	ids := []int64{0, c.ID}
 	if c.ID == 0 {
 		ids = ids[:1] // the instance's blocks only: one query, not the same one twice
 	}
 	for _, cid := range ids {
-		bs, err := m.mods.DomainBlocks(ctx, cid)
+		bs, err := blocks.DomainBlocks(ctx, cid)
 		if err != nil {
 			return false, fmt.Errorf("domain blocks: %w", err)
 		}
@@ -226,6 +233,32 @@ func (m *Moderation) Ban(ctx context.Context, c Community, by, actor, reason str
 			if err := m.remove(ctx, c, by, p, reason); err != nil {
 				return err
 			}
+		}
+	}
+	return nil
+}
+
+// RemoveMember drops a member (or a pending join request) without
+// banning them: they may follow again. Their server is sent Reject{Follow},
+// as a ban does (Mastodon and Lemmy end a follow on Reject), and the
+// removal is logged as "kick".
+func (m *Moderation) RemoveMember(ctx context.Context, c Community, by, actor, reason string) error {
+	old, err := m.store.Member(ctx, c.ID, actor)
+	if errors.Is(err, ErrNotFound) || (err == nil && old.State != Joined && old.State != Pending) {
+		return fmt.Errorf("%s is not a member of %s: %w", actor, c.Name, ErrNotFound)
+	}
+	if err != nil {
+		return err
+	}
+	if err := m.store.DeleteMember(ctx, c.ID, actor); err != nil {
+		return fmt.Errorf("remove %s from %s: %w", actor, c.Name, err)
+	}
+	if err := m.log(ctx, c.ID, by, "kick", actor, reason); err != nil {
+		return err
+	}
+	if old.FollowID != "" {
+		if err := m.pub.RejectFollow(ctx, c, old); err != nil {
+			return fmt.Errorf("remove %s from %s: %w", actor, c.Name, err)
 		}
 	}
 	return nil

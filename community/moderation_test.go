@@ -232,11 +232,10 @@ func (r *modRecorder) DirectMessage(_ context.Context, _ Community, to, text str
 func TestModerationRules(t *testing.T) {
 	ctx := context.Background()
 	store, pub, mods, rec := newMemStore(), &recorder{}, newMemMods(), &modRecorder{}
-	svc := NewService(store, pub, nil)
+	svc := NewService(store, mods, pub, nil)
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	m := NewModeration(ModerationDeps{Service: svc, Store: store, Mods: mods, Publisher: pub, ModPublisher: rec,
 		Now: func() time.Time { return now }})
-	svc.UseModeration(m)
 	c, _ := svc.Create(ctx, Community{Name: "garden", Title: "Gardening"})
 	owner, mod, eve := "https://m.example/users/owner", "https://l.example/u/mod", "https://spam.example/users/eve"
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -28,6 +29,11 @@ type PostStore interface {
 	CountAnnouncedSince(ctx context.Context, communityID int64, author string, since time.Time) (int, error)
 	// PostsByAuthor lists an author's live posts in every community.
 	PostsByAuthor(ctx context.Context, author string) ([]Post, error)
+	// AuthorFacts answers for an author's membership, role, domain blocks
+	// and recent posts in one query, where deciding a post would otherwise
+	// ask four questions of three stores. The store reads the roles and
+	// blocks that Moderation keeps.
+	AuthorFacts(ctx context.Context, communityID int64, author string, since time.Time) (AuthorFacts, error)
 	// SetReaction records (add) or removes an actor's Like or Dislike of a
 	// post and returns the post's new counts; changed is false when nothing
 	// changed (a repeated Like).
@@ -57,86 +63,42 @@ type PostPublisher interface {
 
 // AuthorFacts is what the store knows of a post's author in a community.
 type AuthorFacts struct {
-	State         MemberState // "" when the author has no relation to the community
-	Role          Role        // "" for none
-	DomainBlocked bool        // on the instance or in the community, as DomainMatches says
-	RecentPosts   int         // announced posts in the community received since the time asked
-}
-
-// AuthorFactsStore answers for an author's membership, role, domain blocks
-// and recent posts in one query, where Posts would otherwise ask four
-// questions of three stores for every post it decides. A PostStore may
-// implement it; if it does, it must be the store that Moderation reads
-// roles and domain blocks from.
-type AuthorFactsStore interface {
-	AuthorFacts(ctx context.Context, communityID int64, author string, since time.Time) (AuthorFacts, error)
+	State MemberState // "" when the author has no relation to the community
+	Role  Role        // "" for none
+	// Blocks are domains blocked on the instance or in the community that
+	// may cover the author's host: every one that does, and perhaps
+	// others (a store may filter roughly). DomainMatches decides, here.
+	Blocks      []string
+	RecentPosts int // announced posts in the community received since the time asked
 }
 
 // Posts handles the posts addressed to communities.
 type Posts struct {
-	store  Store
 	posts  PostStore
-	facter AuthorFactsStore // nil: the facts are gathered one by one
 	pub    PostPublisher
-	mod    ModerationFacts // nil: no roles or domain blocks
 	limits Limits
 	now    func() time.Time
 }
 
 // NewPosts returns Posts; now may be nil for time.Now.
-func NewPosts(store Store, posts PostStore, pub PostPublisher, limits Limits, now func() time.Time) *Posts {
+func NewPosts(posts PostStore, pub PostPublisher, limits Limits, now func() time.Time) *Posts {
 	if now == nil {
 		now = time.Now
 	}
-	facter, _ := posts.(AuthorFactsStore)
-	return &Posts{store: store, posts: posts, facter: facter, pub: pub, limits: limits, now: now}
+	return &Posts{posts: posts, pub: pub, limits: limits, now: now}
 }
-
-// UseModeration makes the decisions know moderators (who may post in
-// moderators-only communities) and blocked domains.
-func (s *Posts) UseModeration(f ModerationFacts) { s.mod = f }
 
 // facts completes what the inbox gathered with what the store knows.
 func (s *Posts) facts(ctx context.Context, c Community, author string, f PostFacts) (PostFacts, error) {
-	if s.facter != nil {
-		af, err := s.facter.AuthorFacts(ctx, c.ID, author, s.now().Add(-s.limits.RateWindow))
-		if err != nil {
-			return f, err
-		}
-		f.Author = af.State
-		if s.mod != nil {
-			f.AuthorIsMod, f.DomainBlocked = af.Role != "", af.DomainBlocked
-		}
-		if s.limits.RatePosts > 0 {
-			f.RecentPosts = af.RecentPosts
-		}
-		return f, nil
-	}
-	m, err := s.store.Member(ctx, c.ID, author)
-	switch {
-	case err == nil:
-		f.Author = m.State
-	case errors.Is(err, ErrNotFound):
-		f.Author = ""
-	default:
+	af, err := s.posts.AuthorFacts(ctx, c.ID, author, s.now().Add(-s.limits.RateWindow))
+	if err != nil {
 		return f, err
 	}
-	if s.mod != nil {
-		role, err := s.mod.RoleOf(ctx, c, author)
-		if err != nil {
-			return f, err
-		}
-		f.AuthorIsMod = role != ""
-		if f.DomainBlocked, err = s.mod.DomainBlocked(ctx, c, author); err != nil {
-			return f, err
-		}
-	}
+	f.Author, f.AuthorIsMod = af.State, af.Role != ""
+	host := HostOf(author)
+	f.DomainBlocked = slices.ContainsFunc(af.Blocks, func(d string) bool { return DomainMatches(d, host) })
 	if s.limits.RatePosts > 0 {
-		n, err := s.posts.CountAnnouncedSince(ctx, c.ID, author, s.now().Add(-s.limits.RateWindow))
-		if err != nil {
-			return f, err
-		}
-		f.RecentPosts = n
+		f.RecentPosts = af.RecentPosts
 	}
 	return f, nil
 }

@@ -37,28 +37,29 @@ type Publisher interface {
 // console all go through it, so the same rules hold whichever way a change
 // comes in.
 type Service struct {
-	store Store
-	pub   Publisher
-	mod   ModerationFacts // nil: no domain blocks
-	now   func() time.Time
+	store  Store
+	blocks BlockLister
+	pub    Publisher
+	now    func() time.Time
 }
 
-// ModerationFacts is what the follow and post decisions learn from
-// moderation: roles and domain blocks. Moderation implements it.
-type ModerationFacts interface {
-	RoleOf(ctx context.Context, c Community, actor string) (Role, error)
-	DomainBlocked(ctx context.Context, c Community, actor string) (bool, error)
+// BlockLister lists domain blocks, the instance's (community 0) or a
+// community's. A ModerationStore is one.
+type BlockLister interface {
+	DomainBlocks(ctx context.Context, communityID int64) ([]DomainBlock, error)
 }
 
-// UseModeration makes Follow reject actors from blocked domains.
-func (s *Service) UseModeration(f ModerationFacts) { s.mod = f }
-
-// NewService returns a Service; now may be nil for time.Now.
-func NewService(store Store, pub Publisher, now func() time.Time) *Service {
+// NewService returns a Service; now may be nil for time.Now. blocks are
+// the domain blocks Follow obeys: it may not be nil, so that no wiring
+// can leave them out unnoticed.
+func NewService(store Store, blocks BlockLister, pub Publisher, now func() time.Time) *Service {
+	if blocks == nil {
+		panic("community.NewService: nil BlockLister")
+	}
 	if now == nil {
 		now = time.Now
 	}
-	return &Service{store: store, pub: pub, now: now}
+	return &Service{store: store, blocks: blocks, pub: pub, now: now}
 }
 
 // Create validates and stores a new community.
@@ -180,11 +181,9 @@ func (s *Service) Follow(ctx context.Context, c Community, actor, followID strin
 	default:
 		return "", fmt.Errorf("follow %s: %w", c.Name, err)
 	}
-	blocked := false
-	if s.mod != nil {
-		if blocked, err = s.mod.DomainBlocked(ctx, c, actor); err != nil {
-			return "", fmt.Errorf("follow %s: %w", c.Name, err)
-		}
+	blocked, err := DomainBlocked(ctx, s.blocks, c, actor)
+	if err != nil {
+		return "", fmt.Errorf("follow %s: %w", c.Name, err)
 	}
 	d := DecideFollow(c, existing, blocked)
 	m.FollowID = followID

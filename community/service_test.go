@@ -179,7 +179,7 @@ func (r *recorder) CommunityDeleted(_ context.Context, c Community) error {
 func TestServiceLifecycle(t *testing.T) {
 	ctx := context.Background()
 	store, pub := newMemStore(), &recorder{}
-	svc := NewService(store, pub, nil)
+	svc := NewService(store, newMemMods(), pub, nil)
 
 	if _, err := svc.Create(ctx, Community{Name: "Bad Name", Title: "x"}); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("create with bad name: %v, want ErrInvalid", err)
@@ -260,7 +260,7 @@ func TestServiceLifecycle(t *testing.T) {
 func TestBannedStaysBanned(t *testing.T) {
 	ctx := context.Background()
 	store, pub := newMemStore(), &recorder{}
-	svc := NewService(store, pub, nil)
+	svc := NewService(store, newMemMods(), pub, nil)
 	c, _ := svc.Create(ctx, Community{Name: "garden", Title: "Gardening"})
 	eve := "https://spam.example/users/eve"
 	store.SaveMember(ctx, Member{CommunityID: c.ID, Actor: eve, State: Banned})
@@ -274,4 +274,15 @@ func TestBannedStaysBanned(t *testing.T) {
 	if err != nil || m.State != Banned {
 		t.Fatalf("ban lifted by Undo: %+v %v", m, err)
 	}
+}
+
+// TestServiceNeedsBlocks: a Service wired without domain blocks is refused
+// at construction, not left to accept Follows from blocked domains.
+func TestServiceNeedsBlocks(t *testing.T) {
+	defer func() {
+		if recover() == nil {
+			t.Error("NewService with nil blocks did not panic")
+		}
+	}()
+	NewService(newMemStore(), nil, &recorder{}, nil)
 }

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -159,6 +160,33 @@ func (d *Deliverer) HostAlive(host string) {
 	d.Notify()
 }
 
+// ClearHost makes a host available again because an admin says it is back
+// (the console and `agora host clear` both come here): its failure state
+// is cleared, its queued deliveries are due now rather than at the end of
+// their backoff, and, in the process whose workers run, it is forgotten
+// as failing (so its cap is PerHost again, not 1) and the workers are
+// woken. Where no workers run (the CLI beside a running server), the
+// server's find the deliveries at their next poll, and its cap for the
+// host comes back with the first success. It reports whether the host
+// was known: named as `agora host list` names it, with its port if any.
+func (d *Deliverer) ClearHost(ctx context.Context, host string) (bool, error) {
+	host = strings.ToLower(strings.TrimSpace(host))
+	known, err := d.hosts.ClearHost(ctx, host, d.now())
+	if err != nil {
+		return false, fmt.Errorf("clear host %s: %w", host, err)
+	}
+	d.mu.Lock()
+	delete(d.failing, host)
+	delete(d.unavailable, host)
+	delete(d.recorded, host)
+	d.mu.Unlock()
+	if known {
+		d.log.Info("host cleared", "host", host)
+		d.Notify()
+	}
+	return known, nil
+}
+
 // Run delivers until ctx ends, then lets in-flight deliveries finish for up
 // to ShutdownTimeout; what is left stays queued for the next start.
 func (d *Deliverer) Run(ctx context.Context) error {
@@ -181,8 +209,7 @@ func (d *Deliverer) Run(ctx context.Context) error {
 	// In-flight work gets its own context so shutdown can let it finish.
 	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
-	p := newPool(d.cfg.Workers, d.cfg.PerHost)
-	p.capOf = d.hostCap
+	p := newPool(d.cfg.Workers, d.hostCap)
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
@@ -215,8 +242,7 @@ func (d *Deliverer) DeliverDue(ctx context.Context) {
 	if err := d.loadRecorded(ctx); err != nil {
 		d.log.Error("delivery: failing hosts", "err", err) // every success is written
 	}
-	p := newPool(d.cfg.Workers, d.cfg.PerHost)
-	p.capOf = d.hostCap
+	p := newPool(d.cfg.Workers, d.hostCap)
 	for {
 		if !d.fill(ctx, p) && p.idle() {
 			return
@@ -239,7 +265,9 @@ func (d *Deliverer) fill(ctx context.Context, p *pool) bool {
 	if p.startable() >= max(p.workers/2, 1) {
 		return false
 	}
-	skip, limit := p.saturated(), 2*p.perHost
+	// A claim takes at most a healthy host's hand of one host (one limit
+	// for every host in SQL); saturated keeps the hosts that have theirs.
+	skip, limit := p.saturated(), inHand(d.cfg.PerHost)
 	ds, err := d.queue.ClaimDue(ctx, d.now(), room, limit, 5*time.Minute, skip...)
 	if err != nil {
 		if ctx.Err() == nil { // a claim cut short by shutdown is no error
@@ -256,10 +284,9 @@ func (d *Deliverer) fill(ctx context.Context, p *pool) bool {
 	// Everything due was claimed when the claim left nothing out: fewer
 	// rows than it could take, no host skipped, none cut at its per-host
 	// limit. Until something is queued (Notify) or time passes (Poll:
-	// retries and leases come due), claiming again would find nothing. At
-	// the end of a fan-out every finished delivery asked again: about 350
-	// empty claims of 0.2-0.3 ms each for 2000 hosts, 30 us of CPU per
-	// delivery (`agora bench fanout`, profile).
+	// retries and leases come due), claiming again would find nothing, and
+	// at the end of a fan-out every finished delivery would ask again
+	// (BENCHMARKS.md, "Figures behind the code").
 	p.drained = len(ds) < room && len(skip) == 0 && !cut
 	return len(ds) > 0
 }
@@ -326,7 +353,7 @@ func (d *Deliverer) deliver(ctx context.Context, dl Delivery) {
 				d.log.Error("delivery: reschedule", "delivery", dl.ID, "err", err)
 			}
 		}
-		d.hostFailed(ctx, dl.Host, now)
+		d.hostFailed(ctx, dl.Host, now, msg)
 	}
 }
 
@@ -488,14 +515,14 @@ func (d *Deliverer) hostOK(ctx context.Context, host string) {
 	}
 }
 
-func (d *Deliverer) hostFailed(ctx context.Context, host string, now time.Time) {
+func (d *Deliverer) hostFailed(ctx context.Context, host string, now time.Time, reason string) {
 	d.mu.Lock()
 	if d.recorded != nil {
 		d.recorded[host] = true
 	}
 	d.failing[host] = true
 	d.mu.Unlock()
-	since, err := d.hosts.HostFailed(ctx, host, now)
+	since, err := d.hosts.HostFailed(ctx, host, now, reason)
 	if err != nil {
 		d.log.Error("delivery: record host failure", "host", host, "err", err)
 		return
@@ -516,45 +543,43 @@ func (d *Deliverer) hostFailed(ctx context.Context, host string, now time.Time) 
 // pool runs deliveries with a cap in all and per host. Only the dispatcher
 // goroutine calls add, start, buffered and idle.
 type pool struct {
-	workers, perHost int
-	capOf            func(host string) int // per-host cap; nil: perHost
-	waiting          map[string][]Delivery
-	hosts            []string // hosts with waiting deliveries, in arrival order
-	inflight         map[string]int
-	running          int
-	nwaiting         int
-	done             chan string
-	finished         chan struct{}
-	wg               sync.WaitGroup
+	workers  int
+	hostCap  func(host string) int // Deliverer.hostCap
+	waiting  map[string][]Delivery
+	hosts    []string // hosts with waiting deliveries, in arrival order
+	inflight map[string]int
+	running  int
+	nwaiting int
+	done     chan string
+	finished chan struct{}
+	wg       sync.WaitGroup
 	// drained: the last claim took everything due; the dispatcher does
 	// not claim again until it is woken or polls.
 	drained bool
 }
 
-func newPool(workers, perHost int) *pool {
-	return &pool{workers: workers, perHost: perHost, waiting: map[string][]Delivery{}, inflight: map[string]int{},
+func newPool(workers int, hostCap func(host string) int) *pool {
+	return &pool{workers: workers, hostCap: hostCap, waiting: map[string][]Delivery{}, inflight: map[string]int{},
 		done: make(chan string, workers), finished: make(chan struct{}, 1)}
 }
 
-// saturated lists the hosts that have twice their cap in hand (waiting or
-// in flight): claiming more of theirs would only fill the buffer with
-// deliveries that cannot start, a dead host's backlog ahead of live hosts.
+// inHand is how many of one host's deliveries the pool holds at most,
+// waiting or in flight, for a host whose cap is hostCap: twice the cap, so
+// that the next ones are at hand as those in flight finish.
+func inHand(hostCap int) int { return 2 * hostCap }
+
+// saturated lists the hosts that have their hand full: claiming more of
+// theirs would only fill the buffer with deliveries that cannot start, a
+// dead host's backlog ahead of live hosts.
 func (p *pool) saturated() []string {
 	p.reap()
 	var out []string
 	for h, ws := range p.waiting {
-		if len(ws)+p.inflight[h] >= 2*p.hostCap(h) {
+		if len(ws)+p.inflight[h] >= inHand(p.hostCap(h)) {
 			out = append(out, h)
 		}
 	}
 	return out
-}
-
-func (p *pool) hostCap(h string) int {
-	if p.capOf == nil {
-		return p.perHost
-	}
-	return p.capOf(h)
 }
 
 func (p *pool) add(dl Delivery) {

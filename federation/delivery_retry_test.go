@@ -3,6 +3,9 @@ package federation_test
 import (
 	"context"
 	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -76,7 +79,7 @@ func TestDeliveryAdminClearsHost(t *testing.T) {
 		t.Fatalf("unavailable host hit %d times", n)
 	}
 	remote.SetReplies("/inbox", fedtest.Reply{Status: 202})
-	known, err := r.db.ClearHost(ctx, host, r.clock.Now())
+	known, err := r.d.ClearHost(ctx, " "+strings.ToUpper(host)+" ") // as an admin may type it
 	if err != nil || !known {
 		t.Fatalf("ClearHost = %v, %v", known, err)
 	}
@@ -87,7 +90,50 @@ func TestDeliveryAdminClearsHost(t *testing.T) {
 	if hosts, _ := r.db.UnavailableHosts(ctx); len(hosts) != 0 {
 		t.Fatalf("still unavailable: %v", hosts)
 	}
-	if known, _ := r.db.ClearHost(ctx, "never.example", r.clock.Now()); known {
-		t.Fatal("an unknown host was cleared")
+	if known, err := r.d.ClearHost(ctx, "never.example"); known || err != nil {
+		t.Fatalf("an unknown host: ClearHost = %v, %v", known, err)
+	}
+}
+
+// Clearing a host also forgets, in the Deliverer, that it was failing: its
+// deliveries go out PerHost at a time again, not one by one as for a host
+// whose last attempt failed.
+func TestDeliveryClearHostRestoresCap(t *testing.T) {
+	ctx := context.Background()
+	var inflight, most atomic.Int32
+	var fail atomic.Bool
+	fail.Store(true)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := inflight.Add(1)
+		defer inflight.Add(-1)
+		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+		}
+		if fail.Load() {
+			w.WriteHeader(http.StatusInternalServerError)
+			return
+		}
+		time.Sleep(300 * time.Millisecond) // holds the request so that others overlap it
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	t.Cleanup(srv.Close)
+	r := newDeliveryRig(t, federation.DeliveryConfig{PerHost: 4})
+	r.enqueue(t, srv.URL+"/inbox")
+	r.d.DeliverDue(ctx) // fails: the host is failing, its cap 1
+	fail.Store(false)
+	for range 3 { // with the failed one, due again once cleared: 4
+		r.enqueue(t, srv.URL+"/inbox")
+	}
+	most.Store(0)
+	if known, err := r.d.ClearHost(ctx, mustHost(srv.URL)); err != nil || !known {
+		t.Fatalf("ClearHost = %v, %v", known, err)
+	}
+	r.d.DeliverDue(ctx)
+	if r.depth(t) != 0 {
+		t.Fatalf("%d deliveries left after clearing", r.depth(t))
+	}
+	// Still failing, the host would get one, then (after that success)
+	// the other three together.
+	if m := most.Load(); m != 4 {
+		t.Errorf("at most %d deliveries in flight after clearing, want PerHost (4) at once", m)
 	}
 }

@@ -342,7 +342,7 @@ func TestDeliverySuccessWritesOnlyToClear(t *testing.T) {
 	}
 	hostOf := func(p *fedtest.Server) string { u, _ := url.Parse(p.URL()); return u.Host }
 	// The first peer failed before this start.
-	if _, err := r.db.HostFailed(ctx, hostOf(peers[0]), r.clock.Now().Add(-time.Hour)); err != nil {
+	if _, err := r.db.HostFailed(ctx, hostOf(peers[0]), r.clock.Now().Add(-time.Hour), "status 503"); err != nil {
 		t.Fatal(err)
 	}
 	hosts := &countingHosts{DB: r.db}

@@ -7,7 +7,6 @@ import (
 	"html"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/agorafed/agora/community"
@@ -27,7 +26,7 @@ type Documents struct {
 	started   time.Time
 
 	// SummaryHTML renders a community's summary for its actor document;
-	// nil is the plain-text SummaryHTML. cmd/agora sets the web pages'
+	// nil is TextToHTML. cmd/agora sets the web pages'
 	// Markdown renderer, so peers show what the page shows.
 	SummaryHTML func(string) string
 }
@@ -75,7 +74,7 @@ func (d *Documents) summaryHTML(s string) string {
 	if d.SummaryHTML != nil {
 		return d.SummaryHTML(s)
 	}
-	return SummaryHTML(s)
+	return TextToHTML(s)
 }
 
 // mediaURL is where an uploaded image is served ("" for none).
@@ -156,22 +155,6 @@ func (d *Documents) EmptyCollection(iri string, page bool) ([]byte, error) {
 		return RenderCollection(Collection{ID: iri + "?page=1", Type: "OrderedCollectionPage", PartOf: iri, Items: []json.RawMessage{}})
 	}
 	return RenderCollection(Collection{ID: iri, Type: "OrderedCollection", Items: []json.RawMessage{}})
-}
-
-// SummaryHTML turns an admin's plain-text summary into the HTML that
-// ActivityPub's summary carries: escaped, blank lines separate paragraphs.
-func SummaryHTML(s string) string {
-	var b strings.Builder
-	for _, para := range strings.Split(strings.ReplaceAll(s, "\r\n", "\n"), "\n\n") {
-		para = strings.TrimSpace(para)
-		if para == "" {
-			continue
-		}
-		b.WriteString("<p>")
-		b.WriteString(strings.ReplaceAll(html.EscapeString(para), "\n", "<br>"))
-		b.WriteString("</p>")
-	}
-	return b.String()
 }
 
 // Outbox renders a community's outbox: its Announces of live posts, newest

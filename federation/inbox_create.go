@@ -66,20 +66,26 @@ func (in *Inbox) create(ctx context.Context, act *Object) (string, error) {
 		if err != nil && !errors.Is(err, community.ErrGone) {
 			return "", err
 		}
-		f := community.PostFacts{
-			Addressed:      true,
-			Visibility:     vis,
-			Authentic:      authentic,
-			IsReply:        obj.InReplyTo != "",
-			LocalMentioned: len(names),
-		}
-		p, err := in.posts.Receive(ctx, c, post, f)
+		p, err := in.posts.Receive(ctx, c, post, postFacts(obj, vis, names, name, authentic))
 		if err != nil {
 			return "", err
 		}
 		results = append(results, fmt.Sprintf("%s: %s (%s)", c.Name, p.Decision, p.Reason))
 	}
 	return "post " + strings.Join(results, "; "), nil
+}
+
+// postFacts is what the activity tells of a post for community name's
+// decision: addressed is every local community the activity names; the
+// store adds what it knows of the author (community.Posts).
+func postFacts(obj *Object, vis community.Visibility, addressed []string, name string, authentic bool) community.PostFacts {
+	return community.PostFacts{
+		Addressed:      slices.Contains(addressed, name),
+		Visibility:     vis,
+		Authentic:      authentic,
+		IsReply:        obj.InReplyTo != "",
+		LocalMentioned: len(addressed),
+	}
 }
 
 // authenticate checks that a post comes from its author (PROTOCOL.md 4.5):

@@ -62,9 +62,10 @@ func (in *Inbox) flag(ctx context.Context, act *Object) (string, error) {
 }
 
 // maxFlagObjects caps the objects of a Flag that are looked at: a report
-// names an account and a few of its posts, and each object costs lookups
-// (a Flag naming 30,000 kept the processor busy for 64 s); the rest are
-// ignored, and logged.
+// names an account and a few of its posts, and each object costs lookups,
+// so that a Flag naming tens of thousands kept the processor busy for a
+// minute (BENCHMARKS.md, "Figures behind the code"); the rest are ignored,
+// and logged.
 const maxFlagObjects = 100
 
 // flagTargets lists the distinct objects a Flag names, up to the cap.

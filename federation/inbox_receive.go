@@ -39,10 +39,9 @@ var handOverSeed = maphash.MakeSeed()
 
 // maxParsedBytes bounds the hand-over of parsed activities by the sum of
 // their bodies: by memory, not by count, so that large bodies cannot make
-// it large and small ones keep more of a backlog parsed. Measured with
-// the 2.3 KB Create{Note} of `agora bench ingest`, a parse kept without
-// its Raw holds about 3.5 KB, so 16 MiB of bodies (7,300 activities, a
-// backlog of 1.5 s at 5,000/s) holds about 26 MB.
+// it large and small ones keep more of a backlog parsed. 16 MiB keeps a
+// backlog of about a second and a half at the rates `agora bench ingest`
+// sustains, in tens of MB (BENCHMARKS.md, "Figures behind the code").
 const maxParsedBytes = 16 << 20
 
 // staleParsed is when a hand-over entry is taken to be one the processor
@@ -137,9 +136,8 @@ func (in *Inbox) Receive(ctx context.Context, r *http.Request, body []byte, admi
 	id := dedupKey(act, body)
 	// Handed over before it is recorded: the processor may read the row
 	// as soon as it is committed, before this returns (with a group
-	// commit, other requests' wake-ups make that common: handed over
-	// after the record, 9% of a run of `agora bench ingest` that
-	// sustained 3,000/s were parsed again).
+	// commit, other requests' wake-ups make that common: BENCHMARKS.md,
+	// "Figures behind the code").
 	handed := in.handOver(id, act, body)
 	isNew, err := in.store.RecordInbox(ctx, InboxItem{ActivityID: id, Type: act.Type, Actor: act.Actor, Body: body, ReceivedAt: in.now().UTC()})
 	if handed && (err != nil || !isNew) {

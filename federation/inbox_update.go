@@ -5,10 +5,7 @@ package federation
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strings"
-
-	"github.com/agorafed/agora/community"
 )
 
 // update handles Update{post} by its author, and Update{actor}.
@@ -49,14 +46,7 @@ func (in *Inbox) update(ctx context.Context, act *Object) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		f := community.PostFacts{
-			Addressed:      slices.Contains(addressed, c.Name),
-			Visibility:     edited.Visibility,
-			Authentic:      true,
-			IsReply:        obj.InReplyTo != "",
-			LocalMentioned: len(addressed),
-		}
-		np, err := in.posts.Edit(ctx, c, p, edited, f, act.Raw)
+		np, err := in.posts.Edit(ctx, c, p, edited, postFacts(obj, edited.Visibility, addressed, c.Name, true), act.Raw)
 		if err != nil {
 			return "", err
 		}
@@ -68,9 +58,7 @@ func (in *Inbox) update(ctx context.Context, act *Object) (string, error) {
 		if err != nil || seen[c.ID] {
 			continue
 		}
-		f := community.PostFacts{Addressed: true, Visibility: edited.Visibility, Authentic: true,
-			IsReply: obj.InReplyTo != "", LocalMentioned: len(addressed)}
-		p, err := in.posts.Receive(ctx, c, edited, f)
+		p, err := in.posts.Receive(ctx, c, edited, postFacts(obj, edited.Visibility, addressed, name, true))
 		if err != nil {
 			return "", err
 		}

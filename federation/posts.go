@@ -289,7 +289,7 @@ func contentHTML(content, mediaType string) string {
 	mt, _, _ := strings.Cut(strings.ToLower(mediaType), ";")
 	switch strings.TrimSpace(mt) {
 	case "text/markdown", "text/plain":
-		return SanitizeHTML(textToHTML(content))
+		return SanitizeHTML(TextToHTML(content))
 	}
 	return SanitizeHTML(content)
 }
@@ -297,9 +297,11 @@ func contentHTML(content, mediaType string) string {
 // blankLines separates paragraphs of plain text.
 var blankLines = regexp.MustCompile(`\n[ \t]*\n\s*`)
 
-// textToHTML escapes plain text and keeps its line structure: blank lines
-// separate paragraphs, single line breaks become <br>.
-func textToHTML(s string) string {
+// TextToHTML escapes plain text and keeps its line structure: blank lines
+// separate paragraphs, single line breaks become <br>. It renders posts
+// sent as text/plain or text/markdown, and a community's summary when no
+// richer renderer is given (Documents.SummaryHTML).
+func TextToHTML(s string) string {
 	s = strings.ReplaceAll(s, "\r\n", "\n")
 	var b strings.Builder
 	for _, para := range blankLines.Split(strings.TrimSpace(s), -1) {

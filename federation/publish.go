@@ -68,17 +68,17 @@ func (p *Publisher) send(ctx context.Context, c *community.Community, act Activi
 // sendMarked is send, with what mark says the activity announces or
 // withdraws recorded in the same transaction.
 func (p *Publisher) sendMarked(ctx context.Context, c *community.Community, act Activity, inboxes []string, mark OutActivity) (OutActivity, error) {
-	n, err := p.queue.NextOutActivityID(ctx)
-	if err != nil {
-		return OutActivity{}, fmt.Errorf("send %s: %w", act.Type, err)
-	}
 	owner, actor := InstanceKeyOwner, p.local.InstanceIRI()
 	var cid int64
 	if c != nil {
 		owner, actor, cid = CommunityKeyOwner(c.Name), p.local.CommunityIRI(c.Name), c.ID
 	}
+	n, iri, err := p.mintID(ctx, actor, act.Type)
+	if err != nil {
+		return OutActivity{}, fmt.Errorf("send %s: %w", act.Type, err)
+	}
 	now := p.now().UTC()
-	act.ID = actor + "/" + strings.ToLower(act.Type) + "/" + strconv.FormatInt(n, 10)
+	act.ID = iri
 	act.Actor = actor
 	if act.Published.IsZero() {
 		act.Published = now
@@ -94,6 +94,18 @@ func (p *Publisher) sendMarked(ctx context.Context, c *community.Community, act 
 	}
 	p.notify()
 	return out, nil
+}
+
+// mintID reserves the next activity number and makes the IRI of an
+// activity or object of that type under base (a community or the
+// instance actor): {base}/{type}/{n}, the type in lower case. An activity
+// is stored under its number, and web serves it at that IRI.
+func (p *Publisher) mintID(ctx context.Context, base, typ string) (int64, string, error) {
+	n, err := p.queue.NextOutActivityID(ctx)
+	if err != nil {
+		return 0, "", err
+	}
+	return n, base + "/" + strings.ToLower(typ) + "/" + strconv.FormatInt(n, 10), nil
 }
 
 // followJSON rebuilds the Follow being answered, to embed it in the answer:

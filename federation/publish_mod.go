@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"html"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/agorafed/agora/community"
@@ -44,12 +43,12 @@ func (p *Publisher) threadiverseInboxes(ctx context.Context, c community.Communi
 // the community); extra adds terms go-fed does not know. It returns the
 // activity as sendMod stores it.
 func (p *Publisher) modActivity(ctx context.Context, c community.Community, a Activity, extra map[string]any) (OutActivity, error) {
-	n, err := p.queue.NextOutActivityID(ctx)
+	iri := p.local.CommunityIRI(c.Name)
+	n, id, err := p.mintID(ctx, iri, a.Type)
 	if err != nil {
 		return OutActivity{}, err
 	}
-	iri := p.local.CommunityIRI(c.Name)
-	a.ID = iri + "/" + strings.ToLower(a.Type) + "/" + strconv.FormatInt(n, 10)
+	a.ID = id
 	a.Actor = p.local.ModerationIRI()
 	a.To, a.Cc, a.Audience = []string{PublicCollection}, []string{iri}, []string{iri}
 	a.Published = p.now().UTC()
@@ -185,11 +184,11 @@ func (p *Publisher) DirectMessage(ctx context.Context, c community.Community, to
 	if err != nil {
 		return fmt.Errorf("message to %s: %w", to, err)
 	}
-	n, err := p.queue.NextOutActivityID(ctx)
+	iri := p.local.CommunityIRI(c.Name)
+	_, noteID, err := p.mintID(ctx, iri, "Note")
 	if err != nil {
 		return fmt.Errorf("message to %s: %w", to, err)
 	}
-	iri := p.local.CommunityIRI(c.Name)
 	handle := "@" + a.PreferredUsername + "@" + community.HostOf(to)
 	if a.PreferredUsername == "" {
 		handle = to
@@ -210,7 +209,7 @@ func (p *Publisher) DirectMessage(ctx context.Context, c community.Community, to
 	content.WriteString("</p>")
 	now := p.now().UTC()
 	note := map[string]any{
-		"id":           iri + "/note/" + strconv.FormatInt(n, 10),
+		"id":           noteID,
 		"type":         "Note",
 		"attributedTo": iri,
 		"content":      content.String(),

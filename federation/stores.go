@@ -159,18 +159,35 @@ type Queue interface {
 	OutActivity(ctx context.Context, iri string) (OutActivity, error)
 }
 
+// HostStatus is what the delivery queue knows of one remote host, for
+// `agora host list` and the console's delivery page.
+type HostStatus struct {
+	Host             string
+	Software         string    // from its NodeInfo, "" when unknown
+	FailingSince     time.Time // zero when its last delivery succeeded
+	UnavailableSince time.Time // zero when deliveries go to it
+	Queued           int       // deliveries waiting for it
+	LastError        string    // why its last failed delivery failed; "" after a success
+	LastErrorAt      time.Time
+}
+
 // HostStore keeps what Agora knows of remote hosts: failures, availability.
 type HostStore interface {
 	// HostSucceeded clears failure state.
 	HostSucceeded(ctx context.Context, host string) error
 	// HostFailed records a failure; it returns when the host has been
 	// failing since, so the caller can mark it unavailable.
-	HostFailed(ctx context.Context, host string, at time.Time) (since time.Time, err error)
+	// reason is the failure's error, kept as the host's last error.
+	HostFailed(ctx context.Context, host string, at time.Time, reason string) (since time.Time, err error)
 	MarkHostUnavailable(ctx context.Context, host string, at time.Time) error
 	UnavailableHosts(ctx context.Context) ([]string, error)
 	// FailingHosts lists the hosts with a failure on record, and since
 	// when (unavailable ones are failing too).
 	FailingHosts(ctx context.Context) (map[string]time.Time, error)
+	// ClearHost clears a host's failure state and makes its queued
+	// deliveries due at now; it reports whether the host was known (on
+	// record or with deliveries queued).
+	ClearHost(ctx context.Context, host string, now time.Time) (known bool, err error)
 }
 
 // Dialect is the way of announcing a peer understands (PROTOCOL.md section 5).

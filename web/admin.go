@@ -1,17 +1,20 @@
 package web
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/agorafed/agora/community"
+	"github.com/agorafed/agora/federation"
 	"github.com/go-chi/chi/v5"
 )
 
@@ -42,6 +45,7 @@ func (s *server) adminRoutes(r chi.Router) {
 		r.Get("/delivery", s.delivery)
 		r.Post("/delivery/clear", s.clearHost)
 		s.modRoutes(r)
+		s.memberRoutes(r)
 		s.passwordRoutes(r)
 	})
 }
@@ -190,6 +194,9 @@ func (s *server) newCommunityForm(w http.ResponseWriter, r *http.Request) {
 }
 
 // communityFromForm reads the editable fields and stores uploaded images.
+// Every field is read even when an image is refused, so that the form
+// shown again with the error keeps what the admin typed; an image that was
+// good is stored and kept (avatar_id, cover_id) for the next try.
 func (s *server) communityFromForm(r *http.Request, c *community.Community) error {
 	c.Title = strings.TrimSpace(r.PostFormValue("title"))
 	c.Summary = strings.TrimSpace(r.PostFormValue("summary"))
@@ -197,30 +204,50 @@ func (s *server) communityFromForm(r *http.Request, c *community.Community) erro
 	c.PostingPolicy = community.PostingPolicy(r.PostFormValue("posting"))
 	c.RequiresApproval = r.PostFormValue("approval") != ""
 	c.AnnounceReplies = r.PostFormValue("replies") != ""
-	for field, dst := range map[string]*string{"avatar": &c.Avatar, "cover": &c.Cover} {
-		f, fh, err := r.FormFile(field)
-		if errors.Is(err, http.ErrMissingFile) {
+	var errs []error
+	for _, f := range []struct {
+		field, label string
+		dst          *string
+	}{{"avatar", "Avatar", &c.Avatar}, {"cover", "Cover image", &c.Cover}} {
+		// What the form showed: the image a failed try uploaded, or the
+		// current one.
+		if id := r.PostFormValue(f.field + "_id"); id != "" && id != *f.dst {
+			if !mediaID.MatchString(id) {
+				errs = append(errs, fmt.Errorf("%s: %w", f.field+"_id", errBadForm))
+				continue
+			}
+			if _, _, err := s.Admin.Media(r.Context(), id); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", f.label, err))
+				continue
+			}
+			*f.dst = id
+		}
+		if r.PostFormValue("remove_"+f.field) != "" {
+			*f.dst = ""
+		}
+		u := formUpload(r, f.field)
+		if u == nil {
 			continue
 		}
-		if err != nil {
-			return fmt.Errorf("%s: %w", field, errBadForm)
-		}
-		if fh.Size == 0 {
-			f.Close()
+		if err := checkUpload(f.label, u); err != nil {
+			errs = append(errs, err)
 			continue
 		}
-		img, err := ReencodeImage(f)
-		f.Close()
+		img, err := ReencodeImage(bytes.NewReader(u.Data))
 		if err != nil {
-			return fmt.Errorf("%s: %w", field, err)
+			errs = append(errs, &uploadError{f.label, fmt.Sprintf("the file %q could not be used: %v", u.Name, err), err})
+			continue
 		}
 		if err := s.Admin.PutMedia(r.Context(), img.ID, img.ContentType, img.Body, s.Now()); err != nil {
 			return err
 		}
-		*dst = img.ID
+		*f.dst = img.ID
 	}
-	return nil
+	return errors.Join(errs...)
 }
+
+// mediaID is the name of an uploaded image under /media/.
+var mediaID = regexp.MustCompile(`^[0-9a-f]{32}\.(png|jpg)$`)
 
 func (s *server) createCommunity(w http.ResponseWriter, r *http.Request) {
 	c := community.Community{Name: strings.TrimSpace(r.PostFormValue("name"))}
@@ -483,13 +510,6 @@ func (s *server) saveSettings(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/admin/settings?notice=Saved", http.StatusSeeOther)
 }
 
-type hostRow struct {
-	Host         string
-	Queued       int
-	FailingSince time.Time
-	Unavailable  bool
-}
-
 func (s *server) delivery(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	depth, err := s.Delivery.QueueDepth(ctx)
@@ -497,46 +517,17 @@ func (s *server) delivery(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	queued, err := s.Delivery.QueueByHost(ctx)
+	hosts, err := s.Delivery.HostStatuses(ctx, false)
 	if err != nil {
 		s.fail(w, r, err)
 		return
-	}
-	failing, err := s.Delivery.FailingHosts(ctx)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	unavailable, err := s.Delivery.UnavailableHosts(ctx)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	rows := map[string]*hostRow{}
-	row := func(h string) *hostRow {
-		if rows[h] == nil {
-			rows[h] = &hostRow{Host: h}
-		}
-		return rows[h]
-	}
-	for h, n := range queued {
-		row(h).Queued = n
-	}
-	for h, t := range failing {
-		row(h).FailingSince = t
-	}
-	for _, h := range unavailable {
-		row(h).Unavailable = true
-	}
-	var hosts []hostRow
-	for _, r := range rows {
-		hosts = append(hosts, *r)
 	}
 	// Worst first: unavailable, then failing longest, then most queued.
-	slices.SortFunc(hosts, func(a, b hostRow) int {
+	slices.SortFunc(hosts, func(a, b federation.HostStatus) int {
+		au, bu := !a.UnavailableSince.IsZero(), !b.UnavailableSince.IsZero()
 		switch {
-		case a.Unavailable != b.Unavailable:
-			if a.Unavailable {
+		case au != bu:
+			if au {
 				return -1
 			}
 			return 1
@@ -561,8 +552,13 @@ func (s *server) clearHost(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, fmt.Errorf("%w host: empty", community.ErrInvalid))
 		return
 	}
-	if err := s.Delivery.HostSucceeded(r.Context(), host); err != nil {
+	known, err := s.Hosts.ClearHost(r.Context(), host)
+	if err != nil {
 		s.fail(w, r, err)
+		return
+	}
+	if !known {
+		s.fail(w, r, fmt.Errorf("host %s: %w", host, community.ErrNotFound))
 		return
 	}
 	s.Log.Info("host cleared", "host", host, "admin", adminName(r))

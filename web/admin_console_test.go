@@ -115,13 +115,11 @@ func newConsole(t *testing.T, opts ...func(*web.Deps)) *console {
 	ts := httptest.NewUnstartedServer(nil)
 	base, _ := url.Parse("http://" + ts.Listener.Addr().String())
 	pub := &recorder{}
-	svc := community.NewService(db, pub, nil)
-	posts := community.NewPosts(db, db, pub, community.Limits{}, nil)
+	svc := community.NewService(db, db, pub, nil)
+	posts := community.NewPosts(db, pub, community.Limits{}, nil)
 	mod := community.NewModeration(community.ModerationDeps{
 		Service: svc, Store: db, Posts: db, Mods: db, Publisher: pub, PostPublisher: pub, ModPublisher: pub,
 	})
-	svc.UseModeration(mod)
-	posts.UseModeration(mod)
 	deps := web.Deps{
 		Local: federation.NewLocal(base, db, nil), Communities: svc, Posts: posts, Moderation: mod,
 		Admin: db, Pages: db, Actors: db, Delivery: db,

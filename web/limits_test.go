@@ -166,11 +166,19 @@ func TestAdmitActor(t *testing.T) {
 	}
 }
 
-// blockingBody is a request body that sends nothing until released.
-type blockingBody struct{ release chan struct{} }
+// blockingBody is a request body that sends nothing until released; it
+// closes reading when the handler first reads it.
+type blockingBody struct {
+	release, reading chan struct{}
+	once             *sync.Once
+}
 
-func (b blockingBody) Read(p []byte) (int, error) { <-b.release; return 0, io.EOF }
-func (b blockingBody) Close() error               { return nil }
+func (b blockingBody) Read(p []byte) (int, error) {
+	b.once.Do(func() { close(b.reading) })
+	<-b.release
+	return 0, io.EOF
+}
+func (b blockingBody) Close() error { return nil }
 
 // A client sending its body slowly holds no slot.
 func TestConcurrencyLimitSlowBody(t *testing.T) {
@@ -180,16 +188,16 @@ func TestConcurrencyLimitSlowBody(t *testing.T) {
 		seen.Add(int64(len(b)))
 		w.WriteHeader(http.StatusAccepted)
 	}))
-	release := make(chan struct{})
+	release, reading := make(chan struct{}), make(chan struct{})
 	done := make(chan int)
 	go func() {
 		r := httptest.NewRequest(http.MethodPost, "/inbox", nil)
-		r.Body = blockingBody{release}
+		r.Body = blockingBody{release, reading, new(sync.Once)}
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, r)
 		done <- w.Code
 	}()
-	time.Sleep(50 * time.Millisecond) // let it block in the body (no timing is asserted)
+	<-reading // blocked in its body
 	r := httptest.NewRequest(http.MethodPost, "/inbox", strings.NewReader(`{"a":1}`))
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, r)

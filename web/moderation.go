@@ -61,5 +61,5 @@ func (s *server) modLog(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	s.render(w, r, http.StatusOK, "modlog", map[string]any{"C": c, "Entries": entries})
+	s.render(w, r, http.StatusOK, "modlog", map[string]any{"C": c, "Lines": s.publicLog(r.Context(), s.lang(r), entries)})
 }

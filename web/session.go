@@ -175,8 +175,13 @@ func (s *server) csrfProtect(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, maxFormBody)
-		if err := parseForm(r); err != nil {
+		limit := int64(maxFormBody)
+		if adminName(r) != "" {
+			limit = MaxUploadBody // the console's image uploads: see readForm
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, limit)
+		r, err := readForm(r)
+		if err != nil {
 			s.fail(w, r, err)
 			return
 		}
@@ -279,23 +284,3 @@ var dummyHash = sync.OnceValue(func() string {
 	h, _ := bcrypt.GenerateFromPassword([]byte(randomToken()), bcrypt.DefaultCost)
 	return string(h)
 })
-
-// parseForm parses a urlencoded or multipart form; a body over the limit
-// is errTooLarge, a malformed one errBadForm.
-func parseForm(r *http.Request) error {
-	var err error
-	if strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/form-data") {
-		err = r.ParseMultipartForm(4 << 20)
-	} else {
-		err = r.ParseForm()
-	}
-	var maxErr *http.MaxBytesError
-	switch {
-	case err == nil:
-		return nil
-	case errors.As(err, &maxErr):
-		return fmt.Errorf("form: %w", errTooLarge)
-	default:
-		return fmt.Errorf("%w: %v", errBadForm, err)
-	}
-}

@@ -54,11 +54,17 @@ type ActorReader interface {
 // DeliveryStatus is what the delivery status page shows and clears.
 type DeliveryStatus interface {
 	QueueDepth(ctx context.Context) (int, error)
-	QueueByHost(ctx context.Context) (map[string]int, error)
-	FailingHosts(ctx context.Context) (map[string]time.Time, error)
-	UnavailableHosts(ctx context.Context) ([]string, error)
-	// HostSucceeded clears a host's failures: deliveries to it resume.
-	HostSucceeded(ctx context.Context, host string) error
+	// HostStatuses lists the hosts that fail, are unavailable or have
+	// queued deliveries (all: every host), unavailable ones first, with
+	// each one's last error.
+	HostStatuses(ctx context.Context, all bool) ([]federation.HostStatus, error)
+}
+
+// HostClearer makes a failing or unavailable host available again, as
+// `agora host clear` does (federation.Deliverer.ClearHost); known is false
+// for a host Agora has never heard of.
+type HostClearer interface {
+	ClearHost(ctx context.Context, host string) (known bool, err error)
 }
 
 // Finger looks a handle up with WebFinger (federation.Fetcher does).

@@ -50,6 +50,7 @@ type Deps struct {
 	Pages        PageStore      // read model of the HTML pages
 	Actors       ActorReader    // cached remote actors: post authors
 	Delivery     DeliveryStatus // the delivery status page
+	Hosts        HostClearer    // its "clear host" button (federation.Deliverer)
 	Finger       Finger         // WebFinger, for the Join, Write and Reply/Boost/Like forms
 	Software     ServerSoftware // NodeInfo of a visitor's server, for the Write form; may be nil
 	API          JSONGetter     // a visitor's server's JSON API (Lemmy's); may be nil

@@ -9,56 +9,174 @@ import (
 	"io"
 	"os"
 	"strings"
+	"text/tabwriter"
 	"time"
 
+	"golang.org/x/term"
+
+	"github.com/agorafed/agora/community"
 	"github.com/agorafed/agora/web"
 )
 
-// stdin is where `agora admin create` reads the password; tests replace it.
+// stdin is where `agora admin create` and `passwd` read the password when
+// it is not a terminal; tests replace it.
 var stdin io.Reader = os.Stdin
 
+// stdinTerminal tells whether stdin is a terminal, where passwords are
+// read without echo; tests replace it.
+var stdinTerminal = func() (fd int, ok bool) {
+	f, isFile := stdin.(*os.File)
+	if !isFile || !term.IsTerminal(int(f.Fd())) {
+		return 0, false
+	}
+	return int(f.Fd()), true
+}
+
+// readPassword is term.ReadPassword; tests replace it.
+var readPassword = term.ReadPassword
+
 func cmdAdmin(ctx context.Context, args []string, stdout, stderr io.Writer, env func(string) string) error {
-	if len(args) == 0 || args[0] != "create" {
-		fmt.Fprint(stderr, usage)
-		return usageError{"admin: use 'agora admin create NAME'"}
+	if len(args) == 0 {
+		printGroupHelp(stderr, "admin")
+		return usageError{"admin: which command? create, passwd, list, delete"}
 	}
-	fs := flag.NewFlagSet("admin create", flag.ContinueOnError)
+	sub, args := args[0], args[1:]
+	fs := flag.NewFlagSet("admin "+sub, flag.ContinueOnError)
 	configPath := configFlag(fs, env)
-	pos, err := parseFlags(fs, args[1:])
+	want := 1
+	switch sub {
+	case "create", "passwd", "delete":
+	case "list":
+		want = 0
+	default:
+		return usageError{fmt.Sprintf("admin: unknown command %q (create, passwd, list, delete)", sub)}
+	}
+	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
 	}
-	if len(pos) != 1 {
-		return usageError{"admin create: give exactly one NAME"}
+	if len(pos) != want {
+		return usageError{fmt.Sprintf("admin %s: want %d argument(s), got %d (see agora admin %s --help)", sub, want, len(pos), sub)}
 	}
-	name := pos[0]
-	if err := web.ValidateAdminName(name); err != nil {
-		return err
+	name := ""
+	if want == 1 {
+		name = pos[0]
+		if err := web.ValidateAdminName(name); err != nil {
+			return err
+		}
 	}
-	cfg, err := loadConfig(*configPath, env)
+	cfg, src, err := loadCLIConfig(*configPath, env)
 	if err != nil {
 		return err
+	}
+	var a *app
+	if sub != "create" {
+		if a, err = openCLI(ctx, cfg, src, stderr, "admin "+sub, false); err != nil {
+			return err
+		}
+		defer a.Close()
+	}
+	var hash string
+	if sub == "create" || sub == "passwd" {
+		if sub == "passwd" {
+			if _, _, err := a.db.AdminByName(ctx, name); err != nil {
+				return fmt.Errorf("admin %s: %w (see agora admin list)", name, err)
+			}
+		}
+		pw, err := askPassword(stderr, name)
+		if err != nil {
+			return fmt.Errorf("admin %s: %w", sub, err)
+		}
+		if hash, err = web.HashPassword(pw); err != nil {
+			return err
+		}
+	}
+	if sub == "create" {
+		if a, err = openCLI(ctx, cfg, src, stderr, "admin create", true); err != nil {
+			return err
+		}
+		defer a.Close()
+	}
+	switch sub {
+	case "create":
+		if _, err := a.db.CreateAdmin(ctx, name, hash, time.Now()); err != nil {
+			if errors.Is(err, community.ErrExists) {
+				return fmt.Errorf("%w; to set a new password: agora admin passwd %s", err, name)
+			}
+			return err
+		}
+		fmt.Fprintf(stdout, "admin %s created: log in at %s/admin/login\n", name, cfg.BaseURL)
+	case "passwd":
+		id, _, err := a.db.AdminByName(ctx, name)
+		if err != nil {
+			return fmt.Errorf("admin %s: %w (see agora admin list)", name, err)
+		}
+		if err := a.db.ChangePassword(ctx, id, hash, ""); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "password of %s changed; every browser of theirs is logged out\n", name)
+	case "list":
+		admins, err := a.db.Admins(ctx, time.Now())
+		if err != nil {
+			return err
+		}
+		if len(admins) == 0 {
+			fmt.Fprintln(stdout, "no admin account: create one with agora admin create NAME")
+			return nil
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "NAME\tCREATED\tLOGGED IN\tLAST LOGIN")
+		for _, ad := range admins {
+			last := "-"
+			if !ad.LastLogin.IsZero() {
+				last = ad.LastLogin.UTC().Format("2006-01-02 15:04")
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", ad.Name, ad.CreatedAt.UTC().Format("2006-01-02"), ad.Sessions, last)
+		}
+		return tw.Flush()
+	case "delete":
+		if err := a.db.DeleteAdmin(ctx, name); err != nil {
+			return fmt.Errorf("%w (see agora admin list)", err)
+		}
+		fmt.Fprintf(stdout, "admin %s deleted and logged out\n", name)
+		if n, err := a.db.CountAdmins(ctx); err == nil && n == 0 {
+			fmt.Fprintln(stdout, "no admin account is left: agora serve prints a setup link, or run agora admin create NAME")
+		}
+	}
+	return nil
+}
+
+// askPassword reads a new password: on a terminal without echo, twice;
+// otherwise one line of stdin (for scripts: echo "$PW" | agora admin ...).
+func askPassword(stderr io.Writer, name string) (string, error) {
+	if fd, ok := stdinTerminal(); ok {
+		fmt.Fprintf(stderr, "New password for %s (at least %d characters, not shown): ", name, web.MinPassword)
+		pw, err := readPassword(fd)
+		fmt.Fprintln(stderr)
+		if err != nil {
+			return "", fmt.Errorf("read password: %w", err)
+		}
+		if len(pw) < web.MinPassword {
+			return "", fmt.Errorf("the password must have at least %d characters", web.MinPassword)
+		}
+		fmt.Fprint(stderr, "Again: ")
+		again, err := readPassword(fd)
+		fmt.Fprintln(stderr)
+		if err != nil {
+			return "", fmt.Errorf("read password: %w", err)
+		}
+		if string(again) != string(pw) {
+			return "", errors.New("the two passwords differ; nothing was changed")
+		}
+		return string(pw), nil
 	}
 	fmt.Fprintf(stderr, "Password for %s (at least %d characters), then Enter: ", name, web.MinPassword)
 	line, err := bufio.NewReader(stdin).ReadString('\n')
-	if err != nil && !(errors.Is(err, io.EOF) && line != "") {
-		return fmt.Errorf("admin create: read password: %w", err)
-	}
 	fmt.Fprintln(stderr)
-	hash, err := web.HashPassword(strings.TrimRight(line, "\r\n"))
-	if err != nil {
-		return err
+	if err != nil && !(errors.Is(err, io.EOF) && line != "") {
+		return "", fmt.Errorf("read password: %w", err)
 	}
-	a, err := openApp(ctx, cfg, newLogger(cfg, stderr), nil, false)
-	if err != nil {
-		return err
-	}
-	defer a.Close()
-	if _, err := a.db.CreateAdmin(ctx, name, hash, time.Now()); err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "admin %s created: log in at %s/admin/login\n", name, cfg.BaseURL)
-	return nil
+	return strings.TrimRight(line, "\r\n"), nil
 }
 
 // printSetupLink prints a one-time link that creates the first admin

@@ -54,8 +54,9 @@ func newLogger(cfg Config, w io.Writer) *slog.Logger {
 }
 
 // openApp opens the database in cfg.DataDir and wires everything. With
-// withDeliverer, a Deliverer is made and woken by what is queued; the CLI
-// has none and leaves delivery to serve.
+// withDeliverer, the Deliverer is woken by what is queued, for serve to
+// run it; the CLI does not run it and leaves delivery to serve (it uses
+// it to clear hosts, as the console does).
 func openApp(ctx context.Context, cfg Config, log *slog.Logger, metrics *federation.Metrics, withDeliverer bool) (*app, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data_dir %s: %w", cfg.DataDir, err)
@@ -103,37 +104,37 @@ func openApp(ctx context.Context, cfg Config, log *slog.Logger, metrics *federat
 	a.docs = federation.NewDocuments(a.local, db, db, created)
 	a.docs.SummaryHTML = func(s string) string { return string(web.Markdown(s)) } // as the community page shows it
 	a.dialects = federation.NewDialects(db, a.client, nil)
+	a.deliverer = federation.NewDeliverer(federation.DelivererDeps{
+		Config: federation.DeliveryConfig{
+			Workers:          cfg.Delivery.Workers,
+			PerHost:          cfg.Delivery.PerHost,
+			MaxAttempts:      cfg.Delivery.MaxAttempts,
+			UnavailableAfter: cfg.Delivery.UnavailableAfter.Duration,
+			RequestTimeout:   cfg.Delivery.RequestTimeout.Duration,
+			ShutdownTimeout:  cfg.Delivery.ShutdownTimeout.Duration,
+		},
+		Queue:     db,
+		Hosts:     db,
+		Gone:      db,
+		Local:     a.local,
+		Client:    a.client,
+		UserAgent: userAgent(cfg.BaseURL),
+		Metrics:   a.metrics,
+		Log:       log,
+		Refused: func(ctx context.Context, dl federation.Delivery, status int) (bool, error) {
+			return a.publisher.DeliveryRefused(ctx, dl, status) // made below, before Run
+		},
+	})
 	var notify func()
 	if withDeliverer {
-		a.deliverer = federation.NewDeliverer(federation.DelivererDeps{
-			Config: federation.DeliveryConfig{
-				Workers:          cfg.Delivery.Workers,
-				PerHost:          cfg.Delivery.PerHost,
-				MaxAttempts:      cfg.Delivery.MaxAttempts,
-				UnavailableAfter: cfg.Delivery.UnavailableAfter.Duration,
-				RequestTimeout:   cfg.Delivery.RequestTimeout.Duration,
-				ShutdownTimeout:  cfg.Delivery.ShutdownTimeout.Duration,
-			},
-			Queue:     db,
-			Hosts:     db,
-			Gone:      db,
-			Local:     a.local,
-			Client:    a.client,
-			UserAgent: userAgent(cfg.BaseURL),
-			Metrics:   a.metrics,
-			Log:       log,
-			Refused: func(ctx context.Context, dl federation.Delivery, status int) (bool, error) {
-				return a.publisher.DeliveryRefused(ctx, dl, status) // made below, before Run
-			},
-		})
 		notify = a.deliverer.Notify
 	}
 	a.publisher = federation.NewPublisher(federation.PublisherDeps{
 		Local: a.local, Docs: a.docs, Queue: db, Actors: a.actors, Inboxes: db,
 		Dialects: a.dialects, Announces: db, Notify: notify,
 	})
-	a.svc = community.NewService(db, a.publisher, nil)
-	a.posts = community.NewPosts(db, db, a.publisher, community.Limits{
+	a.svc = community.NewService(db, db, a.publisher, nil)
+	a.posts = community.NewPosts(db, a.publisher, community.Limits{
 		MaxMentions: cfg.Posting.MaxMentions,
 		RatePosts:   cfg.Posting.RatePosts,
 		RateWindow:  cfg.Posting.RateWindow.Duration,
@@ -143,8 +144,6 @@ func openApp(ctx context.Context, cfg Config, log *slog.Logger, metrics *federat
 		ModPublisher: a.publisher, Resolver: federation.NewResolver(a.fetcher, cfg.AllowPrivateAddresses),
 		PostPages: func(c community.Community) string { return a.local.CommunityIRI(c.Name) + "/p/" },
 	})
-	a.svc.UseModeration(a.mod)
-	a.posts.UseModeration(a.mod)
 	return a, nil
 }
 

@@ -2,12 +2,10 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 
 	"github.com/agorafed/agora/storage/sqlite"
 )
@@ -24,14 +22,14 @@ func cmdBackup(ctx context.Context, args []string, stdout, stderr io.Writer, env
 	if len(pos) != 1 {
 		return usageError{"backup: want the file to write (agora backup FILE)"}
 	}
-	cfg, err := loadConfig(*configPath, env)
+	cfg, src, err := loadCLIConfig(*configPath, env)
 	if err != nil {
 		return err
 	}
-	path := filepath.Join(cfg.DataDir, "agora.db")
+	path := dbPath(cfg)
 	// Opening creates an empty database: a backup must not do that.
-	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("backup: no database at %s (check data_dir)", path)
+	if err := requireDB(cfg, src, "backup"); err != nil {
+		return err
 	}
 	db, err := sqlite.Open(ctx, path)
 	if err != nil {

@@ -27,11 +27,7 @@ func TestBlackBox(t *testing.T) {
 		t.Skip("builds the binary; skipped with -short")
 	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "agora")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := makeBuild(t)
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -78,15 +78,20 @@ type tab struct {
 	t       *testing.T
 	ctx     context.Context
 	dialogs atomic.Int32
+	marks   atomic.Int32
 	mu      sync.Mutex
 	errors  []string
+	seen    map[string]bool // settle's markers that came back
 }
+
+// settleMarker begins what settle logs to the console.
+const settleMarker = "agora-test-settled-"
 
 func newTab(t *testing.T, browser context.Context) *tab {
 	t.Helper()
 	ctx, cancel := chromedp.NewContext(browser, chromedp.WithNewBrowserContext())
 	t.Cleanup(cancel)
-	tb := &tab{t: t, ctx: ctx}
+	tb := &tab{t: t, ctx: ctx, seen: map[string]bool{}}
 	if err := chromedp.Listen(ctx, func(ev any) {
 		if _, ok := ev.(*page.EventJavascriptDialogOpening); ok {
 			tb.dialogs.Add(1)
@@ -102,6 +107,12 @@ func newTab(t *testing.T, browser context.Context) *tab {
 			}
 			// Failed image loads are the network's business; anything
 			// else (an exception, a CSP violation) is the page's.
+			if m.Type == chromedp.ConsoleInfo && strings.HasPrefix(m.Text, settleMarker) {
+				tb.mu.Lock()
+				tb.seen[m.Text] = true
+				tb.mu.Unlock()
+				continue
+			}
 			if (m.Type == chromedp.ConsoleError || m.IsException()) && m.Source != "network" {
 				tb.mu.Lock()
 				tb.errors = append(tb.errors, m.String())
@@ -165,10 +176,56 @@ func (tb *tab) screenshot(name string) {
 	}
 }
 
+// settle waits until the page has loaded and painted twice, then logs a
+// marker to the console and waits for it to come back: the console's
+// messages come in order, so what the page logged before is in tb.errors
+// by then.
+func (tb *tab) settle(what string) {
+	tb.t.Helper()
+	marker := fmt.Sprintf("%s%d", settleMarker, tb.marks.Add(1))
+	ctx, cancel := context.WithTimeout(tb.ctx, 15*time.Second)
+	defer cancel()
+	_, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`new Promise(done => {
+		const mark = () => requestAnimationFrame(() => requestAnimationFrame(() => { console.info(`+jsString(marker)+`); done(true) }));
+		if (document.readyState === "complete") mark(); else addEventListener("load", mark);
+	})`, chromedp.EvalAwaitPromise))
+	if err != nil {
+		// A dialog blocks the page's scripts, the marker's too.
+		tb.t.Fatalf("%s: the page did not settle (%d JavaScript dialogs opened): %v", what, tb.dialogs.Load(), err)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		tb.mu.Lock()
+		back := tb.seen[marker]
+		tb.mu.Unlock()
+		if back {
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.t.Fatalf("%s: the console marker did not come back", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// waitText waits until the page's text contains want, and returns it.
+func (tb *tab) waitText(want string) string {
+	tb.t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		var body string
+		tb.eval(`document.body ? document.body.innerText : ""`, &body)
+		if strings.Contains(body, want) || time.Now().After(deadline) {
+			return body
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // clean fails the test if the page opened a dialog or logged an error.
 func (tb *tab) clean(what string) {
 	tb.t.Helper()
-	time.Sleep(300 * time.Millisecond) // let late events arrive
+	tb.settle(what)
 	tb.mu.Lock()
 	defer tb.mu.Unlock()
 	if n := tb.dialogs.Load(); n > 0 {
@@ -312,10 +369,7 @@ func TestBrowser(t *testing.T) {
 			chromedp.Evaluate[chromedp.Void](`document.querySelector('form.stack input[name=csrf]').remove()`),
 			chromedp.SetValue(chromedp.CSS("#name"), "Hacked"),
 			chromedp.Submit(chromedp.CSS("#name")))
-		time.Sleep(300 * time.Millisecond)
-		var body string
-		admin.eval(`document.body.innerText`, &body)
-		if !strings.Contains(body, "CSRF") {
+		if body := admin.waitText("CSRF"); !strings.Contains(body, "CSRF") {
 			t.Fatalf("settings posted without CSRF token: page says %q", body)
 		}
 		visitor.do(chromedp.Navigate(a.base() + "/"))

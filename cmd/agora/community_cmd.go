@@ -13,7 +13,7 @@ import (
 
 func cmdCommunity(ctx context.Context, args []string, stdout, stderr io.Writer, env func(string) string) error {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
+		printGroupHelp(stderr, "community")
 		return usageError{"community: which command? create, list, show, edit, delete, members, posts, approve, reject"}
 	}
 	sub, args := args[0], args[1:]
@@ -49,11 +49,11 @@ func cmdCommunity(ctx context.Context, args []string, stdout, stderr io.Writer, 
 	if len(pos) != want {
 		return usageError{fmt.Sprintf("community %s: want %d argument(s), got %d (see agora help)", sub, want, len(pos))}
 	}
-	cfg, err := loadConfig(*configPath, env)
+	cfg, src, err := loadCLIConfig(*configPath, env)
 	if err != nil {
 		return err
 	}
-	a, err := openApp(ctx, cfg, newLogger(cfg, stderr).With("cmd", "community "+sub), nil, false)
+	a, err := openCLI(ctx, cfg, src, stderr, "community "+sub, sub == "create")
 	if err != nil {
 		return err
 	}

@@ -108,7 +108,10 @@ func (d *Duration) UnmarshalText(b []byte) error {
 }
 
 // defaultConfig is what `agora serve` runs on with no config file at all.
+// The delivery defaults are federation's (DefaultDeliveryConfig), stated
+// there once.
 func defaultConfig() Config {
+	del := federation.DefaultDeliveryConfig()
 	return Config{
 		BaseURL:   "http://localhost:8080",
 		Listen:    "127.0.0.1:8080",
@@ -116,13 +119,13 @@ func defaultConfig() Config {
 		LogLevel:  "info",
 		LogFormat: "text",
 		Delivery: DeliveryConfig{
-			Workers:          1024,
-			PerHost:          4,
-			MaxAttempts:      17,
+			Workers:          del.Workers,
+			PerHost:          del.PerHost,
+			MaxAttempts:      del.MaxAttempts,
 			ConnectTimeout:   Duration{10 * time.Second},
-			RequestTimeout:   Duration{30 * time.Second},
-			UnavailableAfter: Duration{7 * 24 * time.Hour},
-			ShutdownTimeout:  Duration{10 * time.Second},
+			RequestTimeout:   Duration{del.RequestTimeout},
+			UnavailableAfter: Duration{del.UnavailableAfter},
+			ShutdownTimeout:  Duration{del.ShutdownTimeout},
 		},
 		Posting:        PostingConfig{MaxMentions: 3, RatePosts: 10, RateWindow: Duration{time.Hour}},
 		TrustedProxies: []string{"127.0.0.0/8", "::1/128"},

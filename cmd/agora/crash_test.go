@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -23,6 +24,7 @@ import (
 	"github.com/agorafed/agora/community"
 	"github.com/agorafed/agora/federation"
 	"github.com/agorafed/agora/federation/fedtest"
+	"github.com/agorafed/agora/storage/sqlite"
 )
 
 // crashWorkers is delivery.workers in the crash tests: at most that many
@@ -129,7 +131,7 @@ func TestCrash(t *testing.T) {
 			t.Fatalf("the kill came too late: %d of %d live hosts had the Announce already", got, atKill.Live)
 		}
 		n.start()
-		r := waitAnnounced(t, fleet, origin, note)
+		r := waitAnnounced(t, n, fleet, origin, note)
 		t.Logf("after restart: %s", r)
 		if r.dups > crashWorkers {
 			t.Errorf("%d duplicate deliveries, more than the %d deliveries that can be in flight at a kill", r.dups, crashWorkers)
@@ -147,7 +149,7 @@ func TestCrash(t *testing.T) {
 		n.kill()
 		t.Logf("at the kill: %s", n.state(note))
 		n.start()
-		r := waitAnnounced(t, fleet, origin, note)
+		r := waitAnnounced(t, n, fleet, origin, note)
 		t.Logf("after restart: %s", r)
 		if r.ids != 1 || r.dups > crashWorkers {
 			t.Errorf("announced as %d activities with %d duplicates; want 1 and at most %d", r.ids, r.dups, crashWorkers)
@@ -174,7 +176,7 @@ func TestCrash(t *testing.T) {
 		}
 		origin.release()
 		n.start()
-		r := waitAnnounced(t, fleet, origin, note)
+		r := waitAnnounced(t, n, fleet, origin, note)
 		t.Logf("after restart: %s", r)
 		if r.ids != 1 || r.dups != 0 {
 			t.Errorf("announced as %d activities with %d duplicates; want 1 and 0 (nothing was in flight)", r.ids, r.dups)
@@ -216,7 +218,7 @@ func TestCrash(t *testing.T) {
 		s := n.state(note)
 		t.Logf("at the kill: %s", s)
 		n.start()
-		r := waitAnnounced(t, fleet, origin, note)
+		r := waitAnnounced(t, n, fleet, origin, note)
 		t.Logf("after restart: %s", r)
 		if r.ids != 1 || r.dups > crashWorkers {
 			t.Errorf("announced as %d activities with %d duplicates; want 1 and at most %d", r.ids, r.dups, crashWorkers)
@@ -271,7 +273,7 @@ func TestCrash(t *testing.T) {
 		}()
 		t.Logf("at the kill: post deleted, %d Announces marked withdrawn", withdrawn)
 		n.start()
-		r := waitTally(t, fleet, origin, "Undo", announce)
+		r := waitTally(t, n, fleet, origin, "Undo", announce)
 		t.Logf("after restart: %s (Undo)", r)
 		if r.ids != 1 || r.dups > crashWorkers {
 			t.Errorf("withdrawn by %d activities with %d duplicates; want 1 and at most %d", r.ids, r.dups, crashWorkers)
@@ -331,7 +333,7 @@ func TestCrash(t *testing.T) {
 		n.start()
 		total := announceReport{}
 		for _, note := range notes {
-			r := waitTallyOn(t, fleet, many, "Announce", note)
+			r := waitTallyOn(t, n, fleet, many, "Announce", note)
 			if r.ids != 1 || r.missing > 0 {
 				t.Errorf("%s: %s; want one activity at every member", note, r)
 			}
@@ -465,14 +467,14 @@ func tallyOf(fleet *fedtest.Fleet, origin *holdingOrigin, typ, object string) an
 
 // waitAnnounced waits until every live member host has the post's
 // Announce, then a little longer for duplicates to show.
-func waitAnnounced(t *testing.T, fleet *fedtest.Fleet, origin *holdingOrigin, note string) announceReport {
+func waitAnnounced(t *testing.T, n *crashNode, fleet *fedtest.Fleet, origin *holdingOrigin, note string) announceReport {
 	t.Helper()
-	return waitTally(t, fleet, origin, "Announce", note)
+	return waitTally(t, n, fleet, origin, "Announce", note)
 }
 
 // waitTally waits until every live member host has an activity of type
 // typ about object, then a little longer for duplicates to show.
-func waitTally(t *testing.T, fleet *fedtest.Fleet, origin *holdingOrigin, typ, object string) announceReport {
+func waitTally(t *testing.T, n *crashNode, fleet *fedtest.Fleet, origin *holdingOrigin, typ, object string) announceReport {
 	t.Helper()
 	deadline := time.Now().Add(40 * time.Second)
 	for {
@@ -481,7 +483,7 @@ func waitTally(t *testing.T, fleet *fedtest.Fleet, origin *holdingOrigin, typ, o
 			t.Fatalf("bad signatures: %s", r)
 		}
 		if r.missing == 0 {
-			time.Sleep(300 * time.Millisecond)
+			n.quiet(t, fleet) // duplicates, if any, have come
 			return tallyOf(fleet, origin, typ, object)
 		}
 		if time.Now().After(deadline) {
@@ -496,7 +498,7 @@ func waitTally(t *testing.T, fleet *fedtest.Fleet, origin *holdingOrigin, typ, o
 const manyPosts, manyMembers = 100, 50
 
 // waitTallyOn is waitTally over the given member hosts alone.
-func waitTallyOn(t *testing.T, fleet *fedtest.Fleet, hosts []fedtest.FleetHost, typ, object string) announceReport {
+func waitTallyOn(t *testing.T, n *crashNode, fleet *fedtest.Fleet, hosts []fedtest.FleetHost, typ, object string) announceReport {
 	t.Helper()
 	tally := func() announceReport {
 		var r announceReport
@@ -530,7 +532,11 @@ func waitTallyOn(t *testing.T, fleet *fedtest.Fleet, hosts []fedtest.FleetHost, 
 		if r.invalid > 0 {
 			t.Fatalf("bad signatures: %s", r)
 		}
-		if r.missing == 0 || time.Now().After(deadline) {
+		if r.missing == 0 {
+			n.quiet(t, fleet) // duplicates, if any, have come
+			return tally()
+		}
+		if time.Now().After(deadline) {
 			return r
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -649,6 +655,36 @@ func (n *crashNode) stop() {
 	case <-time.After(20 * time.Second):
 		n.t.Error("agora serve did not stop within 20 s of SIGTERM")
 		n.kill()
+	}
+}
+
+// quiet waits until the server has nothing in hand (sqlite.DB.Busy, read
+// beside it as the CLI reads) but for dead hosts, which hold a delivery
+// for a request timeout at every retry: whatever it was going to send to
+// the others, it has.
+func (n *crashNode) quiet(t *testing.T, fleet *fedtest.Fleet) {
+	t.Helper()
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, filepath.Join(n.dir, "agora.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	dead := map[string]bool{}
+	for _, h := range fleet.Hosts() {
+		dead[h.Host] = h.Dead
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		i, d, err := db.Busy(ctx, time.Now())
+		maps.DeleteFunc(d, func(host string, _ int) bool { return dead[host] })
+		if err == nil && i == 0 && len(d) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("agora serve not quiet after 30 s: %d activities and deliveries %v in hand (%v)", i, d, err)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 

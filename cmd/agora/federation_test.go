@@ -206,6 +206,19 @@ func post(t *testing.T, remote *fedtest.Server, url, user string, body []byte) {
 }
 
 // waitUntil polls cond until it holds or the test times out.
+// quiet waits until Agora has nothing in hand (sqlite.DB.Busy): every
+// activity it recorded processed or waiting for its retry, and no
+// delivery due or in flight (those waiting for a retry, or for an
+// unavailable host, aside). A test asserts that something did not happen
+// only once it is quiet: whatever was going to happen has.
+func (a *testAgora) quiet() {
+	a.t.Helper()
+	waitUntil(a.t, "Agora quiet", func() bool {
+		i, d, err := a.srv.app.db.Busy(context.Background(), time.Now())
+		return err == nil && i == 0 && len(d) == 0
+	})
+}
+
 func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
@@ -280,7 +293,7 @@ func TestFollowAcceptUndo(t *testing.T) {
 	body2, _ := follow(mastodon, "alice", group)
 	post(t, mastodon, a.base()+"/c/gardening/inbox", "alice", body2)
 	mastodon.WaitFor(t, 2, 10*time.Second)
-	time.Sleep(200 * time.Millisecond)
+	a.quiet()
 	if got := len(received(mastodon, "Accept")); got != 2 {
 		t.Fatalf("Accepts = %d, want 2 (one per distinct Follow)", got)
 	}
@@ -323,7 +336,7 @@ func TestApprovalCommunity(t *testing.T) {
 		out, _ := a.cli("community", "members", "club", "--pending")
 		return strings.Count(out, mastodon.URL()) == 2
 	})
-	time.Sleep(300 * time.Millisecond)
+	a.quiet()
 	if n := len(mastodon.Received()); n != 0 {
 		t.Fatalf("pending follower was answered (%d requests)", n)
 	}

@@ -16,7 +16,7 @@ import (
 // with, and clears one that an admin knows is back.
 func cmdHost(ctx context.Context, args []string, stdout, stderr io.Writer, env func(string) string) error {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
+		printGroupHelp(stderr, "host")
 		return usageError{"host: which command? list, clear"}
 	}
 	sub, args := args[0], args[1:]
@@ -39,11 +39,11 @@ func cmdHost(ctx context.Context, args []string, stdout, stderr io.Writer, env f
 	if len(pos) != want {
 		return usageError{fmt.Sprintf("host %s: want %d argument(s), got %d (see agora help)", sub, want, len(pos))}
 	}
-	cfg, err := loadConfig(*configPath, env)
+	cfg, src, err := loadCLIConfig(*configPath, env)
 	if err != nil {
 		return err
 	}
-	a, err := openApp(ctx, cfg, newLogger(cfg, stderr).With("cmd", "host "+sub), nil, false)
+	a, err := openCLI(ctx, cfg, src, stderr, "host "+sub, false)
 	if err != nil {
 		return err
 	}
@@ -60,7 +60,7 @@ func cmdHost(ctx context.Context, args []string, stdout, stderr io.Writer, env f
 			return nil
 		}
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "HOST\tSTATE\tSINCE\tQUEUED\tSOFTWARE")
+		fmt.Fprintln(tw, "HOST\tSTATE\tSINCE\tQUEUED\tSOFTWARE\tLAST ERROR")
 		for _, h := range hosts {
 			state, since := "ok", time.Time{}
 			switch {
@@ -73,14 +73,14 @@ func cmdHost(ctx context.Context, args []string, stdout, stderr io.Writer, env f
 			if !since.IsZero() {
 				sinceText = since.UTC().Format(time.RFC3339)
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", h.Host, state, sinceText, h.Queued, dash(h.Software))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", h.Host, state, sinceText, h.Queued, dash(h.Software), dash(h.LastError))
 		}
 		return tw.Flush()
 	case "clear":
 		host := strings.ToLower(strings.TrimSpace(pos[0]))
-		known, err := a.db.ClearHost(ctx, host, time.Now())
+		known, err := a.deliverer.ClearHost(ctx, host) // as the console's button does
 		if err != nil {
-			return fmt.Errorf("host clear %s: %w", host, err)
+			return fmt.Errorf("host clear: %w", err)
 		}
 		if !known {
 			return fmt.Errorf("host %s: %w (hosts are named as in 'agora host list', with the port if any)", host, community.ErrNotFound)

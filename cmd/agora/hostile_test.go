@@ -179,6 +179,9 @@ func TestHostileInput(t *testing.T) {
 	}
 	evil.PutDocument("/keys/foreign-id", keyDoc(mastodon.URL()+"/keys/foreign-id", evil.ActorIRI("mallory")))
 	evil.PutDocument("/keys/alice", keyDoc(evil.URL()+"/keys/alice", mastodon.ActorIRI("alice")))
+	// An upload on alice's own server, a key document naming her as owner
+	// that her actor does not list (issue 15, item 2).
+	mastodon.PutDocument("/uploads/key.json", keyDoc(mastodon.URL()+"/uploads/key.json", mastodon.ActorIRI("alice")))
 
 	now := time.Now()
 	all := []string{"(request-target)", "host", "date", "digest"}
@@ -428,6 +431,19 @@ func TestHostileInput(t *testing.T) {
 			k.KeyID = evil.URL() + "/keys/alice"
 			return signed(inbox, followOf(mastodon, "alice"), k)
 		}, 401},
+		{"key uploaded on the actor's host, not listed by the actor", func() *http.Request {
+			k := mallory
+			k.KeyID = mastodon.URL() + "/uploads/key.json"
+			return signed(inbox, followOf(mastodon, "alice"), k)
+		}, 401},
+		{"a Create to 100,000 recipients", func() *http.Request {
+			to := make([]string, 100000)
+			for i := range to {
+				to[i] = fmt.Sprintf("%x", i)
+			}
+			return signed(inbox, activity(map[string]any{"type": "Create", "actor": mastodon.ActorIRI("alice"), "to": to,
+				"object": map[string]any{"type": "Note", "content": "hi"}}), alice)
+		}, 400},
 		// Identities.
 		{"bob signs alice's Follow", func() *http.Request { return signed(inbox, followOf(mastodon, "alice"), bob) }, 401},
 		{"an actor on one host signs for an actor on another", func() *http.Request {
@@ -506,6 +522,7 @@ func TestHostileInput(t *testing.T) {
 		{"activity of another kind", get("/c/gardening/secret/1"), 404},
 		{"NodeInfo version traversal", get("/nodeinfo/..%2f2.0"), 404},
 		{"NodeInfo unknown version", get("/nodeinfo/2.2"), 404},
+		{"metrics without a token configured", get("/metrics"), 404},
 		// A page that is not a number is the first page.
 		{"followers page with SQL", getAS2("/c/gardening/followers?page=-1%27%20OR%201=1"), 200},
 		{"outbox page with SQL", getAS2("/c/gardening/outbox?page=1;DROP%20TABLE%20posts"), 200},

@@ -206,7 +206,7 @@ func TestInboxRejections(t *testing.T) {
 			}
 		})
 	}
-	time.Sleep(100 * time.Millisecond)
+	a.quiet()
 	if n, _ := a.srv.app.svc.CountMembers(ctx, c, community.Joined); n != 0 {
 		t.Fatalf("a rejected Follow made %d members", n)
 	}

@@ -287,7 +287,7 @@ func TestInboxBusy(t *testing.T) {
 }
 
 // holdingListener is a proxy in front of a fedtest server that holds every
-// GET until release is closed, counting those it holds.
+// GET of an actor until release is closed, counting those it holds.
 type holdingListener struct {
 	release chan struct{}
 	mu      sync.Mutex
@@ -303,6 +303,11 @@ func (h *holdingListener) serve(t *testing.T, backend *fedtest.Server) string {
 	}
 	origin := "http://" + ln.Addr().String()
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		user, ok := strings.CutPrefix(r.URL.Path, "/users/")
+		if !ok {
+			http.NotFound(w, r) // NodeInfo and the like: not held, not counted
+			return
+		}
 		h.mu.Lock()
 		h.n++
 		h.mu.Unlock()
@@ -312,7 +317,6 @@ func (h *holdingListener) serve(t *testing.T, backend *fedtest.Server) string {
 			return
 		}
 		// The actor document, with ids on this origin.
-		user := strings.TrimPrefix(r.URL.Path, "/users/")
 		code, body, err := backend.SignedGet(context.Background(), backend.ActorIRI(user), user)
 		if err != nil || code != 200 {
 			http.Error(w, "backend", 502)

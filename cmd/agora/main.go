@@ -1,8 +1,9 @@
 // Command agora runs an Agora server and administers it.
 //
-//	agora serve [--config agora.toml]
+//	agora serve [--config agora.toml] [--listen ADDR]
+//	agora doctor [--config agora.toml]
 //	agora community create|list|show|edit|delete|approve|reject|members ...
-//	agora admin create NAME
+//	agora admin create|passwd|list|delete ...
 //	agora mod add|remove|list|ban|unban|remove-post|restore-post|pin|unpin|reports|resolve|log ...
 //	agora domain block|unblock|list ...
 //	agora host list|clear ...
@@ -23,51 +24,6 @@ import (
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "0.1.0-dev"
-
-const usage = `agora: a self-hosted ActivityPub server for communities.
-
-Usage:
-  agora serve [--config FILE]                 run the server
-  agora community create NAME [--title T] [--summary S] [--approval]
-                         [--posting members|open|moderators] [--replies]
-  agora community list
-  agora community show NAME
-  agora community edit NAME [--title T] [--summary S] [--approval=true|false]
-                         [--posting members|open|moderators] [--replies=true|false]
-  agora community posts NAME [-n 20] [--all=false]
-                                              recent posts with decision and reason
-  agora community delete NAME                 sends Delete{Group} to members
-  agora community members NAME [--pending]
-  agora community approve NAME ACTOR          ACTOR: actor URL or @user@host
-  agora community reject NAME ACTOR
-  agora admin create NAME                     an admin account for /admin (password on stdin)
-  agora mod add NAME ACTOR [--owner]         ACTOR: actor URL, @user@host or local:NAME
-  agora mod remove NAME ACTOR                 takes the moderator role away
-  agora mod list NAME
-  agora mod ban NAME ACTOR [--reason R] [--remove-posts]
-  agora mod unban NAME ACTOR
-  agora mod remove-post NAME POST [--reason R]
-                                              POST: its id at origin, its page here or its number
-  agora mod restore-post NAME POST
-  agora mod pin|unpin NAME POST
-  agora mod reports NAME [--all]
-  agora mod resolve NAME REPORT
-  agora mod log NAME [-n 50]                  the moderation log
-  agora mod log NAME --public=true|false      show it on the community's web page, or not
-  agora domain block DOMAIN [--community NAME] [--reason R]
-                                              instance-wide unless --community
-  agora domain unblock DOMAIN [--community NAME]
-  agora domain list [--community NAME]
-  agora bench fanout|ingest|soak [flags]     measure fan-out and ingest, soak (BENCHMARKS.md)
-  agora host list [--all]                     remote hosts failing, unavailable or with queued deliveries
-  agora host clear HOST                       make an unavailable host available; its deliveries are due now
-  agora backup FILE                           consistent copy of the database (keys included), server running or not
-  agora version
-
-Every command takes --config FILE (or AGORA_CONFIG); without one, embedded
-defaults apply, overridden by AGORA_* environment variables. The CLI works
-while 'agora serve' runs on the same data_dir; what it queues, serve delivers.
-`
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -97,9 +53,23 @@ func exitCode(err error) int {
 // run is main without the process: tests call it.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, env func(string) string) error {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
+		fmt.Fprint(stderr, usageText())
 		return usageError{"no command given"}
 	}
+	// agora community --help: the group's commands.
+	if len(args) >= 2 && isHelp(args[1]) && printGroupHelp(stdout, args[0]) {
+		return nil
+	}
+	err := runCommand(ctx, args, stdout, stderr, env)
+	var help helpRequest
+	if errors.As(err, &help) {
+		printHelp(stdout, help.fs.Name(), help.fs)
+		return nil
+	}
+	return err
+}
+
+func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer, env func(string) string) error {
 	switch args[0] {
 	case "serve":
 		return cmdServe(ctx, args[1:], stdout, stderr, env)
@@ -117,14 +87,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, env func(
 		return cmdHost(ctx, args[1:], stdout, stderr, env)
 	case "backup":
 		return cmdBackup(ctx, args[1:], stdout, stderr, env)
+	case "doctor":
+		return cmdDoctor(ctx, args[1:], stdout, stderr, env)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "agora", version)
 		return nil
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usageText())
 		return nil
 	}
-	fmt.Fprint(stderr, usage)
+	fmt.Fprint(stderr, usageText())
 	return usageError{fmt.Sprintf("unknown command %q", args[0])}
 }
 
@@ -137,7 +109,7 @@ func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
 	for {
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
-				return nil, err
+				return nil, helpRequest{fs}
 			}
 			return nil, usageError{fmt.Sprintf("%s: %v", fs.Name(), err)}
 		}
@@ -152,5 +124,5 @@ func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
 
 // configFlag adds --config to a command's flags.
 func configFlag(fs *flag.FlagSet, env func(string) string) *string {
-	return fs.String("config", env("AGORA_CONFIG"), "config file (TOML)")
+	return fs.String("config", "", "config file (TOML); without it: AGORA_CONFIG, else /etc/agora/agora.toml, else ./agora.toml")
 }

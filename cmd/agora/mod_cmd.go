@@ -17,7 +17,7 @@ import (
 // same rules and effects as moderators' direct messages.
 func cmdMod(ctx context.Context, args []string, stdout, stderr io.Writer, env func(string) string) error {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
+		printGroupHelp(stderr, "mod")
 		return usageError{"mod: which command? add, remove, list, ban, unban, remove-post, restore-post, pin, unpin, reports, resolve, log"}
 	}
 	sub, args := args[0], args[1:]
@@ -56,11 +56,11 @@ func cmdMod(ctx context.Context, args []string, stdout, stderr io.Writer, env fu
 	if len(pos) != want {
 		return usageError{fmt.Sprintf("mod %s: want %d argument(s), got %d (see agora help)", sub, want, len(pos))}
 	}
-	cfg, err := loadConfig(*configPath, env)
+	cfg, src, err := loadCLIConfig(*configPath, env)
 	if err != nil {
 		return err
 	}
-	a, err := openApp(ctx, cfg, newLogger(cfg, stderr).With("cmd", "mod "+sub), nil, false)
+	a, err := openCLI(ctx, cfg, src, stderr, "mod "+sub, false)
 	if err != nil {
 		return err
 	}
@@ -189,7 +189,7 @@ func printLog(w io.Writer, entries []community.LogEntry) error {
 // blocks, or one community's with --community.
 func cmdDomain(ctx context.Context, args []string, stdout, stderr io.Writer, env func(string) string) error {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
+		printGroupHelp(stderr, "domain")
 		return usageError{"domain: which command? block, unblock, list"}
 	}
 	sub, args := args[0], args[1:]
@@ -214,11 +214,11 @@ func cmdDomain(ctx context.Context, args []string, stdout, stderr io.Writer, env
 	if len(pos) != want {
 		return usageError{fmt.Sprintf("domain %s: want %d argument(s), got %d (see agora help)", sub, want, len(pos))}
 	}
-	cfg, err := loadConfig(*configPath, env)
+	cfg, src, err := loadCLIConfig(*configPath, env)
 	if err != nil {
 		return err
 	}
-	a, err := openApp(ctx, cfg, newLogger(cfg, stderr).With("cmd", "domain "+sub), nil, false)
+	a, err := openCLI(ctx, cfg, src, stderr, "domain "+sub, false)
 	if err != nil {
 		return err
 	}

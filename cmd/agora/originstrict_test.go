@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -161,6 +162,29 @@ func TestOriginStrictNodeBB(t *testing.T) {
 	if _, e := announcesOf(t, lemmy, topic); len(e) != 1 {
 		t.Errorf("Lemmy got %d Announce{Create} of the topic, want 1", len(e))
 	}
+
+	// nina's reply in the topic, as NodeBB sends it (inReplyTo the topic's
+	// post, context the topic), is threaded under the topic on its page.
+	reply := nodebb.URL() + "/post/3"
+	robj := map[string]any{
+		"id": reply, "type": "Note", "attributedTo": nodebb.ActorIRI("nina"), "content": "<p>Cherry ones, on a sunny balcony.</p>",
+		"to": []string{asPublic, group}, "cc": []string{nodebb.ActorIRI("nina") + "/followers"}, "inReplyTo": topic,
+		"context": nodebb.URL() + "/topic/2", "audience": group, "published": "2026-12-05T20:05:00.000Z", "url": reply,
+	}
+	rcreate, _ := json.Marshal(map[string]any{
+		"@context": "https://www.w3.org/ns/activitystreams", "id": reply + "#activity/create/1796477460000", "type": "Create",
+		"actor": nodebb.ActorIRI("nina"), "to": robj["to"], "cc": robj["cc"], "object": robj,
+	})
+	post(t, nodebb, a.base()+"/inbox", "nina", rcreate)
+	topicPost, replyPost := postOf(t, a, "garden", topic), postOf(t, a, "garden", reply)
+	if replyPost.InReplyTo != topic {
+		t.Errorf("the reply's InReplyTo = %q, want the topic %s", replyPost.InReplyTo, topic)
+	}
+	code, page := get(t, group+"/p/"+strconv.FormatInt(topicPost.ID, 10), "text/html")
+	if code != 200 || !strings.Contains(string(page), "Cherry ones, on a sunny balcony.") {
+		t.Errorf("the topic's page (%d) does not show the reply", code)
+	}
+
 	for _, r := range nodebb.Received() {
 		if r.Status >= 400 {
 			t.Errorf("NodeBB answered %d to %s", r.Status, r.Body)
@@ -218,7 +242,7 @@ func TestOriginStrictSwitchRemembered(t *testing.T) {
 	second := note{id: mastodon.URL() + "/notes/2", content: "<p>second</p>", to: []string{asPublic}, cc: []string{group}, mentions: []string{group}}
 	second.publish(t, b, mastodon, "alice")
 	waitUntil(t, "the second post at the forum", func() bool { i, _ := announcesOf(t, forum, second.id); return len(i) > 0 })
-	settle()
+	b.quiet()
 	i, e := announcesOf(t, forum, second.id)
 	if len(i) != 1 || i[0].Status != 202 || i[0].Resolved != second.id || len(e) != 0 {
 		t.Fatalf("after the switch the forum got %d Announce{id} (%+v) and %d Announce{Create}; want one accepted Announce{id}", len(i), i, len(e))

@@ -130,6 +130,14 @@ func testPNG(t *testing.T, w, h int) []byte {
 	return buf.Bytes()
 }
 
+// otherToken is token with its first character changed (never to itself).
+func otherToken(token string) string {
+	if token[0] == 'x' {
+		return "y" + token[1:]
+	}
+	return "x" + token[1:]
+}
+
 // setupLink prints the first-admin link as `agora serve` does and returns it.
 func setupLink(t *testing.T, a *testAgora) string {
 	t.Helper()
@@ -164,15 +172,20 @@ func TestAdminSetupLoginAndCSRF(t *testing.T) {
 		want int
 	}{
 		{"no CSRF token", form, http.StatusForbidden},
-		{"wrong CSRF token", with(form, "csrf", "x"+csrf[1:]), http.StatusForbidden},
+		{"wrong CSRF token", with(form, "csrf", otherToken(csrf)), http.StatusForbidden},
 		{"passwords differ", with(with(form, "csrf", csrf), "confirm", "something else!"), http.StatusBadRequest},
 		{"short password", with(with(with(form, "csrf", csrf), "confirm", "short"), "password", "short"), http.StatusBadRequest},
 		{"bad name", with(with(form, "csrf", csrf), "name", "Root!"), http.StatusBadRequest},
 		{"forged token", with(with(form, "csrf", csrf), "token", "forged"), http.StatusNotFound},
 		{"ok", with(form, "csrf", csrf), http.StatusSeeOther},
-		{"link used twice", with(form, "csrf", csrf), http.StatusNotFound},
+		// Logged in by the setup: the form token is now the session's.
+		{"the visitor's token, once logged in", with(form, "csrf", csrf), http.StatusForbidden},
+		{"link used twice", nil, http.StatusNotFound},
 	}
 	for _, tt := range tests {
+		if tt.form == nil {
+			tt.form = with(form, "csrf", b.csrf(a.base()+"/admin"))
+		}
 		if resp, body := b.postForm(a.base()+"/admin/setup", tt.form); resp.StatusCode != tt.want {
 			t.Fatalf("setup, %s: %d, want %d\n%s", tt.name, resp.StatusCode, tt.want, body)
 		}
@@ -646,6 +659,9 @@ func TestAdminModerationAndDelivery(t *testing.T) {
 	if resp, _ := b.postForm(a.base()+"/admin/delivery/clear", url.Values{"csrf": {csrf}}); resp.StatusCode != http.StatusBadRequest {
 		t.Fatalf("clear without host: %d, want 400", resp.StatusCode)
 	}
+	if resp, _ := b.postForm(a.base()+"/admin/delivery/clear", url.Values{"csrf": {csrf}, "host": {"nosuch.example"}}); resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("clear of a host never heard of: %d, want 404", resp.StatusCode)
+	}
 }
 
 func TestAdminCreateCommand(t *testing.T) {
@@ -661,7 +677,7 @@ func TestAdminCreateCommand(t *testing.T) {
 		{[]string{"admin", "create", "other"}, "", true},
 		{[]string{"admin", "create", "Bad Name"}, "correct horse battery\n", true},
 		{[]string{"admin", "create"}, "correct horse battery\n", true},
-		{[]string{"admin", "delete", "root"}, "", true},
+		{[]string{"admin", "frobnicate", "root"}, "", true},
 		{[]string{"admin", "create", "second"}, "another good password", false}, // no newline at the end
 	}
 	for _, tt := range tests {

@@ -126,8 +126,6 @@ func (g got) innerID() string {
 	return o.ID
 }
 
-func settle() { time.Sleep(300 * time.Millisecond) }
-
 func postOf(t *testing.T, a *testAgora, name, objectID string) community.Post {
 	t.Helper()
 	var p community.Post
@@ -175,7 +173,7 @@ func TestRelayAcrossServers(t *testing.T) {
 		return len(activities(t, mastodon, "Announce")) >= 1 && len(activities(t, lemmy, "Announce")) >= 1 &&
 			len(activities(t, plain, "Announce")) >= 2
 	})
-	settle()
+	a.quiet()
 	// Exactly what each dialect asks for: one per host, even with two
 	// members on Mastodon (shared inbox).
 	m, l, p := activities(t, mastodon, "Announce"), activities(t, lemmy, "Announce"), activities(t, plain, "Announce")
@@ -221,7 +219,7 @@ func TestRelayAcrossServers(t *testing.T) {
 
 	// A retried delivery of the same Create boosts nothing twice.
 	post(t, mastodon, a.base()+"/inbox", "alice", hello.create(mastodon, "alice", "Create"))
-	settle()
+	a.quiet()
 	if n := len(activities(t, mastodon, "Announce")); n != 1 {
 		t.Fatalf("a retried Create was announced again (%d)", n)
 	}
@@ -277,7 +275,7 @@ func TestRelayAcrossServers(t *testing.T) {
 			t.Errorf("%s: decision %s (%s), want refuse (%s)", r.name, p.Decision, p.Reason, r.reason)
 		}
 	}
-	settle()
+	a.quiet()
 	if n := len(activities(t, mastodon, "Announce")); n != 1 {
 		t.Fatalf("a refused post was announced: %d Announces at Mastodon", n)
 	}

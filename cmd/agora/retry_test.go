@@ -150,7 +150,7 @@ func TestInboxRetrySupersededByDelete(t *testing.T) {
 	if p, err := a.srv.app.db.PostByObject(context.Background(), c.ID, fwd.id); err == nil {
 		t.Errorf("a post deleted before its retry was stored: %s, %s", p.ObjectID, p.Decision)
 	}
-	settle()
+	a.quiet()
 	for _, g := range activities(t, mastodon, "Announce") {
 		if g.innerID() == fwd.id {
 			t.Errorf("a post deleted before its retry was announced")

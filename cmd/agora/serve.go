@@ -9,8 +9,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -25,6 +27,7 @@ import (
 func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, env func(string) string) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	configPath := configFlag(fs, env)
+	listen := fs.String("listen", "", "the address to listen on, host:port (overrides listen and AGORA_LISTEN)")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -32,11 +35,23 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 	if len(pos) > 0 {
 		return usageError{fmt.Sprintf("serve: unexpected argument %q", pos[0])}
 	}
-	cfg, err := loadConfig(*configPath, env)
+	cfg, src, err := loadCLIConfig(*configPath, env)
 	if err != nil {
 		return err
 	}
+	if *listen != "" {
+		if _, _, err := net.SplitHostPort(*listen); err != nil {
+			return usageError{fmt.Sprintf("serve --listen %q: want host:port, like 127.0.0.1:8080 or :8080", *listen)}
+		}
+		cfg.Listen = *listen
+	}
+	if note, warn := reconcileListen(&cfg); note != "" {
+		fmt.Fprintln(stderr, "agora:", note)
+	} else if warn != "" {
+		fmt.Fprintln(stderr, "agora: warning:", warn)
+	}
 	log := newLogger(cfg, stderr)
+	log.Info("config", "source", src.String())
 
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data_dir %s: %w", cfg.DataDir, err)
@@ -71,6 +86,46 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 	srv.Stop()
 	log.Info("stopped")
 	return nil
+}
+
+// reconcileListen compares base_url with listen on a loopback setup,
+// where a browser reaches Agora at base_url directly: the setup link and
+// every actor id must name the port Agora listens on. Left at its default,
+// base_url follows listen (note); set to another port, it gets a warning.
+func reconcileListen(cfg *Config) (note, warn string) {
+	base, err := url.Parse(cfg.BaseURL)
+	if err != nil || !isLoopbackHost(base.Hostname()) {
+		return "", "" // a public base_url: a proxy in front maps the ports
+	}
+	lhost, lport, err := net.SplitHostPort(cfg.Listen)
+	if err != nil {
+		return "", ""
+	}
+	bport := base.Port()
+	if bport == "" {
+		bport = map[string]string{"http": "80", "https": "443"}[base.Scheme]
+	}
+	if lport == bport || lport == "0" {
+		return "", ""
+	}
+	if lhost != "" && !isLoopbackHost(lhost) && lhost != "0.0.0.0" && lhost != "::" {
+		return "", "" // listening elsewhere than on this machine's loopback
+	}
+	if cfg.BaseURL == defaultConfig().BaseURL {
+		cfg.BaseURL = base.Scheme + "://" + net.JoinHostPort(base.Hostname(), lport)
+		return fmt.Sprintf("base_url is not set: it follows listen %s and is %s", cfg.Listen, cfg.BaseURL), ""
+	}
+	return "", fmt.Sprintf("base_url %s names port %s on this machine, but Agora listens on %s: links it prints and actor ids point where nothing answers. Set base_url to %s://%s, unless a proxy on port %s forwards to Agora.",
+		cfg.BaseURL, bport, cfg.Listen, base.Scheme, net.JoinHostPort(base.Hostname(), lport), bport)
+}
+
+// isLoopbackHost tells whether a host name or address is this machine.
+func isLoopbackHost(h string) bool {
+	if strings.EqualFold(h, "localhost") || strings.HasSuffix(strings.ToLower(h), ".localhost") {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
 }
 
 // server is a running Agora: HTTP server, inbox processor and delivery
@@ -138,6 +193,7 @@ func startServer(ctx context.Context, cfg Config, log *slog.Logger, ln net.Liste
 		Pages:           a.db,
 		Actors:          a.db,
 		Delivery:        a.db,
+		Hosts:           a.deliverer,
 		Finger:          a.fetcher,
 		Software:        a.dialects,
 		API:             a.fetcher,

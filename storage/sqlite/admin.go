@@ -54,6 +54,58 @@ func (db *DB) AdminByName(ctx context.Context, name string) (id int64, passwordH
 	return id, passwordHash, notFound(err)
 }
 
+// AdminAccount is an admin account as `agora admin list` shows it.
+type AdminAccount struct {
+	Name      string
+	CreatedAt time.Time
+	Sessions  int       // browsers logged in now
+	LastLogin time.Time // the newest live session's start; zero if none
+}
+
+// Admins lists the admin accounts by name.
+func (db *DB) Admins(ctx context.Context, now time.Time) ([]AdminAccount, error) {
+	rows, err := db.read(ctx, `SELECT a.name, a.created_at,
+			(SELECT count(*) FROM sessions s WHERE s.admin_id = a.id AND s.expires_at >= ?),
+			(SELECT coalesce(max(s.created_at), 0) FROM sessions s WHERE s.admin_id = a.id AND s.expires_at >= ?)
+		FROM admins a ORDER BY a.name`, ms(now), ms(now))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []AdminAccount
+	for rows.Next() {
+		var a AdminAccount
+		var created, last int64
+		if err := rows.Scan(&a.Name, &created, &a.Sessions, &last); err != nil {
+			return nil, err
+		}
+		a.CreatedAt = fromMS(created)
+		if last != 0 {
+			a.LastLogin = fromMS(last)
+		}
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// DeleteAdmin deletes an admin account and its sessions; ErrNotFound when
+// there is none of that name.
+func (db *DB) DeleteAdmin(ctx context.Context, name string) error {
+	tx, err := db.begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE admin_id = (SELECT id FROM admins WHERE name = ?)`, name); err != nil {
+		return err
+	}
+	res, err := tx.ExecContext(ctx, `DELETE FROM admins WHERE name = ?`, name)
+	if err := expectOne(res, err); err != nil {
+		return fmt.Errorf("admin %s: %w", name, err)
+	}
+	return tx.Commit()
+}
+
 // AddSession records a login by the hash of its cookie token.
 func (db *DB) AddSession(ctx context.Context, tokenHash string, adminID int64, at, expires time.Time) error {
 	// Expired sessions go when new ones come: no sweeper needed.

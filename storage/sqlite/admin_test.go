@@ -135,7 +135,7 @@ func TestMediaSettingsAndPageCounts(t *testing.T) {
 	if ps, err := db.ThreadPosts(ctx, c.ID, "https://a/n/root", 10); err != nil || len(ps) != 3 {
 		t.Fatalf("thread: %d posts, %v", len(ps), err)
 	}
-	db.HostFailed(ctx, "slow.example", now)
+	db.HostFailed(ctx, "slow.example", now, "status 503")
 	db.MarkHostUnavailable(ctx, "dead.example", now)
 	if f, err := db.FailingHosts(ctx); err != nil || len(f) != 2 || !f["slow.example"].Equal(now) {
 		t.Fatalf("failing hosts %v %v", f, err)

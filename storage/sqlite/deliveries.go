@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/agorafed/agora/federation"
@@ -181,16 +182,18 @@ func (db *DB) OutActivity(ctx context.Context, iri string) (federation.OutActivi
 
 // HostSucceeded clears a host's failure state.
 func (db *DB) HostSucceeded(ctx context.Context, host string) error {
-	_, err := db.write(ctx, `UPDATE hosts SET failing_since = NULL, unavailable_since = NULL WHERE host = ?`, host)
+	_, err := db.write(ctx, `UPDATE hosts SET failing_since = NULL, unavailable_since = NULL, last_error = '', last_error_at = 0 WHERE host = ?`, host)
 	return err
 }
 
-// HostFailed records a failure and returns since when the host fails.
-func (db *DB) HostFailed(ctx context.Context, host string, at time.Time) (time.Time, error) {
+// HostFailed records a failure, and why, and returns since when the host
+// fails.
+func (db *DB) HostFailed(ctx context.Context, host string, at time.Time, reason string) (time.Time, error) {
 	var since int64
-	err := db.writeRow(ctx, `INSERT INTO hosts (host, failing_since) VALUES (?, ?)
-		ON CONFLICT (host) DO UPDATE SET failing_since = coalesce(hosts.failing_since, excluded.failing_since)
-		RETURNING failing_since`, host, ms(at)).Scan(&since)
+	err := db.writeRow(ctx, `INSERT INTO hosts (host, failing_since, last_error, last_error_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (host) DO UPDATE SET failing_since = coalesce(hosts.failing_since, excluded.failing_since),
+			last_error = excluded.last_error, last_error_at = excluded.last_error_at
+		RETURNING failing_since`, host, ms(at), clipError(reason), ms(at)).Scan(&since)
 	return fromMS(since), err
 }
 
@@ -229,4 +232,16 @@ func (db *DB) RemoveMembersByInbox(ctx context.Context, inbox string) (int, erro
 	}
 	n, err := res.RowsAffected()
 	return int(n), err
+}
+
+// clipError keeps a stored error to one line of at most 300 bytes: a
+// remote server's answer is not ours to store in full.
+func clipError(s string) string {
+	if i := strings.IndexAny(s, "\r\n"); i >= 0 {
+		s = s[:i]
+	}
+	if len(s) > 300 {
+		s = strings.ToValidUTF8(s[:300], "") + "…"
+	}
+	return s
 }

@@ -4,25 +4,18 @@ import (
 	"context"
 	"database/sql"
 	"time"
-)
 
-// HostStatus is what the delivery queue knows of one remote host, for
-// `agora host list`.
-type HostStatus struct {
-	Host             string
-	Software         string    // from its NodeInfo, "" when unknown
-	FailingSince     time.Time // zero when its last delivery succeeded
-	UnavailableSince time.Time // zero when deliveries go to it
-	Queued           int       // deliveries waiting for it
-}
+	"github.com/agorafed/agora/federation"
+)
 
 // HostStatuses lists the hosts that fail, are unavailable or have queued
 // deliveries; with all, every host heard of. Unavailable hosts come first.
-func (db *DB) HostStatuses(ctx context.Context, all bool) ([]HostStatus, error) {
+func (db *DB) HostStatuses(ctx context.Context, all bool) ([]federation.HostStatus, error) {
 	rows, err := db.read(ctx, `
 		WITH queued AS (SELECT host, count(*) AS n FROM deliveries GROUP BY host),
 		     known AS (SELECT host FROM hosts UNION SELECT host FROM queued)
-		SELECT k.host, coalesce(h.software, ''), h.failing_since, h.unavailable_since, coalesce(q.n, 0)
+		SELECT k.host, coalesce(h.software, ''), h.failing_since, h.unavailable_since, coalesce(q.n, 0),
+			coalesce(h.last_error, ''), coalesce(h.last_error_at, 0)
 		FROM known k LEFT JOIN hosts h ON h.host = k.host LEFT JOIN queued q ON q.host = k.host
 		WHERE ? OR h.failing_since IS NOT NULL OR h.unavailable_since IS NOT NULL OR q.n > 0
 		ORDER BY h.unavailable_since IS NULL, h.failing_since IS NULL, k.host`, all)
@@ -30,14 +23,18 @@ func (db *DB) HostStatuses(ctx context.Context, all bool) ([]HostStatus, error) 
 		return nil, err
 	}
 	defer rows.Close()
-	var out []HostStatus
+	var out []federation.HostStatus
 	for rows.Next() {
-		var s HostStatus
+		var s federation.HostStatus
 		var failing, unavailable sql.NullInt64
-		if err := rows.Scan(&s.Host, &s.Software, &failing, &unavailable, &s.Queued); err != nil {
+		var errAt int64
+		if err := rows.Scan(&s.Host, &s.Software, &failing, &unavailable, &s.Queued, &s.LastError, &errAt); err != nil {
 			return nil, err
 		}
 		s.FailingSince, s.UnavailableSince = fromMS(failing.Int64), fromMS(unavailable.Int64)
+		if errAt != 0 {
+			s.LastErrorAt = fromMS(errAt)
+		}
 		out = append(out, s)
 	}
 	return out, rows.Err()

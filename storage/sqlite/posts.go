@@ -233,36 +233,27 @@ func (db *DB) CountAnnouncedSince(ctx context.Context, communityID int64, author
 // author: membership, role, domain blocks and announced posts since a
 // time.
 //
-// Domain blocks are matched in two steps so that the rule stays
-// community.DomainMatches and nothing else: SQL keeps the blocks of the
-// instance (community 0) and the community whose domain occurs in the
-// author's host (instr, not LIKE: a domain is no pattern), which every
-// block that matches does; Go then applies DomainMatches to those few.
+// Of the domain blocks it returns candidates, and community decides with
+// DomainMatches: SQL keeps the blocks of the instance (community 0) and
+// the community whose domain occurs in the author's host (instr, not
+// LIKE: a domain is no pattern), which every block that matches does.
 // SQL's lower() folds ASCII only, and DomainMatches compares the host
 // with its IPv6 zone unescaped (%25 to %): domains with other than
-// printable ASCII, or with a %, are always kept for Go to judge.
-// (NormalizeDomain lets neither upper case nor % into the table; this
-// does not rely on it.)
+// printable ASCII, or with a %, are always kept. (NormalizeDomain lets
+// neither upper case nor % into the table; this does not rely on it.)
 func (db *DB) AuthorFacts(ctx context.Context, communityID int64, author string, since time.Time) (community.AuthorFacts, error) {
 	var f community.AuthorFacts
 	var state, role sql.NullString
 	var blocks string
-	host := community.HostOf(author)
 	err := db.readRow(ctx, authorFactsQuery,
-		communityID, author, host, ms(since)).Scan(&state, &role, &blocks, &f.RecentPosts)
+		communityID, author, community.HostOf(author), ms(since)).Scan(&state, &role, &blocks, &f.RecentPosts)
 	if err != nil {
 		return f, fmt.Errorf("facts of %s in community %d: %w", author, communityID, err)
 	}
 	f.State, f.Role = community.MemberState(state.String), community.Role(role.String)
 	if blocks != "[]" {
-		var domains []string
-		if err := json.Unmarshal([]byte(blocks), &domains); err != nil {
+		if err := json.Unmarshal([]byte(blocks), &f.Blocks); err != nil {
 			return f, fmt.Errorf("facts of %s in community %d: %w", author, communityID, err)
-		}
-		for _, d := range domains {
-			if community.DomainMatches(d, host) {
-				f.DomainBlocked = true
-			}
 		}
 	}
 	return f, nil

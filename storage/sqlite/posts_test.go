@@ -525,7 +525,7 @@ func TestHostSoftware(t *testing.T) {
 
 	// A failing, unavailable host keeps its failure state when its
 	// software is learnt.
-	since, err := db.HostFailed(ctx, "l.example", now)
+	since, err := db.HostFailed(ctx, "l.example", now, "status 503")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -535,7 +535,7 @@ func TestHostSoftware(t *testing.T) {
 	if err := db.SetHostSoftware(ctx, "l.example", "lemmy", now.Add(time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	if again, err := db.HostFailed(ctx, "l.example", now.Add(time.Hour)); err != nil || !again.Equal(since) {
+	if again, err := db.HostFailed(ctx, "l.example", now.Add(time.Hour), "status 503"); err != nil || !again.Equal(since) {
 		t.Fatalf("failing_since %v -> %v (%v)", since, again, err)
 	}
 	if hosts, _ := db.UnavailableHosts(ctx); !reflect.DeepEqual(hosts, []string{"l.example"}) {
@@ -546,7 +546,7 @@ func TestHostSoftware(t *testing.T) {
 	}
 
 	// Software learnt first, failure after: the failure starts then.
-	if since, err := db.HostFailed(ctx, "m.example", now.Add(2*time.Hour)); err != nil || !since.Equal(now.Add(2*time.Hour)) {
+	if since, err := db.HostFailed(ctx, "m.example", now.Add(2*time.Hour), "status 503"); err != nil || !since.Equal(now.Add(2*time.Hour)) {
 		t.Fatalf("first failure of a host with software: %v %v", since, err)
 	}
 	if hosts, _ := db.UnavailableHosts(ctx); len(hosts) != 1 {

@@ -218,13 +218,13 @@ func TestQueueClaimLeaseRetry(t *testing.T) {
 			t.Fatalf("unavailable host claimed: %+v", d)
 		}
 	}
-	since, _ := db.HostFailed(ctx, "b.example", now)
-	since2, _ := db.HostFailed(ctx, "b.example", now.Add(time.Hour))
+	since, _ := db.HostFailed(ctx, "b.example", now, "status 503")
+	since2, _ := db.HostFailed(ctx, "b.example", now.Add(time.Hour), "status 503")
 	if !since.Equal(since2) {
 		t.Fatalf("failing_since moved: %v -> %v", since, since2)
 	}
 	db.HostSucceeded(ctx, "b.example")
-	if since3, _ := db.HostFailed(ctx, "b.example", now.Add(2*time.Hour)); !since3.After(since) {
+	if since3, _ := db.HostFailed(ctx, "b.example", now.Add(2*time.Hour), "status 503"); !since3.After(since) {
 		t.Fatalf("success did not reset failing_since")
 	}
 }
@@ -275,7 +275,7 @@ func TestHostsSoftware(t *testing.T) {
 	db, _ := openTest(t)
 	db.SetHostSoftware(ctx, "m.example", "mastodon", time.Now())
 	db.SetHostSoftware(ctx, "l.example:8080", "lemmy", time.Now())
-	db.HostFailed(ctx, "failing.example", time.Now()) // a hosts row with no software
+	db.HostFailed(ctx, "failing.example", time.Now(), "status 503") // a hosts row with no software
 	got, err := db.HostsSoftware(ctx, []string{"m.example", "l.example:8080", "failing.example", "never.example"})
 	if err != nil {
 		t.Fatal(err)

@@ -7,9 +7,9 @@ import (
 )
 
 // stmts keeps prepared statements by SQL text. database/sql with this
-// driver otherwise prepares every query anew, which profiled at about a
-// sixth of the inbox's CPU. The set of texts is the SQL in this package,
-// so the cache is bounded by the code.
+// driver otherwise prepares every query anew, a large part of the inbox's
+// CPU in profiles (BENCHMARKS.md, "Figures behind the code"). The set of
+// texts is the SQL in this package, so the cache is bounded by the code.
 type stmts struct {
 	pool *sql.DB
 	mu   sync.Mutex
