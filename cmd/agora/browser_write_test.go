@@ -161,7 +161,7 @@ func TestBrowserWriteAndLanguages(t *testing.T) {
 					if got.Lang != lang {
 						t.Errorf("%s in %s: lang=%q", p.name, lang, got.Lang)
 					}
-					if got.Overflow > 0 && p.name != "console" { // the console's tables are issue 17's
+					if got.Overflow > 0 {
 						t.Errorf("%s in %s at %d px: %d px wider than the screen", p.name, lang, width, got.Overflow)
 					}
 					v.screenshot(fmt.Sprintf("i18n-%s-%s-%d", p.name, lang, width))
