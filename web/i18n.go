@@ -210,3 +210,44 @@ func langLinks(r *http.Request, cur *lang) []langLink {
 	}
 	return out
 }
+
+// CLILang is the language of the command line, from the POSIX locale as
+// gettext reads it (LANGUAGE, a list, then LC_ALL, LC_MESSAGES, LANG:
+// "fr_FR.UTF-8" is French): the first page language it names, English
+// when it names none ("C", "de_DE").
+func CLILang(env func(string) string) string {
+	var wanted []string
+	if v := env("LANGUAGE"); v != "" {
+		wanted = strings.Split(v, ":")
+	}
+	for _, k := range []string{"LC_ALL", "LC_MESSAGES", "LANG"} {
+		if v := env(k); v != "" {
+			wanted = append(wanted, v)
+			break
+		}
+	}
+	for _, v := range wanted {
+		if v == "C" || v == "POSIX" || strings.HasPrefix(v, "C.") {
+			break
+		}
+		parts := strings.FieldsFunc(v, func(r rune) bool { return r == '_' || r == '.' || r == '@' || r == '-' })
+		if len(parts) == 0 {
+			continue
+		}
+		base := strings.ToLower(parts[0])
+		if _, ok := langs[base]; ok {
+			return base
+		}
+	}
+	return Languages[0]
+}
+
+// Translate returns the message id in the language code (English for a
+// code not among Languages), with args as lang.T takes them.
+func Translate(code, id string, args ...any) string {
+	l, ok := langs[code]
+	if !ok {
+		l = langs[Languages[0]]
+	}
+	return l.T(id, args...)
+}

@@ -65,9 +65,11 @@ func TestCatalogs(t *testing.T) {
 	}
 	used := map[string]string{}
 	tmplRE := regexp.MustCompile(`\{\{-?\s*t "([^"]+)"`)
-	goRE := regexp.MustCompile(`\.T\("([^"]+)"`)
+	goRE := regexp.MustCompile(`(?:\.T|\btr)\("([^"]+)"`)
 	files, _ := filepath.Glob("templates/*.html")
 	goFiles, _ := filepath.Glob("*.go")
+	cliFiles, _ := filepath.Glob("../cmd/agora/*.go") // tr("cli...") of the command line
+	goFiles = append(goFiles, cliFiles...)
 	for _, f := range append(files, goFiles...) {
 		if strings.HasSuffix(f, "_test.go") {
 			continue

@@ -76,7 +76,7 @@ func cmdCommunity(ctx context.Context, args []string, stdout, stderr io.Writer, 
 		if _, err := a.local.PrivateKey(ctx, federation.CommunityKeyOwner(c.Name)); err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "created %s: %s (@%s@%s)\n", c.Name, a.local.CommunityIRI(c.Name), c.Name, a.local.Host())
+		fmt.Fprintln(stdout, tr("cli.community_created", "Name", c.Name, "URL", a.local.CommunityIRI(c.Name), "Handle", "@"+c.Name+"@"+a.local.Host()))
 	case "list":
 		cs, err := a.svc.List(ctx)
 		if err != nil {
@@ -124,12 +124,12 @@ func cmdCommunity(ctx context.Context, args []string, stdout, stderr io.Writer, 
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "updated %s; members' servers are sent Update{Group}\n", c.Name)
+		fmt.Fprintln(stdout, tr("cli.community_updated", "Name", c.Name))
 	case "delete":
 		if err := a.svc.Delete(ctx, pos[0]); err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "deleted %s; members' servers are sent Delete{Group} (delivered by agora serve); the name stays reserved\n", pos[0])
+		fmt.Fprintln(stdout, tr("cli.community_deleted", "Name", pos[0]))
 	case "members":
 		c, err := a.svc.Get(ctx, pos[0])
 		if err != nil {
