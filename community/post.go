@@ -46,7 +46,7 @@ type Post struct {
 	Author      string // actor IRI
 	URL         string // the human-readable page at its origin
 	Title       string // name (Lemmy's Page title)
-	Summary     string // content warning, plain text
+	Summary     string // the object's summary, plain text: see ContentWarning and Excerpt
 	Content     string // sanitized HTML
 	Sensitive   bool
 	Attachments []Attachment
@@ -65,6 +65,33 @@ type Post struct {
 	Likes     int
 	Dislikes  int
 }
+
+// ContentWarning is the warning to show before the post's content: the
+// summary of a Note (and of any type other than Article and Page), as
+// Mastodon and its peers send a content warning. "" for none; Sensitive
+// may still hide the content behind a generic warning.
+func (p Post) ContentWarning() string {
+	if p.HasExcerpt() {
+		return ""
+	}
+	return p.Summary
+}
+
+// Excerpt is the summary of an Article or a Page: an excerpt or abstract,
+// as blog and forum software send it (WordPress's ActivityPub plugin puts
+// the post's generated excerpt there on Articles and none on Notes:
+// Automattic/wordpress-activitypub includes/transformer/class-post.php,
+// get_summary), never a content warning. "" for the other types.
+func (p Post) Excerpt() string {
+	if p.HasExcerpt() {
+		return p.Summary
+	}
+	return ""
+}
+
+// HasExcerpt tells whether the post's summary is an excerpt rather than a
+// content warning: whether it is an Article or a Page.
+func (p Post) HasExcerpt() bool { return p.Type == "Article" || p.Type == "Page" }
 
 // Announced tells whether the community boosts the post now.
 func (p Post) Announced() bool { return p.Decision == Announce && p.DeletedAt.IsZero() }

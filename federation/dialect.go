@@ -440,3 +440,23 @@ func (d *Dialects) getJSON(ctx context.Context, rawURL string, v any) error {
 	}
 	return nil
 }
+
+// Software returns the software of the server at baseURL (any URL on it):
+// NodeInfo's software.name in lower case, learnt by Refresh (so from the
+// store when known for less than a day), or "" when the server has no
+// usable NodeInfo. The error is Refresh's when nothing is known.
+func (d *Dialects) Software(ctx context.Context, baseURL string) (string, error) {
+	rerr := d.Refresh(ctx, baseURL)
+	u, err := url.Parse(baseURL)
+	if err != nil {
+		return "", fmt.Errorf("software of %s: %w", baseURL, err)
+	}
+	software, _, err := d.store.HostSoftware(ctx, strings.ToLower(u.Host))
+	if err != nil {
+		return "", fmt.Errorf("software of %s: %w", u.Host, err)
+	}
+	if software == "" && rerr != nil {
+		return "", rerr
+	}
+	return software, nil
+}

@@ -184,14 +184,10 @@ func (c *followersCache) drop(actor string) {
 	delete(c.m, actor)
 }
 
-// visibility reads who a post is for, from the object's addressing (the
-// activity's when the object has none), knowing the author's followers
-// collection ("" when we do not have their actor).
+// visibility reads who a post is for (PostVisibility), knowing the author's
+// followers collection ("" when we do not have their actor).
 func visibility(act, obj *Object, followers string) community.Visibility {
-	if len(obj.To) > 0 || len(obj.Cc) > 0 {
-		return Visibility(obj, followers)
-	}
-	return Visibility(act, followers)
+	return PostVisibility(act, obj, followers)
 }
 
 func typeOf(o *Object) string {

@@ -106,7 +106,7 @@ func cmdAdmin(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 			}
 			return err
 		}
-		fmt.Fprintf(stdout, "admin %s created: log in at %s/admin/login\n", name, cfg.BaseURL)
+		fmt.Fprintln(stdout, tr("cli.admin_created", "Name", name, "URL", cfg.BaseURL+"/admin/login"))
 	case "passwd":
 		id, _, err := a.DB.AdminByName(ctx, name)
 		if err != nil {
@@ -115,14 +115,14 @@ func cmdAdmin(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 		if err := a.DB.ChangePassword(ctx, id, hash, ""); err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "password of %s changed; every browser of theirs is logged out\n", name)
+		fmt.Fprintln(stdout, tr("cli.admin_passwd", "Name", name))
 	case "list":
 		admins, err := a.DB.Admins(ctx, time.Now())
 		if err != nil {
 			return err
 		}
 		if len(admins) == 0 {
-			fmt.Fprintln(stdout, "no admin account: create one with agora admin create NAME")
+			fmt.Fprintln(stdout, tr("cli.admin_none"))
 			return nil
 		}
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
@@ -139,9 +139,9 @@ func cmdAdmin(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 		if err := a.DB.DeleteAdmin(ctx, name); err != nil {
 			return fmt.Errorf("%w (see agora admin list)", err)
 		}
-		fmt.Fprintf(stdout, "admin %s deleted and logged out\n", name)
+		fmt.Fprintln(stdout, tr("cli.admin_deleted", "Name", name))
 		if n, err := a.DB.CountAdmins(ctx); err == nil && n == 0 {
-			fmt.Fprintln(stdout, "no admin account is left: agora serve prints a setup link, or run agora admin create NAME")
+			fmt.Fprintln(stdout, tr("cli.admin_none_left"))
 		}
 	}
 	return nil
@@ -151,7 +151,7 @@ func cmdAdmin(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 // otherwise one line of stdin (for scripts: echo "$PW" | agora admin ...).
 func askPassword(stderr io.Writer, name string) (string, error) {
 	if fd, ok := stdinTerminal(); ok {
-		fmt.Fprintf(stderr, "New password for %s (at least %d characters, not shown): ", name, web.MinPassword)
+		fmt.Fprint(stderr, tr("cli.password_prompt", "Name", name, "Min", web.MinPassword)+" ")
 		pw, err := readPassword(fd)
 		fmt.Fprintln(stderr)
 		if err != nil {
@@ -160,7 +160,7 @@ func askPassword(stderr io.Writer, name string) (string, error) {
 		if len(pw) < web.MinPassword {
 			return "", fmt.Errorf("the password must have at least %d characters", web.MinPassword)
 		}
-		fmt.Fprint(stderr, "Again: ")
+		fmt.Fprint(stderr, tr("cli.password_again")+" ")
 		again, err := readPassword(fd)
 		fmt.Fprintln(stderr)
 		if err != nil {
@@ -171,7 +171,7 @@ func askPassword(stderr io.Writer, name string) (string, error) {
 		}
 		return string(pw), nil
 	}
-	fmt.Fprintf(stderr, "Password for %s (at least %d characters), then Enter: ", name, web.MinPassword)
+	fmt.Fprint(stderr, tr("cli.password_stdin", "Name", name, "Min", web.MinPassword)+" ")
 	line, err := bufio.NewReader(stdin).ReadString('\n')
 	fmt.Fprintln(stderr)
 	if err != nil && !(errors.Is(err, io.EOF) && line != "") {
@@ -191,7 +191,7 @@ func printSetupLink(ctx context.Context, a *agora.App, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "No admin account yet. Create the first one within 24 hours at:\n  %s\n(or run 'agora admin create NAME')\n", link)
+	fmt.Fprintf(stdout, "%s\n  %s\n%s\n", tr("cli.setup_link"), link, tr("cli.setup_or"))
 	a.Log.Info("setup link for the first admin account", "url", link)
 	return nil
 }

@@ -60,22 +60,15 @@ var commands = []command{
 // usageText is `agora help`.
 func usageText() string {
 	var b strings.Builder
-	b.WriteString("agora: a self-hosted ActivityPub server for communities.\n\nUsage:\n")
+	b.WriteString(tr("cli.intro") + "\n\n" + tr("cli.usage") + "\n")
 	for _, c := range commands {
 		line := "  agora " + c.name
 		if c.args != "" {
 			line += " " + c.args
 		}
-		fmt.Fprintf(&b, "%s\n      %s\n", line, c.what)
+		fmt.Fprintf(&b, "%s\n      %s\n", line, commandWhat(c))
 	}
-	b.WriteString(`
-'agora CMD --help' tells more of a command. Every command takes --config FILE;
-without it, the config is AGORA_CONFIG, else /etc/agora/agora.toml, else
-./agora.toml, else none (embedded defaults); AGORA_* environment variables
-override it. The CLI works while 'agora serve' runs on the same data_dir;
-what it queues, serve delivers. Commands that only read never create a
-database: they say where they looked.
-`)
+	b.WriteString("\n" + tr("cli.footer") + "\n")
 	return b.String()
 }
 
@@ -89,11 +82,11 @@ func (h helpRequest) Error() string { return "help requested" }
 func printHelp(w io.Writer, name string, fs *flag.FlagSet) {
 	for _, c := range commands {
 		if c.name == name {
-			fmt.Fprintf(w, "Usage: agora %s %s\n\n%s.\n", c.name, c.args, upperFirst(c.what))
+			fmt.Fprintf(w, "%s agora %s %s\n\n%s.\n", tr("cli.usage"), c.name, c.args, upperFirst(commandWhat(c)))
 		}
 	}
 	if fs != nil {
-		fmt.Fprintln(w, "\nFlags:")
+		fmt.Fprintln(w, "\n"+tr("cli.flags"))
 		fs.SetOutput(w)
 		fs.PrintDefaults()
 		fs.SetOutput(io.Discard)
@@ -106,14 +99,14 @@ func printGroupHelp(w io.Writer, group string) bool {
 	for _, c := range commands {
 		if strings.HasPrefix(c.name, group+" ") {
 			if !found {
-				fmt.Fprintf(w, "Usage:\n")
+				fmt.Fprintf(w, "%s\n", tr("cli.usage"))
 			}
 			found = true
-			fmt.Fprintf(w, "  agora %s %s\n      %s\n", c.name, c.args, c.what)
+			fmt.Fprintf(w, "  agora %s %s\n      %s\n", c.name, c.args, commandWhat(c))
 		}
 	}
 	if found {
-		fmt.Fprintf(w, "\n'agora %s CMD --help' tells more of one.\n", group)
+		fmt.Fprintf(w, "\n%s\n", tr("cli.group_more", "Group", group))
 	}
 	return found
 }

@@ -72,7 +72,7 @@ func cmdCommunity(ctx context.Context, args []string, stdout, stderr io.Writer, 
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "created %s: %s (@%s@%s)\n", c.Name, a.Local.CommunityIRI(c.Name), c.Name, a.Local.Host())
+		fmt.Fprintln(stdout, tr("cli.community_created", "Name", c.Name, "URL", a.Local.CommunityIRI(c.Name), "Handle", "@"+c.Name+"@"+a.Local.Host()))
 	case "list":
 		cs, err := a.Svc.List(ctx)
 		if err != nil {
@@ -120,12 +120,12 @@ func cmdCommunity(ctx context.Context, args []string, stdout, stderr io.Writer, 
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "updated %s; members' servers are sent Update{Group}\n", c.Name)
+		fmt.Fprintln(stdout, tr("cli.community_updated", "Name", c.Name))
 	case "delete":
 		if err := a.Svc.Delete(ctx, pos[0]); err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "deleted %s; members' servers are sent Delete{Group} (delivered by agora serve); the name stays reserved\n", pos[0])
+		fmt.Fprintln(stdout, tr("cli.community_deleted", "Name", pos[0]))
 	case "members":
 		c, err := a.Svc.Get(ctx, pos[0])
 		if err != nil {

@@ -51,6 +51,7 @@ func exitCode(err error) int {
 
 // run is main without the process: tests call it.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, env func(string) string) error {
+	setCLILang(env)
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usageText())
 		return usageError{"no command given"}

@@ -394,7 +394,8 @@ func TestModerationByDirectMessage(t *testing.T) {
 	if bp.Reason != community.ReasonRemoved || bp.Announced() {
 		t.Fatalf("removed post: %s %s", bp.Decision, bp.Reason)
 	}
-	if resp, err := http.Get(fmt.Sprintf("%s/p/%d", group, bp.ID)); err != nil || resp.StatusCode != http.StatusNotFound {
+	// A removed post is gone (410), not unknown (issue 16).
+	if resp, err := http.Get(fmt.Sprintf("%s/p/%d", group, bp.ID)); err != nil || resp.StatusCode != http.StatusGone {
 		t.Fatalf("removed post page: %v %v", resp.StatusCode, err)
 	}
 

@@ -98,7 +98,14 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger, metrics *federation
 	}, cfg.FetchLimits)
 	a.Keys = federation.NewKeyCache(a.Fetcher, db, federation.KeyCacheConfig{})
 	a.Actors = federation.NewActors(db, a.Fetcher, nil)
-	a.Docs = federation.NewDocuments(a.Local, db, db, a.Started)
+	// The instance's actors are dated by the instance key, made on first
+	// start: their published stays the same across restarts.
+	created, err := db.LocalKeyCreated(ctx, federation.InstanceKeyOwner)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	a.Docs = federation.NewDocuments(a.Local, db, db, created)
 	a.Docs.SummaryHTML = func(s string) string { return string(web.Markdown(s)) } // as the community page shows it
 	a.Dialects = federation.NewDialects(db, a.Client, nil)
 	a.Deliverer = federation.NewDeliverer(federation.DelivererDeps{

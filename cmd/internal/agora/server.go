@@ -94,6 +94,8 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger, ln net.Listener) (
 		Delivery:        a.DB,
 		Hosts:           a.Deliverer,
 		Finger:          a.Fetcher,
+		Software:        a.Dialects,
+		API:             a.Fetcher,
 		AllowHTTP:       cfg.AllowPrivateAddresses,
 		Resolver:        federation.NewResolver(a.Fetcher, cfg.AllowPrivateAddresses),
 		Log:             log,
