@@ -36,7 +36,10 @@ func (e usageError) Error() string { return e.msg }
 
 func exitCode(err error) int {
 	var u usageError
-	if errors.As(err, &u) || errors.Is(err, flag.ErrHelp) {
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		return 0 // asked for: the flags were printed
+	case errors.As(err, &u):
 		return 2
 	}
 	return 1
@@ -48,6 +51,9 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 	fs.SetOutput(io.Discard)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintf(os.Stdout, "usage: agora-%s [flags]\n", fs.Name())
+			fs.SetOutput(os.Stdout)
+			fs.PrintDefaults()
 			return err
 		}
 		return usageError{fmt.Sprintf("%s: %v", fs.Name(), err)}
