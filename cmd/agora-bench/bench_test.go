@@ -56,12 +56,17 @@ func TestBenchFanout(t *testing.T) {
 }
 
 func TestBenchIngest(t *testing.T) {
+	// A p99 bound of 10 s: the test checks the bench's mechanics, not the
+	// speed of a machine that may be loaded (CI's p99 at 50/s was 293 ms
+	// once, beside other tests); the figures are BENCHMARKS.md's business.
 	fig, out := runBench(t, "ingest", "--inproc", "--actors", "20", "--keys", "2", "--rates", "50,100",
-		"--step", "500ms", "--floor-n", "20")
+		"--step", "500ms", "--floor-n", "20", "--p99", "10s", "--process-n", "200")
 	if fig["rate"] != 100.0 || fig["lost"] != 0.0 || fig["accepted"] != 75.0 || fig["recorded"] != 75.0 {
 		t.Errorf("figures %v, want rate 100, 75 accepted and recorded, none lost\n%s", fig, out)
 	}
-	for _, k := range []string{"r3", "floor_us", "floor_seq_us", "cpu_us", "p99_ms", "rate_processed", "generator_us"} {
+	// rate_processed is judged within the same --p99 window.
+	for _, k := range []string{"r3", "floor_us", "floor_seq_us", "cpu_us", "p99_ms", "rate_processed", "generator_us",
+		"process_rate_1", "process_rate_2", "process_scaling_2_1"} {
 		if v, ok := fig[k].(float64); !ok || v <= 0 {
 			t.Errorf("%s = %v, want a positive figure\n%s", k, fig[k], out)
 		}

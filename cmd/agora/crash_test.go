@@ -243,9 +243,13 @@ func TestCrash(t *testing.T) {
 		}
 		db := n.openDB()
 		defer db.Close()
+		// The kill waits for the 202, as above: the processor may store
+		// the deletion before the answer has left (CI once got EOF).
+		answered := make(chan struct{})
 		stored := make(chan struct{})
 		go func() {
 			defer close(stored)
+			<-answered
 			deadline := time.Now().Add(20 * time.Second)
 			for time.Now().Before(deadline) {
 				var k int
@@ -259,7 +263,10 @@ func TestCrash(t *testing.T) {
 		del, _ := json.Marshal(map[string]any{"@context": "https://www.w3.org/ns/activitystreams",
 			"id": note + "#delete", "type": "Delete", "actor": actor, "to": []string{federation.PublicCollection},
 			"object": map[string]string{"id": note, "type": "Tombstone"}})
-		if code, err := fleet.SignedPost(context.Background(), n.base+"/inbox", poster, 0, del); err != nil || code != http.StatusAccepted {
+		code, err := fleet.SignedPost(context.Background(), n.base+"/inbox", poster, 0, del)
+		close(answered)
+		if err != nil || code != http.StatusAccepted {
+			<-stored
 			t.Fatalf("POST Delete: %d %v", code, err)
 		}
 		<-stored

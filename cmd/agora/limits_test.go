@@ -305,7 +305,11 @@ func (h *holdingListener) serve(t *testing.T, backend *fedtest.Server) string {
 	origin := "http://" + ln.Addr().String()
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		user, ok := strings.CutPrefix(r.URL.Path, "/users/")
-		if !ok {
+		switch {
+		case r.Method == http.MethodPost:
+			w.WriteHeader(http.StatusAccepted) // an Accept to the user's inbox
+			return
+		case !ok || strings.Contains(user, "/"):
 			http.NotFound(w, r) // NodeInfo and the like: not held, not counted
 			return
 		}
