@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/agorafed/agora/storage"
+	"github.com/agorafed/agora/storage/postgres"
+	"github.com/agorafed/agora/storage/postgres/pgtest"
 	"github.com/agorafed/agora/storage/sqlite"
 )
 
@@ -16,6 +18,10 @@ import (
 // Tests of one backend's internals (SQLite's query plans, group commits
 // and WAL sync) stay in its package.
 
+// TestMain starts one throwaway PostgreSQL cluster for the package
+// (pgtest: skipped without the binaries, failed under CI=true).
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
 // backends opens a fresh store of each kind.
 var backends = []struct {
 	name string
@@ -23,6 +29,14 @@ var backends = []struct {
 }{
 	{"sqlite", func(t *testing.T) storage.Store {
 		db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "agora.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		return db
+	}},
+	{"postgres", func(t *testing.T) storage.Store {
+		db, err := postgres.Open(context.Background(), migratedPostgres(t), postgres.Options{Node: "test"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -75,4 +89,16 @@ func TestContract(t *testing.T) {
 			}
 		})
 	}
+}
+
+// migratedPostgres is a new database of the test cluster with Agora's
+// schema, copied from one migrated once.
+func migratedPostgres(t *testing.T) string {
+	return pgtest.Prepared(t, "agora_migrated", func(ctx context.Context, url string) error {
+		db, err := postgres.Open(ctx, url, postgres.Options{})
+		if err != nil {
+			return err
+		}
+		return db.Close()
+	})
 }
