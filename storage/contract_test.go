@@ -78,6 +78,13 @@ var contract = []struct {
 	{"SignatureSchemes", testSignatureSchemes},
 	{"AdminsSessionsAndSetupTokens", testAdminsSessionsAndSetupTokens},
 	{"MediaSettingsAndPageCounts", testMediaSettingsAndPageCounts},
+	{"KeysAndActors", testKeysAndActors},
+	{"PendingBytes", testPendingBytes},
+	{"HostStatusesAndClear", testHostStatusesAndClear},
+	{"AnnounceForms", testAnnounceForms},
+	{"MembershipsAndGone", testMembershipsAndGone},
+	{"AdminAccounts", testAdminAccounts},
+	{"ModLogPublicAndSchema", testModLogPublicAndSchema},
 }
 
 // TestContract runs every contract test on every backend.
