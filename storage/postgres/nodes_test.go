@@ -53,7 +53,7 @@ func TestInboxClaimedOnce(t *testing.T) {
 		}
 	}
 	var mu sync.Mutex
-	owner := map[int64]string{}   // item: node
+	owner := map[int64]string{}    // item: node
 	actorOf := map[string]string{} // actor: node
 	var wg sync.WaitGroup
 	for _, db := range ns {
