@@ -14,6 +14,8 @@ import (
 
 	"github.com/agorafed/agora/community"
 	"github.com/agorafed/agora/federation"
+	"github.com/agorafed/agora/storage"
+	"github.com/agorafed/agora/storage/postgres"
 	"github.com/agorafed/agora/storage/sqlite"
 	"github.com/agorafed/agora/web"
 )
@@ -23,7 +25,7 @@ import (
 type app struct {
 	cfg       Config
 	log       *slog.Logger
-	db        *sqlite.DB
+	db        storage.Store
 	local     *federation.Local
 	client    *http.Client
 	fetcher   *federation.Fetcher
@@ -54,15 +56,39 @@ func newLogger(cfg Config, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-// openApp opens the database in cfg.DataDir and wires everything. With
+// openDB opens the database the config names: PostgreSQL at cfg.Database,
+// else SQLite in cfg.DataDir.
+func openDB(ctx context.Context, cfg Config) (storage.Store, error) {
+	if cfg.Database != "" {
+		opts := cfg.pg
+		if opts.Node == "" {
+			opts.Node = nodeName(cfg)
+		}
+		return postgres.Open(ctx, cfg.Database, opts)
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data_dir %s: %w", cfg.DataDir, err)
+	}
+	return sqlite.Open(ctx, filepath.Join(cfg.DataDir, "agora.db"))
+}
+
+// nodeName is the node's name in its claims on a shared database: the
+// config's, else the host name and listen address, which stay the same
+// across restarts and differ between two nodes on one machine.
+func nodeName(cfg Config) string {
+	if cfg.Node != "" {
+		return cfg.Node
+	}
+	host, _ := os.Hostname()
+	return host + "/" + cfg.Listen
+}
+
+// openApp opens the database (openDB) and wires everything. With
 // withDeliverer, the Deliverer is woken by what is queued, for serve to
 // run it; the CLI does not run it and leaves delivery to serve (it uses
 // it to clear hosts, as the console does).
 func openApp(ctx context.Context, cfg Config, log *slog.Logger, metrics *federation.Metrics, withDeliverer bool) (*app, error) {
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("data_dir %s: %w", cfg.DataDir, err)
-	}
-	db, err := sqlite.Open(ctx, filepath.Join(cfg.DataDir, "agora.db"))
+	db, err := openDB(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}

@@ -26,6 +26,9 @@ func cmdBackup(ctx context.Context, args []string, stdout, stderr io.Writer, env
 	if err != nil {
 		return err
 	}
+	if cfg.Database != "" {
+		return fmt.Errorf("backup: the database is PostgreSQL (%s): back it up with pg_dump (README: Running on PostgreSQL)", dataWhere(cfg))
+	}
 	path := dbPath(cfg)
 	// Opening creates an empty database: a backup must not do that.
 	if err := requireDB(cfg, src, "backup"); err != nil {

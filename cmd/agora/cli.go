@@ -214,6 +214,9 @@ func openCLI(ctx context.Context, cfg Config, src configSource, stderr io.Writer
 // requireDB fails with errNoDatabase, saying where it looked, when the
 // config's data_dir has no database.
 func requireDB(cfg Config, src configSource, cmd string) error {
+	if cfg.Database != "" {
+		return nil // PostgreSQL: the database is there or the connection says why
+	}
 	path := dbPath(cfg)
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("%s: %w at %s (data_dir %q, %s). Give the config 'agora serve' uses: --config FILE or AGORA_CONFIG",

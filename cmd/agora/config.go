@@ -11,16 +11,26 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/agorafed/agora/federation"
-	"github.com/agorafed/agora/storage/sqlite"
+	"github.com/agorafed/agora/storage"
+	"github.com/agorafed/agora/storage/postgres"
 )
 
 // Config is agora.toml. Every key is documented in config.example.toml.
 type Config struct {
-	BaseURL               string `toml:"base_url"`
-	Listen                string `toml:"listen"`
-	DataDir               string `toml:"data_dir"`
+	BaseURL string `toml:"base_url"`
+	Listen  string `toml:"listen"`
+	DataDir string `toml:"data_dir"`
+	// Database, when set, is a PostgreSQL database
+	// (postgres://user@host/db) that several nodes may share; without
+	// it, SQLite in data_dir.
+	Database string `toml:"database"`
+	// Node names this node in its claims on a shared database; default:
+	// the host name and listen. Two nodes need different names, and a
+	// node keeps its name across restarts.
+	Node                  string `toml:"node"`
 	AllowPrivateAddresses bool   `toml:"allow_private_addresses"`
 	AuthorizedFetch       bool   `toml:"authorized_fetch"`
 	LogLevel              string `toml:"log_level"`
@@ -43,7 +53,10 @@ type Config struct {
 	// wrapTransport, when set, wraps the transport of every outgoing
 	// request (not in the file: tests check that none is made while a
 	// write transaction is open).
-	wrapTransport func(*sqlite.DB, http.RoundTripper) http.RoundTripper
+	wrapTransport func(storage.Store, http.RoundTripper) http.RoundTripper
+	// pg, when set, tunes the PostgreSQL store (not in the file: tests
+	// shorten its leases).
+	pg postgres.Options
 }
 
 // InboxConfig is the [inbox] table: what one client may make the inboxes
@@ -196,6 +209,8 @@ func applyEnv(cfg *Config, env func(string) string) error {
 	str("AGORA_BASE_URL", &cfg.BaseURL)
 	str("AGORA_LISTEN", &cfg.Listen)
 	str("AGORA_DATA_DIR", &cfg.DataDir)
+	str("AGORA_DATABASE", &cfg.Database)
+	str("AGORA_NODE", &cfg.Node)
 	str("AGORA_LOG_LEVEL", &cfg.LogLevel)
 	str("AGORA_LOG_FORMAT", &cfg.LogFormat)
 	str("AGORA_METRICS_LISTEN", &cfg.Metrics.Listen)
@@ -237,6 +252,14 @@ func (c *Config) validate() error {
 	}
 	if c.DataDir == "" {
 		return errors.New("config data_dir: must not be empty")
+	}
+	if c.Database != "" {
+		if u, err := url.Parse(c.Database); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+			return errors.New("config database: want a PostgreSQL URL like postgres://agora@db.example/agora (or leave it out for SQLite in data_dir)")
+		}
+		if _, err := pgxpool.ParseConfig(c.Database); err != nil {
+			return fmt.Errorf("config database: %v", err)
+		}
 	}
 	for i, p := range c.TrustedProxies {
 		norm, err := proxyPrefix(p)

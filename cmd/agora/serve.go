@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/agorafed/agora/federation"
+	"github.com/agorafed/agora/storage/postgres"
 	"github.com/agorafed/agora/web"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -53,14 +54,18 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 	log := newLogger(cfg, stderr)
 	log.Info("config", "source", src.String())
 
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return fmt.Errorf("data_dir %s: %w", cfg.DataDir, err)
+	// On SQLite one server uses a data_dir; on PostgreSQL, several nodes
+	// share the database and claim their work in it.
+	if cfg.Database == "" {
+		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+			return fmt.Errorf("data_dir %s: %w", cfg.DataDir, err)
+		}
+		unlock, err := lockDataDir(cfg.DataDir)
+		if err != nil {
+			return err
+		}
+		defer unlock()
 	}
-	unlock, err := lockDataDir(cfg.DataDir)
-	if err != nil {
-		return err
-	}
-	defer unlock()
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -71,7 +76,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 		ln.Close()
 		return err
 	}
-	fmt.Fprintf(stdout, "agora %s serving %s on http://%s (data in %s)\n", version, cfg.BaseURL, ln.Addr(), cfg.DataDir)
+	fmt.Fprintf(stdout, "agora %s serving %s on http://%s (data in %s)\n", version, cfg.BaseURL, ln.Addr(), dataWhere(cfg))
 	if err := printSetupLink(ctx, srv.app, stdout); err != nil {
 		srv.Stop()
 		return err
@@ -223,8 +228,21 @@ func startServer(ctx context.Context, cfg Config, log *slog.Logger, ln net.Liste
 		defer s.wg.Done()
 		s.inbox.Run(work)
 	}()
+	if pg, ok := a.db.(*postgres.DB); ok {
+		// Deliveries another node queued (a post it processed) are
+		// shared out at once, not at this node's next poll.
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			pg.Listen(work, func(ch string) {
+				if ch == postgres.ChannelDeliveries {
+					a.deliverer.Notify()
+				}
+			})
+		}()
+	}
 	go func() { s.serveErr <- s.http.Serve(ln) }()
-	log.Info("agora listening", "listen", ln.Addr().String(), "base_url", cfg.BaseURL, "data_dir", cfg.DataDir, "version", version)
+	log.Info("agora listening", "listen", ln.Addr().String(), "base_url", cfg.BaseURL, "data", dataWhere(cfg), "version", version)
 	return s, nil
 }
 
@@ -259,4 +277,19 @@ func lockDataDir(dir string) (func(), error) {
 		return nil, fmt.Errorf("data_dir %s is in use by another 'agora serve' (lock %s): %w", dir, path, err)
 	}
 	return func() { f.Close() }, nil
+}
+
+// dataWhere says where the data is, for logs: the data_dir, or the
+// PostgreSQL database without its password, and this node's name.
+func dataWhere(cfg Config) string {
+	if cfg.Database == "" {
+		return cfg.DataDir
+	}
+	u, err := url.Parse(cfg.Database)
+	if err != nil {
+		return "PostgreSQL"
+	}
+	u.User = url.User(u.User.Username())
+	u.RawQuery = ""
+	return u.Redacted() + " as node " + nodeName(cfg)
 }

@@ -174,24 +174,33 @@ func (c *Cluster) Stop() error {
 	return nil
 }
 
-// The cluster of a test package, started by Main.
+// The cluster of a test package, started by the first test that asks
+// for a database, stopped by Main (or Run) at the end.
 var (
-	shared   *Cluster
-	startErr error
+	startOnce sync.Once
+	shared    *Cluster
+	startErr  error
+	inMain    bool
 )
 
-// Main runs a package's tests with a cluster started for all of them
-// (TestMain: `func TestMain(m *testing.M) { pgtest.Main(m) }`), stopped
-// at the end. A cluster that cannot start is reported by Database.
-func Main(m *testing.M) {
-	shared, startErr = Start()
+func start() {
+	startOnce.Do(func() { shared, startErr = Start() })
+}
+
+// Main runs a package's tests and stops the cluster they started, if
+// any (TestMain: `func TestMain(m *testing.M) { pgtest.Main(m) }`).
+func Main(m *testing.M) { os.Exit(Run(m)) }
+
+// Run is Main for a TestMain that does more: it returns the exit code.
+func Run(m *testing.M) int {
+	inMain = true
 	code := m.Run()
 	if shared != nil {
 		if err := shared.Stop(); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 		}
 	}
-	os.Exit(code)
+	return code
 }
 
 // Database returns the URL of a new empty database of the package's
@@ -213,7 +222,7 @@ var (
 // migrating each test's database). name names the template.
 func Prepared(t testing.TB, name string, prepare func(ctx context.Context, url string) error) string {
 	t.Helper()
-	if shared == nil {
+	if start(); shared == nil {
 		return Database(t) // skips or fails
 	}
 	templatesMu.Lock()
@@ -243,11 +252,11 @@ func Prepared(t testing.TB, name string, prepare func(ctx context.Context, url s
 
 func database(t testing.TB, template string) string {
 	t.Helper()
-	if shared == nil {
+	if !inMain {
+		t.Fatal("pgtest: the package's TestMain must call pgtest.Main or pgtest.Run, which stop the cluster")
+	}
+	if start(); shared == nil {
 		err := startErr
-		if err == nil {
-			err = errors.New("no cluster: the package's TestMain must call pgtest.Main")
-		}
 		if os.Getenv("CI") == "true" || !errors.Is(err, ErrNoBinaries) {
 			t.Fatalf("PostgreSQL: %v", err)
 		}
@@ -261,6 +270,3 @@ func database(t testing.TB, template string) string {
 	}
 	return url
 }
-
-// Available tells whether the package's cluster runs.
-func Available() bool { return shared != nil }
