@@ -64,6 +64,12 @@ func openDB(ctx context.Context, cfg Config) (storage.Store, error) {
 		if opts.Node == "" {
 			opts.Node = nodeName(cfg)
 		}
+		if opts.InboxLease == 0 {
+			opts.InboxLease = cfg.NodeLease.Duration
+		}
+		if opts.MaxDeliveryLease == 0 {
+			opts.MaxDeliveryLease = cfg.NodeLease.Duration
+		}
 		return postgres.Open(ctx, cfg.Database, opts)
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {

@@ -30,11 +30,15 @@ type Config struct {
 	// Node names this node in its claims on a shared database; default:
 	// the host name and listen. Two nodes need different names, and a
 	// node keeps its name across restarts.
-	Node                  string `toml:"node"`
-	AllowPrivateAddresses bool   `toml:"allow_private_addresses"`
-	AuthorizedFetch       bool   `toml:"authorized_fetch"`
-	LogLevel              string `toml:"log_level"`
-	LogFormat             string `toml:"log_format"`
+	Node string `toml:"node"`
+	// NodeLease is how long a node's claim on an activity or a delivery
+	// lasts on a shared database: what a node killed mid-work leaves
+	// waits that long before another node takes it (default 2m).
+	NodeLease             Duration `toml:"node_lease"`
+	AllowPrivateAddresses bool     `toml:"allow_private_addresses"`
+	AuthorizedFetch       bool     `toml:"authorized_fetch"`
+	LogLevel              string   `toml:"log_level"`
+	LogFormat             string   `toml:"log_format"`
 	// TrustedProxies are the reverse proxies (CIDRs or addresses) whose
 	// X-Forwarded-For names the client for the rate limits.
 	TrustedProxies []string       `toml:"trusted_proxies"`
@@ -129,6 +133,7 @@ func defaultConfig() Config {
 		BaseURL:   "http://localhost:8080",
 		Listen:    "127.0.0.1:8080",
 		DataDir:   "./agora-data",
+		NodeLease: Duration{2 * time.Minute},
 		LogLevel:  "info",
 		LogFormat: "text",
 		Delivery: DeliveryConfig{
@@ -211,6 +216,9 @@ func applyEnv(cfg *Config, env func(string) string) error {
 	str("AGORA_DATA_DIR", &cfg.DataDir)
 	str("AGORA_DATABASE", &cfg.Database)
 	str("AGORA_NODE", &cfg.Node)
+	if err := duration("AGORA_NODE_LEASE", &cfg.NodeLease); err != nil {
+		return err
+	}
 	str("AGORA_LOG_LEVEL", &cfg.LogLevel)
 	str("AGORA_LOG_FORMAT", &cfg.LogFormat)
 	str("AGORA_METRICS_LISTEN", &cfg.Metrics.Listen)
@@ -260,6 +268,13 @@ func (c *Config) validate() error {
 		if _, err := pgxpool.ParseConfig(c.Database); err != nil {
 			return fmt.Errorf("config database: %v", err)
 		}
+	}
+	// A delivery claimed runs to its request timeout, after waiting in
+	// the node's hand for its host's turn: a lease shorter than twice the
+	// timeout could run out under it, and another node send it again.
+	if c.NodeLease.Duration < 2*c.Delivery.RequestTimeout.Duration {
+		return fmt.Errorf("config node_lease: want at least twice delivery.request_timeout (%v), got %v",
+			c.Delivery.RequestTimeout.Duration, c.NodeLease.Duration)
 	}
 	for i, p := range c.TrustedProxies {
 		norm, err := proxyPrefix(p)

@@ -40,6 +40,15 @@ func TestDatabaseConfig(t *testing.T) {
 			t.Errorf("%q: %q %q, %v", tt.env, cfg.Database, cfg.Node, err)
 		}
 	}
+	for _, tt := range []struct {
+		lease   string
+		wantErr bool
+	}{{"", false}, {"1m", false}, {"59s", true}, {"0s", true}} {
+		_, err := loadConfig("", func(k string) string { return map[string]string{"AGORA_NODE_LEASE": tt.lease}[k] })
+		if (err != nil) != tt.wantErr || err != nil && !strings.Contains(err.Error(), "node_lease") {
+			t.Errorf("node_lease %q: %v", tt.lease, err)
+		}
+	}
 	path := filepath.Join(t.TempDir(), "agora.toml")
 	os.WriteFile(path, []byte("database = \"postgres://agora@db.example/agora\"\nnode = \"web-2\"\n"), 0o600)
 	cfg, err := loadConfig(path, func(string) string { return "" })
