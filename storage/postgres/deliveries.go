@@ -350,3 +350,9 @@ func clipError(s string) string {
 	}
 	return s
 }
+
+// LeasesByNode counts the deliveries each node has in hand at now (its
+// leases that have not run out).
+func (db *DB) LeasesByNode(ctx context.Context, now time.Time) (map[string]int, error) {
+	return db.countsByHost(ctx, `SELECT lease_owner, count(*) FROM deliveries WHERE lease_until > $1 GROUP BY lease_owner`, ms(now))
+}
