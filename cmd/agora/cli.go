@@ -53,6 +53,7 @@ var commands = []command{
 	{"host list", "[--all]", "remote hosts failing, unavailable or with queued deliveries, with their last error"},
 	{"host clear", "HOST", "make an unavailable host available; its deliveries are due now"},
 	{"backup", "FILE", "consistent copy of the database (keys included), server running or not"},
+	{"db migrate", "--from sqlite:PATH [--to postgres://USER@HOST/DB] [--config FILE]", "copy an instance from SQLite into a new, empty PostgreSQL database (server stopped)"},
 	{"version", "", "print the version"},
 }
 
