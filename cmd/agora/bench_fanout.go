@@ -35,6 +35,9 @@ func cmdBenchFanout(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err != nil {
 		return err
 	}
+	if err := bf.check(); err != nil {
+		return err
+	}
 	if len(pos) > 0 {
 		return usageError{fmt.Sprintf("bench fanout: unexpected argument %q", pos[0])}
 	}

@@ -43,6 +43,9 @@ func cmdBenchIngest(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err != nil {
 		return err
 	}
+	if err := bf.check(); err != nil {
+		return err
+	}
 	if len(pos) > 0 {
 		return usageError{fmt.Sprintf("bench ingest: unexpected argument %q", pos[0])}
 	}
@@ -285,7 +288,16 @@ func benchProcessing(ctx context.Context, cfg Config, fleet []fedtest.FleetHost,
 				return 0, err
 			}
 			defer os.RemoveAll(dir)
+			cfg := cfg
 			cfg.DataDir, cfg.Inbox.Workers = dir, 0
+			if cfg.Database != "" { // a new instance: a schema of its own
+				s, err := newBenchSchema(ctx, cfg.Database)
+				if err != nil {
+					return 0, err
+				}
+				defer s.drop()
+				cfg.Database = s.url
+			}
 			a, err := openApp(ctx, cfg, newLogger(cfg, stderr), nil, false)
 			if err != nil {
 				return 0, err

@@ -44,6 +44,9 @@ func cmdBenchSoak(ctx context.Context, args []string, stdout, stderr io.Writer, 
 	if err != nil {
 		return err
 	}
+	if err := bf.check(); err != nil {
+		return err
+	}
 	if len(pos) > 0 {
 		return usageError{fmt.Sprintf("bench soak: unexpected argument %q", pos[0])}
 	}
