@@ -506,6 +506,16 @@ func (in *Inbox) Run(ctx context.Context) {
 	}
 }
 
+// Wake makes Run read the queue now rather than at its next poll: another
+// node sharing the database recorded an activity (storage/postgres's
+// LISTEN/NOTIFY), or one came due there.
+func (in *Inbox) Wake() {
+	select {
+	case in.wake <- struct{}{}:
+	default:
+	}
+}
+
 // ProcessPending processes every recorded activity that is due, with the
 // worker pool, and returns when they are done (or ctx ends: the rest are
 // processed after the restart).

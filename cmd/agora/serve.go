@@ -229,14 +229,18 @@ func startServer(ctx context.Context, cfg Config, log *slog.Logger, ln net.Liste
 		s.inbox.Run(work)
 	}()
 	if pg, ok := a.db.(*postgres.DB); ok {
-		// Deliveries another node queued (a post it processed) are
-		// shared out at once, not at this node's next poll.
+		// Deliveries another node queued (a post it processed) and
+		// activities it recorded are shared out at once, not at this
+		// node's next poll.
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
 			pg.Listen(work, func(ch string) {
-				if ch == postgres.ChannelDeliveries {
+				switch ch {
+				case postgres.ChannelDeliveries:
 					a.deliverer.Notify()
+				case postgres.ChannelInbox:
+					s.inbox.Wake()
 				}
 			})
 		}()
