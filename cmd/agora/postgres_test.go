@@ -99,6 +99,10 @@ func TestServeOnPostgres(t *testing.T) {
 	if pem, err := db.LocalKey(context.Background(), "actor"); err != nil || !strings.Contains(pem, "PRIVATE KEY") {
 		t.Fatalf("the instance key in PostgreSQL: %v", err)
 	}
+	out, err := a.cli("doctor")
+	if err != nil || !strings.Contains(out, "[ok]   database postgres://postgres@") || !strings.Contains(out, "1 communities") {
+		t.Fatalf("doctor on PostgreSQL: %v\n%s", err, out)
+	}
 	if _, err := a.cli("backup", filepath.Join(t.TempDir(), "b.db")); err == nil || !strings.Contains(err.Error(), "pg_dump") {
 		t.Fatalf("backup on PostgreSQL: %v", err)
 	}
