@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/agorafed/agora/federation/fedtest"
 	"github.com/agorafed/agora/storage/postgres/pgtest"
 	"github.com/agorafed/agora/storage/sqlite"
+	"github.com/jackc/pgx/v5"
 )
 
 // TestDBMigrate: `agora db migrate` copies a SQLite instance with a
@@ -78,6 +80,11 @@ func TestDBMigrate(t *testing.T) {
 		"actor": a.base() + "/c/garden", "object": post.ObjectID, "to": []string{federation.PublicCollection}})
 	must(sq.Enqueue(ctx, federation.OutActivity{ID: id, IRI: iri, Type: "Announce", CommunityID: c.ID, Signer: "c/garden",
 		Body: body, CreatedAt: now}, []string{remote.URL() + "/inbox"}, now))
+	// And an activity recorded, not processed yet: a Like of the post.
+	like, _ := json.Marshal(map[string]any{"@context": "https://www.w3.org/ns/activitystreams", "id": alice + "/likes/1",
+		"type": "Like", "actor": alice, "object": post.ObjectID})
+	_, err = sq.RecordInbox(ctx, federation.InboxItem{ActivityID: alice + "/likes/1", Type: "Like", Actor: alice, Body: like, ReceivedAt: now})
+	must(err)
 	sq.Close()
 
 	rejects := []struct {
@@ -107,6 +114,16 @@ func TestDBMigrate(t *testing.T) {
 		t.Fatalf("a second migrate: %v", err)
 	}
 
+	// The waiting activity has its ordering keys (several nodes order by them).
+	conn, err := pgx.Connect(ctx, pgURL)
+	must(err)
+	var keys []string
+	must(conn.QueryRow(ctx, `SELECT order_keys FROM inbox WHERE processed_at IS NULL`).Scan(&keys))
+	conn.Close(ctx)
+	if !slices.Equal(keys, []string{"actor " + alice, "object " + post.ObjectID}) {
+		t.Fatalf("ordering keys of the migrated activity: %q", keys)
+	}
+
 	// The instance on PostgreSQL, at the same base_url.
 	b := startAgora(t, t.TempDir(), a.addr, pgConfig(pgURL))
 	for path, pem := range docs {
@@ -123,6 +140,10 @@ func TestDBMigrate(t *testing.T) {
 		t.Fatalf("the pending delivery arrived as %s, verified %v (%v)", sent.ID, got[0].Verified, got[0].VerifyErr)
 	}
 	pg := b.srv.app.db
+	b.quiet()
+	if p, _ := pg.PostByObject(ctx, c.ID, post.ObjectID); p.Likes != 1 {
+		t.Fatalf("the migrated Like: the post has %d likes", p.Likes)
+	}
 	if n, _ := pg.CountMembers(ctx, c.ID, community.Joined); n != 1 {
 		t.Fatalf("%d members after the migration", n)
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/agorafed/agora/federation"
 	"github.com/agorafed/agora/storage/postgres"
 	"github.com/agorafed/agora/storage/sqlite"
 )
@@ -107,6 +108,9 @@ func SQLiteToPostgres(ctx context.Context, path, pgURL string) ([]Count, error) 
 		}
 		counts = append(counts, c)
 	}
+	if err := orderKeys(ctx, tx); err != nil {
+		return nil, err
+	}
 	// Ids given by the target from now on follow the copied ones.
 	for _, table := range []string{"communities", "inbox", "deliveries", "posts", "reports", "mod_log", "admins"} {
 		if _, err := tx.Exec(ctx, fmt.Sprintf(`SELECT setval(pg_get_serial_sequence('%s', 'id'), coalesce((SELECT max(id) FROM %s), 0) + 1, false)`, table, table)); err != nil {
@@ -125,6 +129,40 @@ func SQLiteToPostgres(ctx context.Context, path, pgURL string) ([]Count, error) 
 		return nil, fmt.Errorf("target: %w", err)
 	}
 	return counts, nil
+}
+
+// orderKeys fills the ordering keys (storage/postgres's order_keys) of
+// the copied activities not processed yet: SQLite has no such column.
+func orderKeys(ctx context.Context, tx pgx.Tx) error {
+	rows, err := tx.Query(ctx, `SELECT id, actor, body FROM inbox WHERE processed_at IS NULL`)
+	if err != nil {
+		return fmt.Errorf("ordering keys: %w", err)
+	}
+	type item struct {
+		id    int64
+		actor string
+		body  []byte
+	}
+	var items []item
+	for rows.Next() {
+		var it item
+		if err := rows.Scan(&it.id, &it.actor, &it.body); err != nil {
+			rows.Close()
+			return fmt.Errorf("ordering keys: %w", err)
+		}
+		items = append(items, it)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("ordering keys: %w", err)
+	}
+	for _, it := range items {
+		if _, err := tx.Exec(ctx, `UPDATE inbox SET order_keys = $1 WHERE id = $2`,
+			federation.OrderKeys(it.actor, it.body), it.id); err != nil {
+			return fmt.Errorf("ordering keys: %w", err)
+		}
+	}
+	return nil
 }
 
 // checkEmpty fails with ErrNotEmpty when any table has rows (sequences

@@ -21,9 +21,9 @@ func (db *DB) RecordInbox(ctx context.Context, it federation.InboxItem) (bool, e
 		return false, fmt.Errorf("record inbox: %w", err)
 	}
 	defer tx.Rollback(ctx)
-	tag, err := tx.Exec(ctx, `INSERT INTO inbox (activity_id, type, actor, body, received_at)
-		VALUES ($1, $2, $3, $4, $5) ON CONFLICT (activity_id) DO NOTHING`,
-		it.ActivityID, it.Type, it.Actor, blob(it.Body), ms(it.ReceivedAt))
+	tag, err := tx.Exec(ctx, `INSERT INTO inbox (activity_id, type, actor, body, received_at, order_keys)
+		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (activity_id) DO NOTHING`,
+		it.ActivityID, it.Type, it.Actor, blob(it.Body), ms(it.ReceivedAt), federation.OrderKeys(it.Actor, it.Body))
 	if err != nil {
 		return false, fmt.Errorf("record inbox: %w", err)
 	}
@@ -52,10 +52,12 @@ const inboxClaimLock = 7_240_003
 // when a row is written, not when it is committed, so a row may appear
 // behind a cursor. Asking again renews the claims it returns.
 //
-// An actor's activities are processed in arrival order: an item is not
-// claimed while an earlier unprocessed item of its actor is in another
-// node's hands. Claims are made one at a time (an advisory lock) so that
-// two nodes cannot take two activities of one actor at once.
+// Activities are applied in the order one node's scheduler keeps
+// (federation.OrderKeys: an actor's in arrival order, and several
+// actors' about one post): an item is not claimed while an earlier
+// unprocessed item with a key in common is in another node's hands.
+// Claims are made one at a time (an advisory lock) so that two nodes
+// cannot take two such activities at once.
 func (db *DB) UnprocessedInbox(ctx context.Context, afterID int64, due time.Time, limit int) ([]federation.InboxItem, error) {
 	now := ms(due)
 	tx, err := db.pool.Begin(ctx)
@@ -71,7 +73,7 @@ func (db *DB) UnprocessedInbox(ctx context.Context, afterID int64, due time.Time
 			SELECT i.id FROM inbox i
 			WHERE i.processed_at IS NULL AND i.next_at <= $2
 			  AND ((i.claimed_by = $4 AND i.id > $1) OR (i.claimed_by <> $4 AND i.claimed_until <= $2))
-			  AND NOT EXISTS (SELECT 1 FROM inbox e WHERE e.actor = i.actor AND e.id < i.id
+			  AND NOT EXISTS (SELECT 1 FROM inbox e WHERE e.order_keys && i.order_keys AND e.id < i.id
 				AND e.processed_at IS NULL AND e.claimed_by <> $4 AND e.claimed_until > $2)
 			ORDER BY i.id LIMIT $3
 			FOR UPDATE SKIP LOCKED)

@@ -277,3 +277,47 @@ func TestListenWakesOtherNodes(t *testing.T) {
 			Signer: "actor", Body: []byte(`{}`), CreatedAt: now}, []string{"https://m.example/inbox"}, now)
 	})
 }
+
+// Activities about one post are applied one after the other across
+// nodes, as one node's scheduler orders them: a Like of a post is not
+// claimed while the post's Create is in another node's hands; one of
+// another post is.
+func TestInboxOrderAcrossNodes(t *testing.T) {
+	ctx := context.Background()
+	ns := nodes(t, 2, Options{})
+	now := time.Now().UTC()
+	note, other := "https://m.example/notes/1", "https://m.example/notes/2"
+	for _, a := range []struct{ id, typ, actor, body string }{
+		{"https://m.example/create/1", "Create", "https://m.example/u/ann",
+			`{"type":"Create","object":{"id":"` + note + `","type":"Note"}}`},
+		{"https://l.example/like/1", "Like", "https://l.example/u/bob", `{"type":"Like","object":"` + note + `"}`},
+		{"https://l.example/like/2", "Like", "https://l.example/u/cat", `{"type":"Like","object":"` + other + `"}`},
+	} {
+		if _, err := ns[0].RecordInbox(ctx, federation.InboxItem{ActivityID: a.id, Type: a.typ, Actor: a.actor,
+			Body: []byte(a.body), ReceivedAt: now}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ids := func(items []federation.InboxItem) []string {
+		var out []string
+		for _, it := range items {
+			out = append(out, it.ActivityID)
+		}
+		return out
+	}
+	a, _ := ns[0].UnprocessedInbox(ctx, 0, now, 1)
+	if got := ids(a); len(got) != 1 || got[0] != "https://m.example/create/1" {
+		t.Fatalf("a claimed %v", got)
+	}
+	b, _ := ns[1].UnprocessedInbox(ctx, 0, now, 10)
+	if got := ids(b); len(got) != 1 || got[0] != "https://l.example/like/2" {
+		t.Fatalf("b claimed %v while a has the Create; want only the Like of the other post", got)
+	}
+	if err := ns[0].MarkInboxProcessed(ctx, []federation.InboxResult{{ID: a[0].ID, Result: "ok", At: now}}); err != nil {
+		t.Fatal(err)
+	}
+	b, _ = ns[1].UnprocessedInbox(ctx, 0, now, 10)
+	if got := ids(b); len(got) != 2 || got[0] != "https://l.example/like/1" {
+		t.Fatalf("b claimed %v once the Create was processed; want the Like of the post too", got)
+	}
+}
