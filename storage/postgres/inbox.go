@@ -16,24 +16,17 @@ import (
 // row is committed (durable: PostgreSQL's synchronous commit), and every
 // node is told (NOTIFY).
 func (db *DB) RecordInbox(ctx context.Context, it federation.InboxItem) (bool, error) {
-	tx, err := db.pool.Begin(ctx)
+	// One statement, one round trip: the insert, and a wake-up for each
+	// row it inserted (pg_notify is volatile: it runs per row; NOTIFY is
+	// sent at the commit).
+	var fresh bool
+	err := db.pool.QueryRow(ctx, `WITH ins AS (
+			INSERT INTO inbox (activity_id, type, actor, body, received_at, order_keys)
+			VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (activity_id) DO NOTHING RETURNING 1)
+		SELECT count(*) > 0 FROM (SELECT pg_notify($7, '') FROM ins) AS n`,
+		it.ActivityID, it.Type, it.Actor, blob(it.Body), ms(it.ReceivedAt), federation.OrderKeys(it.Actor, it.Body),
+		ChannelInbox).Scan(&fresh)
 	if err != nil {
-		return false, fmt.Errorf("record inbox: %w", err)
-	}
-	defer tx.Rollback(ctx)
-	tag, err := tx.Exec(ctx, `INSERT INTO inbox (activity_id, type, actor, body, received_at, order_keys)
-		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (activity_id) DO NOTHING`,
-		it.ActivityID, it.Type, it.Actor, blob(it.Body), ms(it.ReceivedAt), federation.OrderKeys(it.Actor, it.Body))
-	if err != nil {
-		return false, fmt.Errorf("record inbox: %w", err)
-	}
-	fresh := tag.RowsAffected() == 1
-	if fresh {
-		if _, err := tx.Exec(ctx, `SELECT pg_notify($1, '')`, ChannelInbox); err != nil {
-			return false, fmt.Errorf("record inbox: %w", err)
-		}
-	}
-	if err := tx.Commit(ctx); err != nil {
 		return false, fmt.Errorf("record inbox: %w", err)
 	}
 	return fresh, nil
@@ -103,11 +96,8 @@ func (db *DB) MarkInboxProcessed(ctx context.Context, results []federation.Inbox
 	if len(results) == 0 {
 		return nil
 	}
-	tx, err := db.pool.Begin(ctx)
-	if err != nil {
-		return fmt.Errorf("mark inbox processed: %w", err)
-	}
-	defer tx.Rollback(ctx)
+	// One batch: one round trip, and one transaction (a batch is sent
+	// with one Sync, so PostgreSQL runs it as one implicit transaction).
 	batch := &pgx.Batch{}
 	for _, r := range results {
 		if !r.RetryAt.IsZero() {
@@ -124,7 +114,7 @@ func (db *DB) MarkInboxProcessed(ctx context.Context, results []federation.Inbox
 	// Only processed rows are deleted (PruneInbox), so every id is
 	// there; were one gone, the others would still be marked.
 	var first error
-	br := tx.SendBatch(ctx, batch)
+	br := db.pool.SendBatch(ctx, batch)
 	for _, r := range results {
 		if _, err := br.Exec(); err != nil && first == nil {
 			first = fmt.Errorf("mark inbox item %d processed: %w", r.ID, err)
@@ -135,9 +125,6 @@ func (db *DB) MarkInboxProcessed(ctx context.Context, results []federation.Inbox
 	}
 	if first != nil {
 		return fmt.Errorf("mark inbox processed: %w", first)
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("mark inbox processed: %w", err)
 	}
 	return nil
 }
