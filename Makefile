@@ -12,7 +12,7 @@ all: build
 BIN ?= agora
 VERSION ?=
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath $(if $(VERSION),-ldflags "-X main.version=$(VERSION)") -o $(BIN) ./cmd/agora
+	CGO_ENABLED=0 $(GO) build -trimpath $(if $(VERSION),-ldflags "-X github.com/agorafed/agora/cmd/internal/agora.Version=$(VERSION)") -o $(BIN) ./cmd/agora
 
 # Every test: unit, integration, the black-box check of the built binary,
 # and the interop suite against Fedify (test/interop), which must run here:

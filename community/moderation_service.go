@@ -328,7 +328,7 @@ func (m *Moderation) FindPost(ctx context.Context, c Community, ref string) (Pos
 
 // RemovePost takes an announced post out of the community: microblog
 // peers get Undo{Announce}, threadiverse peers Announce{Delete} with the
-// reason (PROTOCOL.md section 5), and the web page stops showing it.
+// reason (docs/protocol.md, the peer families), and the web page stops showing it.
 func (m *Moderation) RemovePost(ctx context.Context, c Community, by string, p Post, reason string) error {
 	if p.Reason == ReasonRemoved {
 		return fmt.Errorf("post %s is removed already: %w", p.ObjectID, ErrExists)

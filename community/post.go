@@ -5,7 +5,7 @@ import "time"
 // Visibility is who a post is for, read from its addressing.
 type Visibility string
 
-// Visibilities, as Mastodon addresses them (PROTOCOL.md section 8).
+// Visibilities, as Mastodon addresses them (docs/protocol.md, "Mastodon's addressing").
 const (
 	Public    Visibility = "public"    // Public in to
 	Unlisted  Visibility = "unlisted"  // Public in cc
@@ -46,7 +46,7 @@ type Post struct {
 	Author      string // actor IRI
 	URL         string // the human-readable page at its origin
 	Title       string // name (Lemmy's Page title)
-	Summary     string // content warning, plain text
+	Summary     string // the object's summary, plain text: see ContentWarning and Excerpt
 	Content     string // sanitized HTML
 	Sensitive   bool
 	Attachments []Attachment
@@ -66,6 +66,33 @@ type Post struct {
 	Dislikes  int
 }
 
+// ContentWarning is the warning to show before the post's content: the
+// summary of a Note (and of any type other than Article and Page), as
+// Mastodon and its peers send a content warning. "" for none; Sensitive
+// may still hide the content behind a generic warning.
+func (p Post) ContentWarning() string {
+	if p.HasExcerpt() {
+		return ""
+	}
+	return p.Summary
+}
+
+// Excerpt is the summary of an Article or a Page: an excerpt or abstract,
+// as blog and forum software send it (WordPress's ActivityPub plugin puts
+// the post's generated excerpt there on Articles and none on Notes:
+// Automattic/wordpress-activitypub includes/transformer/class-post.php,
+// get_summary), never a content warning. "" for the other types.
+func (p Post) Excerpt() string {
+	if p.HasExcerpt() {
+		return p.Summary
+	}
+	return ""
+}
+
+// HasExcerpt tells whether the post's summary is an excerpt rather than a
+// content warning: whether it is an Article or a Page.
+func (p Post) HasExcerpt() bool { return p.Type == "Article" || p.Type == "Page" }
+
 // Announced tells whether the community boosts the post now.
 func (p Post) Announced() bool { return p.Decision == Announce && p.DeletedAt.IsZero() }
 
@@ -81,7 +108,7 @@ const (
 // Reason says why a post was or was not announced.
 type Reason string
 
-// Reasons, one per rule of PROTOCOL.md section 4.
+// Reasons, one per rule of docs/protocol.md, "What Agora accepts".
 const (
 	ReasonAccepted      Reason = "accepted"
 	ReasonNotAddressed  Reason = "not-addressed"     // the community is not in to/cc/audience/Mention
@@ -108,7 +135,7 @@ type Limits struct {
 	RateWindow  time.Duration // ...per community in this window
 }
 
-// DefaultLimits are the defaults of PROTOCOL.md section 4.
+// DefaultLimits are the defaults of docs/protocol.md, "What Agora accepts".
 func DefaultLimits() Limits {
 	return Limits{MaxMentions: 3, RatePosts: 10, RateWindow: time.Hour}
 }
@@ -121,13 +148,13 @@ type PostFacts struct {
 	Author         MemberState // "" when the author has no relation to the community
 	AuthorIsMod    bool        //
 	DomainBlocked  bool        //
-	Authentic      bool        // attribution and origin verified (PROTOCOL.md 4.5)
+	Authentic      bool        // attribution and origin verified (docs/protocol.md, "What Agora accepts")
 	IsReply        bool        //
 	LocalMentioned int         // local communities the post names
 	RecentPosts    int         // the author's announced posts in this community within Limits.RateWindow
 }
 
-// DecideAnnounce applies the rules of PROTOCOL.md section 4 in order and
+// DecideAnnounce applies the rules of docs/protocol.md, "What Agora accepts" in order and
 // returns the decision with the first rule that refused it.
 func DecideAnnounce(c Community, lim Limits, f PostFacts) (Decision, Reason) {
 	switch {

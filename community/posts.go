@@ -48,7 +48,7 @@ type PostURLFinder interface {
 }
 
 // PostPublisher tells members' servers about posts. federation implements
-// it by queueing activities in each peer's dialect (PROTOCOL.md section 5).
+// it by queueing activities in each peer's dialect (docs/protocol.md, the peer families).
 type PostPublisher interface {
 	// AnnouncePost boosts a post to every member's server.
 	AnnouncePost(ctx context.Context, c Community, p Post) error
@@ -169,7 +169,7 @@ func (s *Posts) Edit(ctx context.Context, c Community, old, edited Post, f PostF
 	switch {
 	case old.Announced() && !public:
 		// Edited into followers-only or direct: the boost is taken back,
-		// as one never made for such a post (PROTOCOL.md 4.2).
+		// as one never made for such a post (docs/protocol.md, "What Agora accepts").
 		p.Decision, p.Reason = Refuse, ReasonNotPublic
 		if err := s.posts.UpdatePost(ctx, p); err != nil {
 			return p, err

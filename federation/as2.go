@@ -44,7 +44,7 @@ const (
 
 // Parse turns an incoming ActivityStreams document into an Object.
 //
-// It is lenient in what it accepts (PROTOCOL.md section 3): no @context,
+// It is lenient in what it accepts (docs/protocol.md, "What Agora accepts"): no @context,
 // types it does not know, single values where arrays are usual, objects
 // embedded or given as IRIs. It fails, with an error wrapping ErrMalformed,
 // only when the input is not a JSON object with a type.

@@ -16,7 +16,7 @@ import (
 // agoraContext is the @context of every document Agora renders. Besides the
 // two contexts every peer has built in, it defines inline the few
 // extension terms Agora uses: a remote context URL would make Fedify fetch
-// it, which fails on a closed network (PROTOCOL.md section 1).
+// it, which fails on a closed network (docs/protocol.md, "Who is who").
 func agoraContext() []any {
 	return []any{
 		asNamespace,
@@ -81,8 +81,8 @@ type actorType interface {
 	SetActivityStreamsPublished(vocab.ActivityStreamsPublishedProperty)
 }
 
-// RenderActor renders an actor document with every field PROTOCOL.md
-// section 1 lists. Empty optional fields are left out.
+// RenderActor renders an actor document with every field docs/protocol.md,
+// "Who is who" lists. Empty optional fields are left out.
 func RenderActor(a Actor) ([]byte, error) {
 	var t actorType
 	switch a.Type {

@@ -376,7 +376,7 @@ func TestParseFixtures(t *testing.T) {
 	}
 }
 
-// TestParseLenient covers the shapes PROTOCOL.md section 3 lists, written
+// TestParseLenient covers the shapes docs/protocol.md, "What Agora accepts" lists, written
 // inline so that they run without the fixtures.
 func TestParseLenient(t *testing.T) {
 	tests := []struct {
@@ -561,7 +561,7 @@ func testGroup() Actor {
 	}
 }
 
-// wantContext is Agora's @context as PROTOCOL.md section 1 and the design
+// wantContext is Agora's @context as docs/protocol.md, "Who is who" and the design
 // brief spell it, written out independently of the renderer.
 const wantContext = `["https://www.w3.org/ns/activitystreams","https://w3id.org/security/v1",{
 	"manuallyApprovesFollowers":"as:manuallyApprovesFollowers",

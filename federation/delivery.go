@@ -27,7 +27,7 @@ type DeliveryConfig struct {
 	Poll             time.Duration // how often the queue is read when nobody wakes the workers
 }
 
-// DefaultDeliveryConfig follows PROTOCOL.md section 6: many in flight
+// DefaultDeliveryConfig follows docs/protocol.md, "What every peer gets": many in flight
 // (latency, not CPU, bounds a fan-out), a small cap per host, the first try
 // and 16 retries over about 2 days (Mastodon's sidekiq_options retry: 16),
 // unavailable after 7 days (Mastodon).

@@ -15,8 +15,8 @@ import (
 
 // microblogSoftware are NodeInfo software names of servers that show a
 // community's boost as Mastodon does: they take Announce{object id}, fetch
-// the post from its origin, and ignore Announce{Create} (PROTOCOL.md
-// section 5).
+// the post from its origin, and ignore Announce{Create} (docs/protocol.md,
+// the peer families).
 var microblogSoftware = map[string]bool{
 	"mastodon":   true, // glitch-soc reports "mastodon" too
 	"hometown":   true, // Mastodon fork
@@ -48,14 +48,14 @@ var microblogSoftware = map[string]bool{
 
 // threadiverseSoftware are servers that follow groups as FEP-1b12 describes
 // them: they take the group's Announce of the author's own activity, and
-// relay edits, deletions and votes the same way (PROTOCOL.md section 5).
+// relay edits, deletions and votes the same way (docs/protocol.md, the peer families).
 var threadiverseSoftware = map[string]bool{
 	"lemmy":     true,
 	"mbin":      true,
 	"kbin":      true,
 	"piefed":    true,
 	"discourse": true, // the discourse-activity-pub plugin
-	"friendica": true, // PROTOCOL.md section 5; its fixtures post into Lemmy communities
+	"friendica": true, // docs/protocol.md, the peer families; its fixtures post into Lemmy communities
 	"hubzilla":  true,
 	"lotide":    true, // a Lemmy-like link aggregator (the lotide fixtures)
 }
@@ -191,7 +191,7 @@ const (
 var ErrNoNodeInfo = errors.New("no usable NodeInfo")
 
 // Dialects knows which dialect each peer host speaks, from the software
-// its NodeInfo names (PROTOCOL.md section 5), cached in a SoftwareStore
+// its NodeInfo names (docs/protocol.md, the peer families), cached in a SoftwareStore
 // for a day.
 type Dialects struct {
 	store  SoftwareStore
@@ -439,4 +439,24 @@ func (d *Dialects) getJSON(ctx context.Context, rawURL string, v any) error {
 		return fmt.Errorf("get %s: %w: %w", rawURL, ErrNoNodeInfo, err)
 	}
 	return nil
+}
+
+// Software returns the software of the server at baseURL (any URL on it):
+// NodeInfo's software.name in lower case, learnt by Refresh (so from the
+// store when known for less than a day), or "" when the server has no
+// usable NodeInfo. The error is Refresh's when nothing is known.
+func (d *Dialects) Software(ctx context.Context, baseURL string) (string, error) {
+	rerr := d.Refresh(ctx, baseURL)
+	u, err := url.Parse(baseURL)
+	if err != nil {
+		return "", fmt.Errorf("software of %s: %w", baseURL, err)
+	}
+	software, _, err := d.store.HostSoftware(ctx, strings.ToLower(u.Host))
+	if err != nil {
+		return "", fmt.Errorf("software of %s: %w", u.Host, err)
+	}
+	if software == "" && rerr != nil {
+		return "", rerr
+	}
+	return software, nil
 }

@@ -31,7 +31,8 @@ type Documents struct {
 	SummaryHTML func(string) string
 }
 
-// NewDocuments returns Documents. started dates the instance actor.
+// NewDocuments returns Documents. started dates the instance's own actors
+// (/actor, /moderation): the instance's first start, the same across restarts.
 func NewDocuments(local *Local, members MemberLister, announces AnnounceStore, started time.Time) *Documents {
 	return &Documents{local: local, members: members, announces: announces, started: started}
 }

@@ -417,3 +417,50 @@ func IsActivityContentType(header string) bool {
 	}
 	return mt == "application/activity+json" || mt == "application/ld+json"
 }
+
+// GetJSON GETs a public JSON document that is not ActivityStreams (a
+// server's own API, such as Lemmy's /api/v3/community) and decodes it into
+// v, under the same limits as Get: allowed addresses only, the host gate,
+// the deadline, 1 MiB. It is not signed. A non-2xx status is a
+// *StatusError.
+func (f *Fetcher) GetJSON(ctx context.Context, rawURL string, v any) error {
+	if err := IsAllowedURL(rawURL); err != nil {
+		return fmt.Errorf("get %s: %w", rawURL, err)
+	}
+	leave, err := f.hosts.enter(ctx, rawURL)
+	if err != nil {
+		return fmt.Errorf("get %s: %w", rawURL, err)
+	}
+	var failed error
+	defer func() { leave(failed) }()
+	rctx, cancel := context.WithTimeout(ctx, f.hosts.limits.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(rctx, http.MethodGet, rawURL, nil)
+	if err != nil {
+		return fmt.Errorf("get %s: %w", rawURL, err)
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := f.client.Do(req)
+	if err != nil {
+		if ctx.Err() == nil && !errors.Is(err, ErrForbiddenAddress) && !errors.Is(err, ErrForbiddenURL) && !errors.Is(err, ErrTooManyRedirects) {
+			failed = err
+		}
+		return fmt.Errorf("get %s: %w", rawURL, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		_, _ = io.CopyN(io.Discard, resp.Body, 4<<10)
+		return fmt.Errorf("get %s: %w", rawURL, &StatusError{Code: resp.StatusCode, URL: resp.Request.URL.String()})
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxDocumentSize+1))
+	if err != nil {
+		return fmt.Errorf("get %s: %w", rawURL, err)
+	}
+	if len(body) > maxDocumentSize {
+		return fmt.Errorf("get %s: %w: over %d bytes", rawURL, ErrTooLarge, maxDocumentSize)
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		return fmt.Errorf("get %s: decode: %w", rawURL, err)
+	}
+	return nil
+}

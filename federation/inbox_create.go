@@ -15,7 +15,7 @@ import (
 	"github.com/agorafed/agora/community"
 )
 
-// postTypes are the object types a community relays (PROTOCOL.md section 3).
+// postTypes are the object types a community relays (docs/protocol.md, "What Agora accepts").
 var postTypes = []string{"Note", "Article", "Page", "Question", "Video", "Event"}
 
 func isPostType(t string) bool { return slices.Contains(postTypes, t) }
@@ -88,7 +88,7 @@ func postFacts(obj *Object, vis community.Visibility, addressed []string, name s
 	}
 }
 
-// authenticate checks that a post comes from its author (PROTOCOL.md 4.5):
+// authenticate checks that a post comes from its author (docs/protocol.md, "What Agora accepts"):
 // delivered by the actor it is attributed to, from that actor's host. A
 // post that reached us any other way (forwarded, given only by id,
 // attributed to someone else) is fetched from its origin by id, and only
@@ -184,14 +184,10 @@ func (c *followersCache) drop(actor string) {
 	delete(c.m, actor)
 }
 
-// visibility reads who a post is for, from the object's addressing (the
-// activity's when the object has none), knowing the author's followers
-// collection ("" when we do not have their actor).
+// visibility reads who a post is for (PostVisibility), knowing the author's
+// followers collection ("" when we do not have their actor).
 func visibility(act, obj *Object, followers string) community.Visibility {
-	if len(obj.To) > 0 || len(obj.Cc) > 0 {
-		return Visibility(obj, followers)
-	}
-	return Visibility(act, followers)
+	return PostVisibility(act, obj, followers)
 }
 
 func typeOf(o *Object) string {

@@ -40,7 +40,7 @@ var handOverSeed = maphash.MakeSeed()
 // maxParsedBytes bounds the hand-over of parsed activities by the sum of
 // their bodies: by memory, not by count, so that large bodies cannot make
 // it large and small ones keep more of a backlog parsed. 16 MiB keeps a
-// backlog of about a second and a half at the rates `agora bench ingest`
+// backlog of about a second and a half at the rates `agora-bench ingest`
 // sustains, in tens of MB (BENCHMARKS.md, "Figures behind the code").
 const maxParsedBytes = 16 << 20
 
@@ -353,8 +353,8 @@ func VerifyFetch(ctx context.Context, r *http.Request, keys KeyResolver, now tim
 }
 
 // instanceBlocked tells whether an actor's server is blocked on the whole
-// instance: its activities are answered 202 and dropped (PROTOCOL.md
-// section 3 asks no more of a refusal than that).
+// instance: its activities are answered 202 and dropped (docs/protocol.md,
+// "What Agora accepts" asks no more of a refusal than that).
 func (in *Inbox) instanceBlocked(ctx context.Context, actor string) (bool, error) {
 	if in.mod == nil {
 		return false, nil

@@ -72,3 +72,12 @@ func RegisterQueueDepth(reg prometheus.Registerer, depth func() float64) {
 		Help: "Deliveries waiting in the queue (due or scheduled for retry).",
 	}, depth))
 }
+
+// RegisterInboxDepth exports how many recorded inbox activities wait to
+// be processed, read at scrape time.
+func RegisterInboxDepth(reg prometheus.Registerer, depth func() float64) {
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "agora_inbox_queue_depth",
+		Help: "Inbox activities recorded (answered 202) and not processed yet.",
+	}, depth))
+}

@@ -17,7 +17,7 @@ import (
 )
 
 // Visibility reads who a post is for from the to and cc of o, as Mastodon
-// addresses them (PROTOCOL.md section 8): the public collection in to is
+// addresses them (docs/protocol.md, "Mastodon's addressing"): the public collection in to is
 // public, in cc unlisted; otherwise a post addressed to the author's
 // followers collection is followers-only, and anything else is direct.
 //
@@ -26,7 +26,7 @@ import (
 // as well, because that is how Mastodon, Lemmy, Mitra and Pleroma name the
 // collection; Friendica's (/followers/{nick}) is recognised only through
 // authorFollowers. Whether followers-only or direct, such a post is never
-// announced (PROTOCOL.md section 4.2), so a wrong guess between the two
+// announced (docs/protocol.md, "What Agora accepts"), so a wrong guess between the two
 // costs nothing.
 //
 // Pass the object of a Create, or the activity when the object carries no
@@ -50,6 +50,37 @@ func Visibility(o *Object, authorFollowers string) community.Visibility {
 	return community.Direct
 }
 
+// PostVisibility reads who a post is for: from the object's to and cc, or
+// the activity's when the object carries none. act may be nil (an object
+// fetched alone). authorFollowers is as for Visibility.
+//
+// A post addressed to a community through audience, whose activity is
+// public, is public even when the object's own to and cc name only the
+// community: the Create says who may read it, and the audience is how the
+// threadiverse names the community a post belongs to (FEP-1b12; Lemmy sets
+// audience on its Page and its Create). Without audience the object's
+// addressing decides, so a followers-only Note inside a public-looking
+// Create stays followers-only.
+func PostVisibility(act, obj *Object, authorFollowers string) community.Visibility {
+	if obj == nil {
+		return Visibility(act, authorFollowers)
+	}
+	if act == obj {
+		act = nil
+	}
+	if act != nil && len(obj.To) == 0 && len(obj.Cc) == 0 {
+		return Visibility(act, authorFollowers)
+	}
+	v := Visibility(obj, authorFollowers)
+	if act == nil || len(obj.Audience) == 0 || v == community.Public || v == community.Unlisted {
+		return v
+	}
+	if av := Visibility(act, authorFollowers); av == community.Public || av == community.Unlisted {
+		return av
+	}
+	return v
+}
+
 // AddressedCommunities returns the names of the local communities a post is
 // addressed to, without duplicates, in the order first seen: those whose
 // actor IRI is in the to, cc or audience of the activity or of its object,
@@ -64,7 +95,7 @@ func Visibility(o *Object, authorFollowers string) community.Visibility {
 // caller fetches it first and puts it in act.Object.
 //
 // The object or target of activities such as Follow, which also route an
-// activity to a community (PROTOCOL.md section 3), are not a post's
+// activity to a community (docs/protocol.md, "What Agora accepts"), are not a post's
 // addressing and are left to the inbox.
 func AddressedCommunities(local *Local, act *Object) []string {
 	if local == nil || act == nil {
@@ -128,9 +159,8 @@ func AddressedCommunities(local *Local, act *Object) []string {
 // who has the store, replaces it with the parent's ThreadRoot when it has
 // the parent.
 //
-// Visibility is read from obj (from act when obj has no to or cc) without
-// the author's followers collection; the caller may recompute it with
-// Visibility once it knows the author's actor. Public and unlisted, the two
+// Visibility is read by PostVisibility without the author's followers
+// collection; the caller may recompute it once it knows the author's actor. Public and unlisted, the two
 // that matter for announcing, do not depend on it.
 //
 // URLs that are not http or https (the page URL, attachments) are dropped:
@@ -184,11 +214,7 @@ func PostFromObject(act, obj *Object) community.Post {
 	if p.InReplyTo != "" {
 		p.ThreadRoot = p.InReplyTo
 	}
-	addressed := obj
-	if len(obj.To) == 0 && len(obj.Cc) == 0 && act != nil {
-		addressed = act
-	}
-	p.Visibility = Visibility(addressed, "")
+	p.Visibility = PostVisibility(act, obj, "")
 	return p
 }
 

@@ -141,7 +141,7 @@ func TestVisibility(t *testing.T) {
 		authorFollowers string
 		want            community.Visibility
 	}{
-		// PROTOCOL.md section 8: Mastodon mentioning @group.
+		// docs/protocol.md, "Mastodon's addressing": Mastodon mentioning @group.
 		{"mastodon public", []string{public}, []string{followers, group, groupF}, followers, community.Public},
 		{"mastodon unlisted", []string{followers}, []string{public, group}, followers, community.Unlisted},
 		{"mastodon followers-only", []string{followers}, []string{group}, followers, community.Followers},

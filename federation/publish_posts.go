@@ -109,7 +109,7 @@ func (p *Publisher) AnnouncePost(ctx context.Context, c community.Community, pos
 	return err
 }
 
-// WithdrawPost takes a boost back (PROTOCOL.md section 5): microblog peers
+// WithdrawPost takes a boost back (docs/protocol.md, the peer families): microblog peers
 // get Undo{the whole earlier Announce}; threadiverse peers get
 // Announce{Delete}: the author's own Delete when there is one, else a
 // Delete by the community with the reason as summary. Origin-strict peers,

@@ -11,7 +11,7 @@ import (
 )
 
 // Resolver finds actors by handle for moderation commands and the CLI:
-// @user@host by WebFinger (PROTOCOL.md section 7), an actor URL as it is.
+// @user@host by WebFinger (docs/protocol.md, "Fetching"), an actor URL as it is.
 type Resolver struct {
 	fetch     *Fetcher
 	allowHTTP bool

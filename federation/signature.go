@@ -50,7 +50,7 @@ var (
 	ErrBadSignature = fmt.Errorf("%w: bad signature", ErrNotVerified)
 )
 
-// The accepted Date window, PROTOCOL.md section 2, from Mastodon's bounds
+// The accepted Date window, docs/protocol.md, "What Agora accepts", from Mastodon's bounds
 // (signature_verification.rb): CLOCK_SKEW_MARGIN ahead, and
 // EXPIRATION_WINDOW_LIMIT behind, the longest life Mastodon grants a
 // signature (one signed with a Date alone it already refuses after

@@ -15,7 +15,7 @@ import (
 // (RFC 9421) and a Signature header that may be either scheme, or a mix
 // of both, as a confused or hostile peer might send. It must never panic,
 // must fail only with ErrNotVerified (401), must accept a draft-cavage
-// header only when it signs what PROTOCOL.md section 2 requires, and
+// header only when it signs what docs/protocol.md, "What Agora accepts" requires, and
 // nothing it accepts may verify with a key that did not sign it.
 func FuzzParseSignatureBothSchemes(f *testing.F) {
 	f.Add(`sig1=("@method" "@target-uri" "@authority" "content-type" "content-digest");created=1740830400;keyid="https://fedify.example/users/a#main-key";alg="rsa-v1_5-sha256"`,

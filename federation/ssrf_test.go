@@ -1,7 +1,7 @@
 package federation
 
 // Every way Agora makes an outgoing request, tried against the addresses
-// an attacker would name (PROTOCOL.md section 7): all are refused when the
+// an attacker would name (docs/protocol.md, "Fetching"): all are refused when the
 // connection is dialled, before a packet is sent, so only loopback servers
 // are ever contacted, and they never see a request.
 

@@ -190,7 +190,7 @@ type HostStore interface {
 	ClearHost(ctx context.Context, host string, now time.Time) (known bool, err error)
 }
 
-// Dialect is the way of announcing a peer understands (PROTOCOL.md section 5).
+// Dialect is the way of announcing a peer understands (docs/protocol.md, the peer families).
 type Dialect string
 
 // Dialects.

@@ -69,7 +69,7 @@ func SplitHandle(handle string) (user, host string, err error) {
 // maxJRD bounds a WebFinger answer.
 const maxJRD = 256 << 10
 
-// WebFinger looks a handle up (PROTOCOL.md section 7): over https, as RFC
+// WebFinger looks a handle up (docs/protocol.md, "Fetching"): over https, as RFC
 // 7033 asks; with allowHTTP (allow_private_addresses test setups, whose
 // peers serve plain http with ports) it falls back to http after an https
 // failure, so tests and production share the code path.

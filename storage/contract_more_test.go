@@ -33,6 +33,12 @@ func testKeysAndActors(t *testing.T, db storage.Store) {
 	if pem, err := db.LocalKey(ctx, "actor"); err != nil || pem != "PRIV" {
 		t.Fatalf("local key %q, %v", pem, err)
 	}
+	if at, err := db.LocalKeyCreated(ctx, "actor"); err != nil || !at.Equal(now) {
+		t.Fatalf("local key made at %v, %v; want %v", at, err, now)
+	}
+	if _, err := db.LocalKeyCreated(ctx, "c/none"); !errors.Is(err, community.ErrNotFound) {
+		t.Fatalf("date of a missing key: %v", err)
+	}
 
 	if _, err := db.Key(ctx, "https://m.example/u/a#main-key"); !errors.Is(err, community.ErrNotFound) {
 		t.Fatalf("missing key: %v", err)

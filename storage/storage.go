@@ -11,7 +11,6 @@ import (
 
 	"github.com/agorafed/agora/community"
 	"github.com/agorafed/agora/federation"
-	"github.com/agorafed/agora/web"
 )
 
 // Store is a database of Agora: every store interface that community,
@@ -41,12 +40,31 @@ type Store interface {
 	federation.MemberLister
 	federation.Membership
 
-	web.AdminStore
-	web.PageStore
-	web.DeliveryStatus
-	web.OutActivities
+	// What web's AdminStore, PageStore, DeliveryStatus and OutActivities
+	// ask (spelled out: storage sits below web, and does not import it).
+	CountAdmins(ctx context.Context) (int, error)
+	AdminByName(ctx context.Context, name string) (id int64, passwordHash string, err error)
+	CreateFirstAdmin(ctx context.Context, tokenHash, name, passwordHash string, now time.Time) (int64, error)
+	AddSetupToken(ctx context.Context, tokenHash string, at, expires time.Time) error
+	SetupTokenValid(ctx context.Context, tokenHash string, now time.Time) (bool, error)
+	AddSession(ctx context.Context, tokenHash string, adminID int64, at, expires time.Time) error
+	SessionAdmin(ctx context.Context, tokenHash string, now time.Time) (id int64, name string, err error)
+	DeleteSession(ctx context.Context, tokenHash string) error
+	ChangePassword(ctx context.Context, adminID int64, passwordHash, keepTokenHash string) error
+	PutMedia(ctx context.Context, id, contentType string, body []byte, at time.Time) error
+	Media(ctx context.Context, id string) (contentType string, body []byte, err error)
+	Settings(ctx context.Context) (map[string]string, error)
+	SetSetting(ctx context.Context, key, value string) error
+	MemberCounts(ctx context.Context) (map[int64]int, error)
+	AnnouncedCountsSince(ctx context.Context, since time.Time) (map[int64]int, error)
+	ThreadPosts(ctx context.Context, communityID int64, root string, limit int) ([]community.Post, error)
+	ReplyCounts(ctx context.Context, communityID int64, objectIDs []string) (map[string]int, error)
+	HostStatuses(ctx context.Context, all bool) ([]federation.HostStatus, error)
 
 	CommunityByID(ctx context.Context, id int64) (community.Community, error)
+	// LocalKeyCreated is when the key of one of Agora's own actors was
+	// made (the instance's actors are dated by the instance key).
+	LocalKeyCreated(ctx context.Context, owner string) (time.Time, error)
 	// InboxCount counts recorded incoming activities, processed or not;
 	// UnprocessedCount those not processed yet.
 	InboxCount(ctx context.Context) (int, error)

@@ -25,6 +25,18 @@ func (s *server) instanceLevelActor(render func(context.Context) ([]byte, error)
 	}
 }
 
+// instanceOutbox answers the outbox the instance's actors advertise: it
+// holds nothing (they send no public posts), but peers fetch it, and
+// GoToSocial took the 404 it got for a broken actor.
+func (s *server) instanceOutbox(w http.ResponseWriter, r *http.Request) {
+	if !s.signedFetch(w, r) {
+		return
+	}
+	iri := s.Local.Base() + r.URL.Path
+	body, err := s.Docs.EmptyCollection(iri, r.URL.Query().Has("page"))
+	s.writeAS2(w, r, body, err)
+}
+
 // communityActor serves the Group actor to ActivityPub clients and the
 // community page to browsers; actor documents are always public (peers
 // fetch keys unsigned), even under authorized fetch.

@@ -68,7 +68,7 @@ func (s *server) login(w http.ResponseWriter, r *http.Request) {
 	if !checkPassword(hash, r.PostFormValue("password")) {
 		s.Log.Warn("admin login failed", "name", name, "remote", r.RemoteAddr)
 		s.render(w, r, http.StatusUnauthorized, "admin_login", map[string]any{
-			"CSRF": s.csrfToken(w, r), "Name": name, "Error": "Wrong name or password.",
+			"CSRF": s.csrfToken(w, r), "Name": name, "Error": s.lang(r).T("admin.login.wrong"),
 		})
 		return
 	}
@@ -121,7 +121,7 @@ func (s *server) setup(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if password != r.PostFormValue("confirm") {
-		fail(http.StatusBadRequest, "The two passwords differ.")
+		fail(http.StatusBadRequest, s.lang(r).T("admin.setup.differ"))
 		return
 	}
 	hash, err := HashPassword(password)
@@ -133,10 +133,10 @@ func (s *server) setup(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case errors.Is(err, community.ErrNotFound):
 		data["Valid"] = false
-		fail(http.StatusNotFound, "This setup link was used already or has expired.")
+		fail(http.StatusNotFound, s.lang(r).T("admin.setup.expired"))
 		return
 	case errors.Is(err, community.ErrExists):
-		fail(http.StatusConflict, "That name is taken.")
+		fail(http.StatusConflict, s.lang(r).T("admin.setup.taken"))
 		return
 	case err != nil:
 		s.fail(w, r, err)
@@ -473,19 +473,35 @@ func (s *server) settingsForm(w http.ResponseWriter, r *http.Request) {
 	}
 	s.render(w, r, http.StatusOK, "admin_settings", map[string]any{
 		"Name": set[settingName], "Description": set[settingDescription], "Notice": r.URL.Query().Get("notice"),
+		"Language": set[settingLanguage], "Languages": languageChoices(),
 	})
+}
+
+// languageChoices are the page languages for the default-language select,
+// each named in its own language.
+func languageChoices() []langLink {
+	var out []langLink
+	for _, code := range Languages {
+		out = append(out, langLink{Code: code, Name: langs[code].Name})
+	}
+	return out
 }
 
 func (s *server) saveSettings(w http.ResponseWriter, r *http.Request) {
 	name := strings.TrimSpace(r.PostFormValue("name"))
 	desc := strings.TrimSpace(r.PostFormValue("description"))
+	language := r.PostFormValue("language")
+	if _, ok := langs[language]; !ok && language != "" {
+		language = ""
+	}
 	if len(name) > 100 || len(desc) > community.MaxSummary {
 		s.render(w, r, http.StatusBadRequest, "admin_settings", map[string]any{
-			"Name": name, "Description": desc, "Error": "The name or the description is too long.",
+			"Name": name, "Description": desc, "Language": language, "Languages": languageChoices(),
+			"Error": s.lang(r).T("admin.settings.too_long"),
 		})
 		return
 	}
-	for k, v := range map[string]string{settingName: name, settingDescription: desc} {
+	for k, v := range map[string]string{settingName: name, settingDescription: desc, settingLanguage: language} {
 		if err := s.Admin.SetSetting(r.Context(), k, v); err != nil {
 			s.fail(w, r, err)
 			return

@@ -41,16 +41,16 @@ func (s *server) changePassword(w http.ResponseWriter, r *http.Request) {
 	// password matches.
 	if !checkPassword(hash, r.PostFormValue("current")) || id != adminID(r) {
 		s.Log.Warn("admin password change refused: wrong current password", "name", name, "remote", r.RemoteAddr)
-		fail(http.StatusForbidden, "The current password is wrong. Nothing was changed.")
+		fail(http.StatusForbidden, s.lang(r).T("admin.password.wrong"))
 		return
 	}
 	password := r.PostFormValue("password")
 	if password != r.PostFormValue("confirm") {
-		fail(http.StatusBadRequest, "The two new passwords differ. Nothing was changed.")
+		fail(http.StatusBadRequest, s.lang(r).T("admin.password.differ"))
 		return
 	}
 	if password == r.PostFormValue("current") {
-		fail(http.StatusBadRequest, "The new password is the current one. Nothing was changed.")
+		fail(http.StatusBadRequest, s.lang(r).T("admin.password.same"))
 		return
 	}
 	newHash, err := HashPassword(password)

@@ -128,9 +128,24 @@ func (s *server) nodeinfo(w http.ResponseWriter, r *http.Request) {
 		"openRegistrations": false,
 		// Members live on other servers: Agora has no local users.
 		"usage":    map[string]any{"users": map[string]int{"total": 0, "activeMonth": 0, "activeHalfyear": 0}, "localPosts": 0},
-		"metadata": map[string]any{"communities": len(cs)},
+		"metadata": s.nodeMetadata(r, len(cs)),
 	}
 	w.Header().Set("Content-Type",
 		`application/json; profile="http://nodeinfo.diaspora.software/ns/schema/`+version+`#"`)
 	json.NewEncoder(w).Encode(doc)
+}
+
+// nodeMetadata is NodeInfo's metadata: the instance's name and description
+// from its settings, in plain text, under the names Misskey sends
+// (packages/backend/src/server/NodeinfoServerService.ts) and reads first
+// when it shows another server (metadata.nodeName, then metadata.name;
+// nodeDescription, then description: getSiteName and getDescription in
+// packages/backend/src/core/FetchInstanceMetadataService.ts).
+func (s *server) nodeMetadata(r *http.Request, communities int) map[string]any {
+	st := s.site(r)
+	return map[string]any{
+		"communities":     communities,
+		"nodeName":        st.Name,
+		"nodeDescription": clip(stripTags(string(st.Description)), 500),
+	}
 }

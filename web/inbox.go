@@ -16,7 +16,7 @@ import (
 )
 
 // inbox receives activities at the shared inbox and at each community's
-// inbox. Routing is by content, not by URL (PROTOCOL.md section 3), so the
+// inbox. Routing is by content, not by URL (docs/protocol.md, "What Agora accepts"), so the
 // URL only has to name an existing community.
 func (s *server) inbox(w http.ResponseWriter, r *http.Request) {
 	if err := s.checkHost(r); err != nil {

@@ -4,12 +4,9 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"net/url"
 	"strings"
-	"time"
 
 	"github.com/agorafed/agora/community"
-	"github.com/agorafed/agora/federation"
 	"github.com/go-chi/chi/v5"
 )
 
@@ -20,11 +17,7 @@ func (s *server) joinForm(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	you := ""
-	if ck, err := r.Cookie(serverCookie); err == nil {
-		you, _ = url.QueryUnescape(ck.Value)
-	}
-	s.render(w, r, http.StatusOK, "join", s.joinData(w, r, c, you))
+	s.render(w, r, http.StatusOK, "join", s.joinData(w, r, c, rememberedHandle(r)))
 }
 
 func (s *server) joinData(w http.ResponseWriter, r *http.Request, c community.Community, you string) map[string]any {
@@ -46,49 +39,27 @@ func (s *server) join(w http.ResponseWriter, r *http.Request) {
 	}
 	you := strings.TrimSpace(r.PostFormValue("handle"))
 	data := s.joinData(w, r, c, you)
-	_, host, err := federation.SplitHandle(you)
-	if err != nil {
-		data["Error"] = "Write your handle as @you@your.server, for example @alice@mastodon.social."
+	ctx, cancel := context.WithTimeout(r.Context(), lookupTimeout)
+	defer cancel()
+	v, err := s.lookupVisitor(ctx, you, false)
+	if v.Host == "" {
+		data["Error"] = s.lang(r).T("handle.invalid")
 		s.render(w, r, http.StatusBadRequest, "join", data)
 		return
 	}
-	http.SetCookie(w, &http.Cookie{
-		Name: serverCookie, Value: url.QueryEscape(you), Path: "/", HttpOnly: true, Secure: s.secure(),
-		SameSite: http.SameSiteLaxMode, MaxAge: 365 * 24 * 3600,
-	})
-	target, err := s.subscribeURL(r.Context(), you, s.Local.CommunityIRI(c.Name))
+	s.rememberHandle(w, you)
+	target := ""
+	if err == nil {
+		target, err = s.interactionURL(v, s.Local.CommunityIRI(c.Name))
+	}
 	if err != nil {
-		s.Log.Info("join: no remote follow", "community", c.Name, "server", host, "err", err)
-		data["Manual"], data["Server"] = true, host
+		s.Log.Info("join: no remote follow", "community", c.Name, "server", v.Host, "err", err)
+		data["Manual"], data["Server"] = true, v.Host
 		if !errors.Is(err, errNoTemplate) {
-			data["Problem"] = "Agora could not reach " + host + " to send you there directly."
+			data["Problem"] = s.lang(r).T("handle.unreachable", "Server", v.Host)
 		}
 		s.render(w, r, http.StatusOK, "join", data)
 		return
 	}
 	http.Redirect(w, r, target, http.StatusSeeOther)
-}
-
-var errNoTemplate = errors.New("no remote follow template")
-
-// subscribeURL fills the visitor's server's remote-follow template with the
-// actor IRI. The template comes from a server Agora does not trust: only an
-// https URL (http too in test setups) is followed, never javascript: or data:.
-func (s *server) subscribeURL(ctx context.Context, handle, actor string) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	jrd, err := s.Finger.WebFinger(ctx, handle, s.AllowHTTP)
-	if err != nil {
-		return "", err
-	}
-	tmpl := jrd.SubscribeTemplate()
-	if tmpl == "" || !strings.Contains(tmpl, "{uri}") {
-		return "", errNoTemplate
-	}
-	target := strings.ReplaceAll(tmpl, "{uri}", url.QueryEscape(actor))
-	u, err := url.Parse(target)
-	if err != nil || u.Host == "" || !(u.Scheme == "https" || (u.Scheme == "http" && s.AllowHTTP)) {
-		return "", errNoTemplate
-	}
-	return target, nil
 }

@@ -89,10 +89,16 @@ func clientIP(trusted []string) func(http.Handler) http.Handler {
 
 // limitByClient allows n requests per window from one client address
 // (clientIPKey) and answers 429 with Retry-After to the rest.
-func limitByClient(n int, window time.Duration) func(http.Handler) http.Handler {
-	return httprate.Limit(n, window, httprate.WithKeyFuncs(func(r *http.Request) (string, error) {
+func limitByClient(n int, window time.Duration, opts ...httprate.Option) func(http.Handler) http.Handler {
+	return httprate.Limit(n, window, append([]httprate.Option{httprate.WithKeyFuncs(func(r *http.Request) (string, error) {
 		return clientIPKey(r), nil
-	}))
+	})}, opts...)...)
+}
+
+// tooMany answers a request over a limit of the pages: 429, with the
+// Retry-After the limiter set, as an error page to a browser.
+func (s *server) tooMany(w http.ResponseWriter, r *http.Request) {
+	s.fail(w, r, errRateLimited)
 }
 
 // rateLimit counts each request under key(r) with limiter.

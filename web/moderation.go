@@ -53,7 +53,7 @@ func (s *server) modLog(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if s.Moderation == nil {
-		http.NotFound(w, r)
+		s.notFound(w, r)
 		return
 	}
 	entries, err := s.Moderation.PublicLog(r.Context(), c, 200)
@@ -61,5 +61,5 @@ func (s *server) modLog(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	s.render(w, r, http.StatusOK, "modlog", map[string]any{"C": c, "Lines": s.publicLog(r.Context(), entries)})
+	s.render(w, r, http.StatusOK, "modlog", map[string]any{"C": c, "Lines": s.publicLog(r.Context(), s.lang(r), entries)})
 }

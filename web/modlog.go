@@ -21,63 +21,63 @@ type logLine struct {
 
 // publicLog words a community's log for its public page. Join decisions
 // are left out: who asked to join is nobody else's business.
-func (s *server) publicLog(ctx context.Context, entries []community.LogEntry) []logLine {
+func (s *server) publicLog(ctx context.Context, lg *lang, entries []community.LogEntry) []logLine {
 	var out []logLine
 	for _, e := range entries {
-		l := logLine{At: e.At, Reason: e.Reason, Who: "A moderator"}
+		l := logLine{At: e.At, Reason: e.Reason, Who: lg.T("modlog.who.mod")}
 		if e.By == community.Admin || strings.HasPrefix(e.By, "local:") {
-			l.Who = "An administrator"
+			l.Who = lg.T("modlog.who.admin")
 		}
 		person := func() {
 			v := s.actorLabel(ctx, e.Target)
 			if strings.HasPrefix(e.Target, "local:") {
-				v = pendingView{Label: "an administrator"}
+				v = pendingView{Label: lg.T("modlog.target.admin")}
 			}
 			l.Target, l.TargetURL = v.Label, v.URL
 		}
-		post := func() { l.Target, l.TargetURL = "this post", webLink(e.Target) }
+		post := func() { l.Target, l.TargetURL = lg.T("modlog.target.post"), webLink(e.Target) }
 		switch e.Action {
 		case "remove":
-			l.Did = "removed a post"
+			l.Did = lg.T("modlog.did.remove")
 			post()
 		case "restore":
-			l.Did = "restored a post"
+			l.Did = lg.T("modlog.did.restore")
 			post()
 		case "pin":
-			l.Did = "pinned a post"
+			l.Did = lg.T("modlog.did.pin")
 			post()
 		case "unpin":
-			l.Did = "unpinned a post"
+			l.Did = lg.T("modlog.did.unpin")
 			post()
 		case "ban":
-			l.Did = "banned"
+			l.Did = lg.T("modlog.did.ban")
 			person()
 		case "unban":
-			l.Did = "lifted the ban of"
+			l.Did = lg.T("modlog.did.unban")
 			person()
 		case "kick":
-			l.Did = "removed from the community"
+			l.Did = lg.T("modlog.did.kick")
 			person()
 		case "addmod":
-			l.Did = "made a " + e.Reason + ":"
+			l.Did = lg.T("modlog.did.addmod")
 			if e.Reason == string(community.RoleOwner) {
-				l.Did = "made an owner:"
+				l.Did = lg.T("modlog.did.addowner")
 			}
 			l.Reason = ""
 			person()
 		case "delmod":
-			l.Did = "took the moderator role from"
+			l.Did = lg.T("modlog.did.delmod")
 			person()
 		case "block":
-			l.Did, l.Target = "blocked the server", e.Target
+			l.Did, l.Target = lg.T("modlog.did.block"), e.Target
 		case "unblock":
-			l.Did, l.Target = "unblocked the server", e.Target
+			l.Did, l.Target = lg.T("modlog.did.unblock"), e.Target
 		case "resolve":
-			l.Did = "resolved a report"
+			l.Did = lg.T("modlog.did.resolve")
 		case "log-public":
-			l.Did, l.Reason = "made this log public", ""
+			l.Did, l.Reason = lg.T("modlog.did.public"), ""
 			if e.Reason == "false" {
-				l.Did = "made this log private"
+				l.Did = lg.T("modlog.did.private")
 			}
 		case "approve", "reject":
 			continue

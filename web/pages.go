@@ -283,6 +283,7 @@ func (s *server) communityPage(w http.ResponseWriter, r *http.Request, c communi
 		"Avatar": s.mediaURL(c.Avatar), "Cover": s.mediaURL(c.Cover), "Initial": initial(c.Title),
 		"Description": Markdown(c.Summary), "Rules": Markdown(c.Rules),
 		"Posts": views, "Pinned": pinned, "Older": older, "Moderators": mods, "LogPublic": logPublic,
+		"Meta": s.communityMeta(r, c, members),
 	})
 }
 
@@ -310,5 +311,6 @@ func (s *server) postPage(w http.ResponseWriter, r *http.Request, c community.Co
 		return
 	}
 	w.Header().Add("Vary", "Accept")
-	s.render(w, r, http.StatusOK, "post", map[string]any{"C": c, "Main": views[0], "Thread": views[1:]})
+	s.render(w, r, http.StatusOK, "post", map[string]any{"C": c, "Main": views[0], "Thread": views[1:],
+		"Meta": s.postMeta(r, c, views[0])})
 }

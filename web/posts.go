@@ -41,15 +41,19 @@ func (s *server) post(w http.ResponseWriter, r *http.Request) {
 	id, _ := strconv.ParseInt(chi.URLParam(r, "id"), 10, 64)
 	p, err := s.Posts.ByID(r.Context(), id)
 	if err != nil || p.CommunityID != c.ID {
-		http.NotFound(w, r)
+		s.notFound(w, r)
 		return
 	}
 	if !p.DeletedAt.IsZero() {
-		http.Error(w, "deleted", http.StatusGone)
+		s.errorPage(w, r, http.StatusGone, s.lang(r).T("gone.deleted"))
+		return
+	}
+	if p.Reason == community.ReasonRemoved {
+		s.errorPage(w, r, http.StatusGone, s.removedWhy(r, c, p))
 		return
 	}
 	if !visible(p) {
-		http.NotFound(w, r)
+		s.notFound(w, r)
 		return
 	}
 	if wantsAS2(r) {
@@ -69,11 +73,32 @@ func (s *server) outActivity(w http.ResponseWriter, r *http.Request) {
 	name := chi.URLParam(r, "name")
 	a, err := s.Activities.OutActivity(r.Context(), s.Local.CommunityIRI(name)+"/"+chi.URLParam(r, "kind")+"/"+chi.URLParam(r, "n"))
 	if err != nil || !bytes.Contains(a.Body, []byte(federation.PublicCollection)) {
-		http.NotFound(w, r)
+		s.notFound(w, r)
 		return
 	}
 	if !s.signedFetch(w, r) {
 		return
 	}
 	s.writeAS2(w, r, a.Body, nil)
+}
+
+// removedWhy says that moderators removed a post, with the reason they
+// gave when the community's moderation log is public (the log says it to
+// anyone already), and without when it is not.
+func (s *server) removedWhy(r *http.Request, c community.Community, p community.Post) string {
+	l := s.lang(r)
+	if s.Moderation != nil {
+		entries, err := s.Moderation.PublicLog(r.Context(), c, 500)
+		if err == nil {
+			for _, e := range entries { // newest first
+				if e.Action == "remove" && e.Target == p.ObjectID {
+					if e.Reason != "" {
+						return l.T("gone.removed_reason", "Reason", e.Reason)
+					}
+					break
+				}
+			}
+		}
+	}
+	return l.T("gone.removed")
 }

@@ -71,3 +71,15 @@ type HostClearer interface {
 type Finger interface {
 	WebFinger(ctx context.Context, handle string, allowHTTP bool) (federation.JRD, error)
 }
+
+// ServerSoftware tells what software a visitor's server runs, from its
+// NodeInfo (federation.Dialects does).
+type ServerSoftware interface {
+	Software(ctx context.Context, baseURL string) (string, error)
+}
+
+// JSONGetter reads a public JSON API of a visitor's server, such as
+// Lemmy's community lookup (federation.Fetcher does).
+type JSONGetter interface {
+	GetJSON(ctx context.Context, url string, v any) error
+}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"path"
 	"strings"
+	"time"
 )
 
 //go:embed templates/*.html
@@ -16,22 +17,33 @@ var templateFS embed.FS
 //go:embed static
 var staticFS embed.FS
 
-// pages are the server-rendered HTML pages, each parsed with the layout.
-// html/template escapes every value; only HTML that Agora sanitized
-// (SanitizeHTML for remote posts, Markdown for the admin's text) is
-// marked safe.
-var pages = func() map[string]*template.Template {
+// pages are the server-rendered HTML pages, each parsed with the layout,
+// once per language: the functions t (a message), date and num are that
+// language's (i18n.go). html/template escapes every value; only HTML that
+// Agora sanitized (SanitizeHTML for remote posts, Markdown for the admin's
+// text) is marked safe.
+var pages = func() map[string]map[string]*template.Template {
 	names, err := fs.Glob(templateFS, "templates/*.html")
 	if err != nil {
 		panic(err)
 	}
-	out := map[string]*template.Template{}
-	for _, n := range names {
-		if path.Base(n) == "layout.html" {
-			continue
+	out := map[string]map[string]*template.Template{}
+	for _, code := range Languages {
+		l := langs[code]
+		funcs := template.FuncMap{
+			"t":    l.T,
+			"date": l.Date,
+			"num":  l.Num,
+			"iso":  func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
 		}
-		name := strings.TrimSuffix(path.Base(n), ".html")
-		out[name] = template.Must(template.ParseFS(templateFS, "templates/layout.html", n))
+		out[code] = map[string]*template.Template{}
+		for _, n := range names {
+			if path.Base(n) == "layout.html" {
+				continue
+			}
+			name := strings.TrimSuffix(path.Base(n), ".html")
+			out[code][name] = template.Must(template.New(name).Funcs(funcs).ParseFS(templateFS, "templates/layout.html", n))
+		}
 	}
 	return out
 }()
@@ -49,17 +61,30 @@ func (s *server) render(w http.ResponseWriter, r *http.Request, status int, page
 	if data == nil {
 		data = map[string]any{}
 	}
-	data["Site"] = s.site(r)
+	l := s.lang(r)
+	st := s.site(r)
+	data["Site"] = st
+	if _, ok := data["Meta"]; !ok && status == http.StatusOK && !strings.HasPrefix(r.URL.Path, "/admin") {
+		data["Meta"] = s.baseMeta(r, st, l)
+	}
 	data["AdminName"] = adminName(r)
+	data["Lang"] = l.Code
+	data["Langs"] = langLinks(r, l)
+	if n, ok := data["Notice"].(string); ok && n != "" {
+		data["Notice"] = translateNotice(l, n)
+	}
 	if _, ok := data["CSRF"]; !ok && adminName(r) != "" {
 		data["CSRF"] = s.csrfToken(w, r)
 	}
 	var buf bytes.Buffer
-	if err := pages[page].ExecuteTemplate(&buf, "layout", data); err != nil {
-		s.fail(w, r, err)
+	if err := pages[l.Code][page].ExecuteTemplate(&buf, "layout", data); err != nil {
+		s.Log.Error("template", "page", page, "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Content-Language", l.Code)
+	w.Header().Add("Vary", "Accept-Language, Cookie")
 	w.WriteHeader(status)
 	w.Write(buf.Bytes())
 }

@@ -20,7 +20,7 @@ import (
 	"github.com/go-chi/httprate"
 )
 
-// MaxInboxBody is the largest activity an inbox reads (PROTOCOL.md section 3).
+// MaxInboxBody is the largest activity an inbox reads (docs/protocol.md, "What Agora accepts").
 const MaxInboxBody = 1 << 20
 
 // Deps are what the web layer needs; cmd/agora wires them.
@@ -45,17 +45,22 @@ type Deps struct {
 	// empty, /metrics is not served on this handler (the metrics are then
 	// on metrics.listen, or nowhere).
 	MetricsToken string
-	Health       func(context.Context) error
-	Admin        AdminStore     // admin accounts, sessions, media, settings
-	Pages        PageStore      // read model of the HTML pages
-	Actors       ActorReader    // cached remote actors: post authors
-	Delivery     DeliveryStatus // the delivery status page
-	Hosts        HostClearer    // its "clear host" button (federation.Deliverer)
-	Finger       Finger         // WebFinger, for the Join form
-	AllowHTTP    bool           // WebFinger falls back to http (allow_private_addresses)
-	Resolver     ActorResolver  // @user@host to actor IRI, for the moderation forms
-	Log          *slog.Logger
-	Now          func() time.Time
+	// HTTPMetrics, when set, counts and times every request (route,
+	// method, status).
+	HTTPMetrics *HTTPMetrics
+	Health      func(context.Context) error
+	Admin       AdminStore     // admin accounts, sessions, media, settings
+	Pages       PageStore      // read model of the HTML pages
+	Actors      ActorReader    // cached remote actors: post authors
+	Delivery    DeliveryStatus // the delivery status page
+	Hosts       HostClearer    // its "clear host" button (federation.Deliverer)
+	Finger      Finger         // WebFinger, for the Join, Write and Reply/Boost/Like forms
+	Software    ServerSoftware // NodeInfo of a visitor's server, for the Write form; may be nil
+	API         JSONGetter     // a visitor's server's JSON API (Lemmy's); may be nil
+	AllowHTTP   bool           // WebFinger falls back to http (allow_private_addresses)
+	Resolver    ActorResolver  // @user@host to actor IRI, for the moderation forms
+	Log         *slog.Logger
+	Now         func() time.Time
 }
 
 type server struct {
@@ -99,7 +104,12 @@ func New(d Deps) http.Handler {
 	if d.TrustedProxies == nil {
 		d.TrustedProxies = DefaultTrustedProxies
 	}
+	if d.HTTPMetrics != nil {
+		r.Use(d.HTTPMetrics.middleware)
+	}
 	r.Use(clientIP(d.TrustedProxies), securityHeaders(strings.HasPrefix(d.Local.Base(), "http://")))
+	r.NotFound(s.notFound)
+	r.Get("/lang/{code}", s.setLang)
 	r.Get("/.well-known/webfinger", s.webfinger)
 	r.Get("/.well-known/host-meta", s.hostMeta)
 	r.Get("/.well-known/nodeinfo", s.nodeinfoLinks)
@@ -110,18 +120,29 @@ func New(d Deps) http.Handler {
 	}
 	r.Get("/actor", s.instanceLevelActor(d.Docs.InstanceActor))
 	r.Get("/moderation", s.instanceLevelActor(d.Docs.ModerationActor))
+	r.Get("/actor/outbox", s.instanceOutbox)
+	r.Get("/moderation/outbox", s.instanceOutbox)
 	limited := inboxLimits(d.Limits)
 	r.With(limited...).Post("/inbox", s.inbox)
 	r.With(limited...).Post("/actor/inbox", s.inbox)
 	r.Handle("/static/*", http.StripPrefix("/static/", staticHandler()))
+	r.Get("/favicon.svg", favicon)
+	r.Get("/favicon.ico", favicon)
 	r.Get("/media/{id:[0-9a-f]{32}\\.(png|jpg)}", s.media)
 	// The HTML pages and forms: sessions and CSRF apply to them, not to the
 	// inboxes above, whose requests are signed instead.
 	r.Group(func(r chi.Router) {
 		r.Use(s.withAdmin, s.csrfProtect)
 		r.Get("/", s.home)
+		// Join, Write and Reply/Boost/Like look the visitor's server up:
+		// one limit for the three.
+		lookups := limitByClient(JoinLookups, time.Minute, httprate.WithLimitHandler(s.tooMany))
 		r.Get("/c/{name}/join", s.joinForm)
-		r.With(limitByClient(JoinLookups, time.Minute)).Post("/c/{name}/join", s.join)
+		r.With(lookups).Post("/c/{name}/join", s.join)
+		r.Get("/c/{name}/write", s.writeForm)
+		r.With(lookups).Post("/c/{name}/write", s.write)
+		r.Get("/c/{name}/p/{id:[0-9]+}/{do:reply|boost|like}", s.interactForm)
+		r.With(lookups).Post("/c/{name}/p/{id:[0-9]+}/{do:reply|boost|like}", s.interact)
 		r.Route("/admin", s.adminRoutes)
 	})
 	r.Route("/c/{name}", func(r chi.Router) {
@@ -131,6 +152,7 @@ func New(d Deps) http.Handler {
 		r.Get("/followers", s.followers)
 		r.Get("/outbox", s.outbox)
 		r.Get("/p/{id:[0-9]+}", s.post)
+		r.Get("/feed.atom", s.feed)
 		r.Get("/{kind:[a-z]+}/{n:[0-9]+}", s.outActivity)
 		r.Get("/featured", s.featured)
 		r.Get("/moderators", s.moderators)
@@ -139,8 +161,9 @@ func New(d Deps) http.Handler {
 	return r
 }
 
-// JoinLookups is how many Join forms one address may send a minute: each
-// makes Agora look a server up, which must not become a free proxy.
+// JoinLookups is how many Join, Write and Reply/Boost/Like forms one
+// address may send a minute, together: each makes Agora look a server up,
+// which must not become a free proxy.
 const JoinLookups = 20
 
 // Errors of the HTTP layer itself.
@@ -193,6 +216,15 @@ func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if code == http.StatusUnauthorized {
 		// Fedify and Mastodon retry with draft-cavage after a 401.
 		w.Header().Set("WWW-Authenticate", `Signature realm="agora",headers="(request-target) host date digest"`)
+	} else if browser(r) {
+		// A person gets a page in the site's look, in their language;
+		// the page says in plain words what the status means.
+		detail := ""
+		if errors.Is(err, errCSRF) {
+			detail = s.lang(r).T("error.csrf")
+		}
+		s.errorPage(w, r, code, detail)
+		return
 	}
 	http.Error(w, msg, code)
 }

@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/term"
 
+	"github.com/agorafed/agora/cmd/internal/agora"
 	"github.com/agorafed/agora/community"
 	"github.com/agorafed/agora/web"
 )
@@ -69,7 +70,7 @@ func cmdAdmin(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 	if err != nil {
 		return err
 	}
-	var a *app
+	var a *agora.App
 	if sub != "create" {
 		if a, err = openCLI(ctx, cfg, src, stderr, "admin "+sub, false); err != nil {
 			return err
@@ -79,7 +80,7 @@ func cmdAdmin(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 	var hash string
 	if sub == "create" || sub == "passwd" {
 		if sub == "passwd" {
-			if _, _, err := a.db.AdminByName(ctx, name); err != nil {
+			if _, _, err := a.DB.AdminByName(ctx, name); err != nil {
 				return fmt.Errorf("admin %s: %w (see agora admin list)", name, err)
 			}
 		}
@@ -99,29 +100,29 @@ func cmdAdmin(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 	}
 	switch sub {
 	case "create":
-		if _, err := a.db.CreateAdmin(ctx, name, hash, time.Now()); err != nil {
+		if _, err := a.DB.CreateAdmin(ctx, name, hash, time.Now()); err != nil {
 			if errors.Is(err, community.ErrExists) {
 				return fmt.Errorf("%w; to set a new password: agora admin passwd %s", err, name)
 			}
 			return err
 		}
-		fmt.Fprintf(stdout, "admin %s created: log in at %s/admin/login\n", name, cfg.BaseURL)
+		fmt.Fprintln(stdout, tr("cli.admin_created", "Name", name, "URL", cfg.BaseURL+"/admin/login"))
 	case "passwd":
-		id, _, err := a.db.AdminByName(ctx, name)
+		id, _, err := a.DB.AdminByName(ctx, name)
 		if err != nil {
 			return fmt.Errorf("admin %s: %w (see agora admin list)", name, err)
 		}
-		if err := a.db.ChangePassword(ctx, id, hash, ""); err != nil {
+		if err := a.DB.ChangePassword(ctx, id, hash, ""); err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "password of %s changed; every browser of theirs is logged out\n", name)
+		fmt.Fprintln(stdout, tr("cli.admin_passwd", "Name", name))
 	case "list":
-		admins, err := a.db.Admins(ctx, time.Now())
+		admins, err := a.DB.Admins(ctx, time.Now())
 		if err != nil {
 			return err
 		}
 		if len(admins) == 0 {
-			fmt.Fprintln(stdout, "no admin account: create one with agora admin create NAME")
+			fmt.Fprintln(stdout, tr("cli.admin_none"))
 			return nil
 		}
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
@@ -135,12 +136,12 @@ func cmdAdmin(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 		}
 		return tw.Flush()
 	case "delete":
-		if err := a.db.DeleteAdmin(ctx, name); err != nil {
+		if err := a.DB.DeleteAdmin(ctx, name); err != nil {
 			return fmt.Errorf("%w (see agora admin list)", err)
 		}
-		fmt.Fprintf(stdout, "admin %s deleted and logged out\n", name)
-		if n, err := a.db.CountAdmins(ctx); err == nil && n == 0 {
-			fmt.Fprintln(stdout, "no admin account is left: agora serve prints a setup link, or run agora admin create NAME")
+		fmt.Fprintln(stdout, tr("cli.admin_deleted", "Name", name))
+		if n, err := a.DB.CountAdmins(ctx); err == nil && n == 0 {
+			fmt.Fprintln(stdout, tr("cli.admin_none_left"))
 		}
 	}
 	return nil
@@ -150,7 +151,7 @@ func cmdAdmin(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 // otherwise one line of stdin (for scripts: echo "$PW" | agora admin ...).
 func askPassword(stderr io.Writer, name string) (string, error) {
 	if fd, ok := stdinTerminal(); ok {
-		fmt.Fprintf(stderr, "New password for %s (at least %d characters, not shown): ", name, web.MinPassword)
+		fmt.Fprint(stderr, tr("cli.password_prompt", "Name", name, "Min", web.MinPassword)+" ")
 		pw, err := readPassword(fd)
 		fmt.Fprintln(stderr)
 		if err != nil {
@@ -159,7 +160,7 @@ func askPassword(stderr io.Writer, name string) (string, error) {
 		if len(pw) < web.MinPassword {
 			return "", fmt.Errorf("the password must have at least %d characters", web.MinPassword)
 		}
-		fmt.Fprint(stderr, "Again: ")
+		fmt.Fprint(stderr, tr("cli.password_again")+" ")
 		again, err := readPassword(fd)
 		fmt.Fprintln(stderr)
 		if err != nil {
@@ -170,7 +171,7 @@ func askPassword(stderr io.Writer, name string) (string, error) {
 		}
 		return string(pw), nil
 	}
-	fmt.Fprintf(stderr, "Password for %s (at least %d characters), then Enter: ", name, web.MinPassword)
+	fmt.Fprint(stderr, tr("cli.password_stdin", "Name", name, "Min", web.MinPassword)+" ")
 	line, err := bufio.NewReader(stdin).ReadString('\n')
 	fmt.Fprintln(stderr)
 	if err != nil && !(errors.Is(err, io.EOF) && line != "") {
@@ -181,16 +182,16 @@ func askPassword(stderr io.Writer, name string) (string, error) {
 
 // printSetupLink prints a one-time link that creates the first admin
 // account, while there is none: on the console and in the log.
-func printSetupLink(ctx context.Context, a *app, stdout io.Writer) error {
-	n, err := a.db.CountAdmins(ctx)
+func printSetupLink(ctx context.Context, a *agora.App, stdout io.Writer) error {
+	n, err := a.DB.CountAdmins(ctx)
 	if err != nil || n > 0 {
 		return err
 	}
-	link, err := web.NewSetupLink(ctx, a.db, a.cfg.BaseURL, time.Now())
+	link, err := web.NewSetupLink(ctx, a.DB, a.Cfg.BaseURL, time.Now())
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "No admin account yet. Create the first one within 24 hours at:\n  %s\n(or run 'agora admin create NAME')\n", link)
-	a.log.Info("setup link for the first admin account", "url", link)
+	fmt.Fprintf(stdout, "%s\n  %s\n%s\n", tr("cli.setup_link"), link, tr("cli.setup_or"))
+	a.Log.Info("setup link for the first admin account", "url", link)
 	return nil
 }

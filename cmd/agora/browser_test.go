@@ -293,7 +293,7 @@ func TestBrowser(t *testing.T) {
 	}
 	evil := postOf(t, a, "gardening", evilID)
 	waitUntil(t, "posts announced", func() bool {
-		n, _ := a.srv.app.db.CountPosts(context.Background(), evil.CommunityID, true)
+		n, _ := a.srv.App.DB.CountPosts(context.Background(), evil.CommunityID, true)
 		return n == 3
 	})
 

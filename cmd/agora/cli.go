@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/agorafed/agora/cmd/internal/agora"
 )
 
 // command is one line of `agora help`: the command, its arguments and
@@ -49,7 +51,6 @@ var commands = []command{
 	{"domain block", "DOMAIN [--community NAME] [--reason R]", "block a server: instance-wide unless --community"},
 	{"domain unblock", "DOMAIN [--community NAME]", "lift a block"},
 	{"domain list", "[--community NAME]", "the blocked servers"},
-	{"bench", "fanout|ingest|soak [flags]", "measure fan-out and ingest, soak (BENCHMARKS.md)"},
 	{"host list", "[--all]", "remote hosts failing, unavailable or with queued deliveries, with their last error"},
 	{"host clear", "HOST", "make an unavailable host available; its deliveries are due now"},
 	{"backup", "FILE", "consistent copy of the database (keys included), server running or not"},
@@ -60,22 +61,15 @@ var commands = []command{
 // usageText is `agora help`.
 func usageText() string {
 	var b strings.Builder
-	b.WriteString("agora: a self-hosted ActivityPub server for communities.\n\nUsage:\n")
+	b.WriteString(tr("cli.intro") + "\n\n" + tr("cli.usage") + "\n")
 	for _, c := range commands {
 		line := "  agora " + c.name
 		if c.args != "" {
 			line += " " + c.args
 		}
-		fmt.Fprintf(&b, "%s\n      %s\n", line, c.what)
+		fmt.Fprintf(&b, "%s\n      %s\n", line, commandWhat(c))
 	}
-	b.WriteString(`
-'agora CMD --help' tells more of a command. Every command takes --config FILE;
-without it, the config is AGORA_CONFIG, else /etc/agora/agora.toml, else
-./agora.toml, else none (embedded defaults); AGORA_* environment variables
-override it. The CLI works while 'agora serve' runs on the same data_dir;
-what it queues, serve delivers. Commands that only read never create a
-database: they say where they looked.
-`)
+	b.WriteString("\n" + tr("cli.footer") + "\n")
 	return b.String()
 }
 
@@ -89,11 +83,11 @@ func (h helpRequest) Error() string { return "help requested" }
 func printHelp(w io.Writer, name string, fs *flag.FlagSet) {
 	for _, c := range commands {
 		if c.name == name {
-			fmt.Fprintf(w, "Usage: agora %s %s\n\n%s.\n", c.name, c.args, upperFirst(c.what))
+			fmt.Fprintf(w, "%s agora %s %s\n\n%s.\n", tr("cli.usage"), c.name, c.args, upperFirst(commandWhat(c)))
 		}
 	}
 	if fs != nil {
-		fmt.Fprintln(w, "\nFlags:")
+		fmt.Fprintln(w, "\n"+tr("cli.flags"))
 		fs.SetOutput(w)
 		fs.PrintDefaults()
 		fs.SetOutput(io.Discard)
@@ -106,14 +100,14 @@ func printGroupHelp(w io.Writer, group string) bool {
 	for _, c := range commands {
 		if strings.HasPrefix(c.name, group+" ") {
 			if !found {
-				fmt.Fprintf(w, "Usage:\n")
+				fmt.Fprintf(w, "%s\n", tr("cli.usage"))
 			}
 			found = true
-			fmt.Fprintf(w, "  agora %s %s\n      %s\n", c.name, c.args, c.what)
+			fmt.Fprintf(w, "  agora %s %s\n      %s\n", c.name, c.args, commandWhat(c))
 		}
 	}
 	if found {
-		fmt.Fprintf(w, "\n'agora %s CMD --help' tells more of one.\n", group)
+		fmt.Fprintf(w, "\n%s\n", tr("cli.group_more", "Group", group))
 	}
 	return found
 }
@@ -183,17 +177,17 @@ func locateConfig(flagPath string, env func(string) string) (configSource, error
 }
 
 // loadCLIConfig locates and loads the config of a command.
-func loadCLIConfig(flagPath string, env func(string) string) (Config, configSource, error) {
+func loadCLIConfig(flagPath string, env func(string) string) (agora.Config, configSource, error) {
 	src, err := locateConfig(flagPath, env)
 	if err != nil {
-		return Config{}, src, err
+		return agora.Config{}, src, err
 	}
-	cfg, err := loadConfig(src.Path, env)
+	cfg, err := agora.LoadConfig(src.Path, env)
 	return cfg, src, err
 }
 
 // dbPath is where the database of a data_dir lives.
-func dbPath(cfg Config) string { return filepath.Join(cfg.DataDir, "agora.db") }
+func dbPath(cfg agora.Config) string { return filepath.Join(cfg.DataDir, "agora.db") }
 
 // errNoDatabase is a command finding no database where the config says.
 var errNoDatabase = errors.New("no database")
@@ -202,19 +196,19 @@ var errNoDatabase = errors.New("no database")
 // (create) may create a database; the others, finding none, say where they
 // looked, so that a command run without the server's config does not
 // quietly work on an empty database of its own.
-func openCLI(ctx context.Context, cfg Config, src configSource, stderr io.Writer, cmd string, create bool) (*app, error) {
+func openCLI(ctx context.Context, cfg agora.Config, src configSource, stderr io.Writer, cmd string, create bool) (*agora.App, error) {
 	if err := requireDB(cfg, src, cmd); err != nil {
 		if !create || !errors.Is(err, errNoDatabase) {
 			return nil, err
 		}
 		fmt.Fprintf(stderr, "agora: no database at %s yet: creating it (%s)\n", dbPath(cfg), src)
 	}
-	return openApp(ctx, cfg, newLogger(cfg, stderr).With("cmd", cmd), nil, false)
+	return agora.Open(ctx, cfg, agora.NewLogger(cfg, stderr).With("cmd", cmd), nil, false)
 }
 
 // requireDB fails with errNoDatabase, saying where it looked, when the
 // config's data_dir has no database.
-func requireDB(cfg Config, src configSource, cmd string) error {
+func requireDB(cfg agora.Config, src configSource, cmd string) error {
 	if cfg.Database != "" {
 		return nil // PostgreSQL: the database is there or the connection says why
 	}

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agorafed/agora/cmd/internal/agora"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -185,7 +186,7 @@ func TestReconcileListen(t *testing.T) {
 		{"http://127.0.0.1:8080", "192.0.2.7:9090", "http://127.0.0.1:8080", false, true, ""},
 	}
 	for _, tt := range tests {
-		cfg := defaultConfig()
+		cfg := agora.DefaultConfig()
 		cfg.BaseURL, cfg.Listen = tt.base, tt.listen
 		note, warn := reconcileListen(&cfg)
 		if cfg.BaseURL != tt.wantBase || (note != "") != tt.wantNote || (tt.wantWarn == "" && warn != "") || !strings.Contains(warn, tt.wantWarn) {
@@ -269,7 +270,7 @@ func TestAdminAccountsCommands(t *testing.T) {
 		if (tt.wantErr == "" && err != nil) || (tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr))) {
 			t.Errorf("%s: %v, want %q", tt.name, err, tt.wantErr)
 		}
-		_, hash, _ := a.srv.app.db.AdminByName(context.Background(), "root")
+		_, hash, _ := a.srv.App.DB.AdminByName(context.Background(), "root")
 		if bcrypt.CompareHashAndPassword([]byte(hash), []byte(tt.wantPW)) != nil {
 			t.Errorf("%s: the password is not %q", tt.name, tt.wantPW)
 		}

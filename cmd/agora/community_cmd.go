@@ -7,8 +7,8 @@ import (
 	"io"
 	"text/tabwriter"
 
+	"github.com/agorafed/agora/cmd/internal/agora"
 	"github.com/agorafed/agora/community"
-	"github.com/agorafed/agora/federation"
 )
 
 func cmdCommunity(ctx context.Context, args []string, stdout, stderr io.Writer, env func(string) string) error {
@@ -68,43 +68,39 @@ func cmdCommunity(ctx context.Context, args []string, stdout, stderr io.Writer, 
 		if c.Title == "" {
 			c.Title = c.Name
 		}
-		c, err := a.svc.Create(ctx, c)
+		c, err := a.CreateCommunity(ctx, c)
 		if err != nil {
 			return err
 		}
-		// Make the key now rather than at the first request.
-		if _, err := a.local.PrivateKey(ctx, federation.CommunityKeyOwner(c.Name)); err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "created %s: %s (@%s@%s)\n", c.Name, a.local.CommunityIRI(c.Name), c.Name, a.local.Host())
+		fmt.Fprintln(stdout, tr("cli.community_created", "Name", c.Name, "URL", a.Local.CommunityIRI(c.Name), "Handle", "@"+c.Name+"@"+a.Local.Host()))
 	case "list":
-		cs, err := a.svc.List(ctx)
+		cs, err := a.Svc.List(ctx)
 		if err != nil {
 			return err
 		}
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "NAME\tTITLE\tMEMBERS\tPENDING\tAPPROVAL")
 		for _, c := range cs {
-			members, _ := a.svc.CountMembers(ctx, c, community.Joined)
-			pend, _ := a.svc.CountMembers(ctx, c, community.Pending)
+			members, _ := a.Svc.CountMembers(ctx, c, community.Joined)
+			pend, _ := a.Svc.CountMembers(ctx, c, community.Pending)
 			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%v\n", c.Name, c.Title, members, pend, c.RequiresApproval)
 		}
 		return tw.Flush()
 	case "show":
-		c, err := a.svc.Get(ctx, pos[0])
+		c, err := a.Svc.Get(ctx, pos[0])
 		if err != nil {
 			return err
 		}
-		members, _ := a.svc.CountMembers(ctx, c, community.Joined)
-		pend, _ := a.svc.CountMembers(ctx, c, community.Pending)
+		members, _ := a.Svc.CountMembers(ctx, c, community.Joined)
+		pend, _ := a.Svc.CountMembers(ctx, c, community.Pending)
 		fmt.Fprintf(stdout, "name:      %s\nhandle:    @%s@%s\nactor:     %s\ntitle:     %s\napproval:  %v\nposting:   %s\nreplies:   %v\nmembers:   %d\npending:   %d\ncreated:   %s\nsummary:\n%s\n",
-			c.Name, c.Name, a.local.Host(), a.local.CommunityIRI(c.Name), c.Title, c.RequiresApproval,
+			c.Name, c.Name, a.Local.Host(), a.Local.CommunityIRI(c.Name), c.Title, c.RequiresApproval,
 			c.PostingPolicy, c.AnnounceReplies, members, pend, c.CreatedAt.Format("2006-01-02 15:04:05Z"), c.Summary)
 	case "edit":
 		if len(set) == 0 || (len(set) == 1 && set["config"]) {
 			return usageError{"community edit: nothing to change (give --title, --summary, --approval, --posting or --replies)"}
 		}
-		c, err := a.svc.Edit(ctx, pos[0], func(c *community.Community) {
+		c, err := a.Svc.Edit(ctx, pos[0], func(c *community.Community) {
 			if set["title"] {
 				c.Title = *title
 			}
@@ -124,14 +120,14 @@ func cmdCommunity(ctx context.Context, args []string, stdout, stderr io.Writer, 
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "updated %s; members' servers are sent Update{Group}\n", c.Name)
+		fmt.Fprintln(stdout, tr("cli.community_updated", "Name", c.Name))
 	case "delete":
-		if err := a.svc.Delete(ctx, pos[0]); err != nil {
+		if err := a.Svc.Delete(ctx, pos[0]); err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "deleted %s; members' servers are sent Delete{Group} (delivered by agora serve); the name stays reserved\n", pos[0])
+		fmt.Fprintln(stdout, tr("cli.community_deleted", "Name", pos[0]))
 	case "members":
-		c, err := a.svc.Get(ctx, pos[0])
+		c, err := a.Svc.Get(ctx, pos[0])
 		if err != nil {
 			return err
 		}
@@ -139,13 +135,13 @@ func cmdCommunity(ctx context.Context, args []string, stdout, stderr io.Writer, 
 		if *pending {
 			state = community.Pending
 		}
-		return a.printMembers(ctx, stdout, c, state)
+		return printMembers(ctx, a, stdout, c, state)
 	case "posts":
-		c, err := a.svc.Get(ctx, pos[0])
+		c, err := a.Svc.Get(ctx, pos[0])
 		if err != nil {
 			return err
 		}
-		ps, err := a.posts.List(ctx, c, 0, *limit, !*all)
+		ps, err := a.Posts.List(ctx, c, 0, *limit, !*all)
 		if err != nil {
 			return err
 		}
@@ -161,18 +157,18 @@ func cmdCommunity(ctx context.Context, args []string, stdout, stderr io.Writer, 
 		}
 		return tw.Flush()
 	case "approve", "reject":
-		c, err := a.svc.Get(ctx, pos[0])
+		c, err := a.Svc.Get(ctx, pos[0])
 		if err != nil {
 			return err
 		}
-		actor, err := a.resolveMember(ctx, c, pos[1], community.Pending)
+		actor, err := resolveMember(ctx, a, c, pos[1], community.Pending)
 		if err != nil {
 			return err
 		}
 		if sub == "approve" {
-			err = a.mod.Approve(ctx, c, community.Admin, actor)
+			err = a.Mod.Approve(ctx, c, community.Admin, actor)
 		} else {
-			err = a.mod.Reject(ctx, c, community.Admin, actor)
+			err = a.Mod.Reject(ctx, c, community.Admin, actor)
 		}
 		if err != nil {
 			return err
@@ -182,18 +178,18 @@ func cmdCommunity(ctx context.Context, args []string, stdout, stderr io.Writer, 
 	return nil
 }
 
-func (a *app) printMembers(ctx context.Context, w io.Writer, c community.Community, state community.MemberState) error {
+func printMembers(ctx context.Context, a *agora.App, w io.Writer, c community.Community, state community.MemberState) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ACTOR\tNAME\tSINCE")
 	after := ""
 	for {
-		ms, err := a.svc.Members(ctx, c, state, after, 500)
+		ms, err := a.Svc.Members(ctx, c, state, after, 500)
 		if err != nil {
 			return err
 		}
 		for _, m := range ms {
 			name := ""
-			if ra, err := a.db.RemoteActor(ctx, m.Actor); err == nil {
+			if ra, err := a.DB.RemoteActor(ctx, m.Actor); err == nil {
 				name = ra.PreferredUsername
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\n", m.Actor, name, m.CreatedAt.Format("2006-01-02"))

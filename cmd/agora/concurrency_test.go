@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agorafed/agora/cmd/internal/agora"
 	"github.com/agorafed/agora/community"
 	"github.com/agorafed/agora/federation"
 )
@@ -168,10 +169,10 @@ func generateActivities(n, communities, hosts, perHost int, seed uint64) []genAc
 func processAll(t *testing.T, acts []genActivity, workers int) map[string][]string {
 	t.Helper()
 	ctx := context.Background()
-	cfg := defaultConfig()
+	cfg := agora.DefaultConfig()
 	cfg.DataDir = t.TempDir()
 	cfg.Inbox.Workers = workers
-	a, err := openApp(ctx, cfg, newLogger(cfg, testWriter{t}), nil, false)
+	a, err := agora.Open(ctx, cfg, agora.NewLogger(cfg, testWriter{t}), nil, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,7 +185,7 @@ func processAll(t *testing.T, acts []genActivity, workers int) map[string][]stri
 		}
 		hosts[act.actor] = true
 		host := strings.Split(act.actor, "/")[2]
-		if err := a.db.PutRemoteActor(ctx, federation.RemoteActor{ID: act.actor, Type: "Person",
+		if err := a.DB.PutRemoteActor(ctx, federation.RemoteActor{ID: act.actor, Type: "Person",
 			PreferredUsername: act.actor[strings.LastIndex(act.actor, "/")+1:], Inbox: act.actor + "/inbox",
 			SharedInbox: "https://" + host + "/inbox", Followers: act.actor + "/followers", FetchedAt: now}); err != nil {
 			t.Fatal(err)
@@ -193,22 +194,22 @@ func processAll(t *testing.T, acts []genActivity, workers int) map[string][]stri
 		if strings.HasPrefix(host, "h7.") || strings.HasPrefix(host, "h8.") || strings.HasPrefix(host, "h9.") {
 			software = "lemmy"
 		}
-		if err := a.db.SetHostSoftware(ctx, host, software, now); err != nil {
+		if err := a.DB.SetHostSoftware(ctx, host, software, now); err != nil {
 			t.Fatal(err)
 		}
 	}
 	for c := range 50 {
-		if _, err := a.svc.Create(ctx, community.Community{Name: fmt.Sprintf("c%d", c), Title: fmt.Sprintf("C%d", c)}); err != nil {
+		if _, err := a.Svc.Create(ctx, community.Community{Name: fmt.Sprintf("c%d", c), Title: fmt.Sprintf("C%d", c)}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	for _, act := range acts {
-		if _, err := a.db.RecordInbox(ctx, federation.InboxItem{ActivityID: act.id, Type: act.typ, Actor: act.actor,
+		if _, err := a.DB.RecordInbox(ctx, federation.InboxItem{ActivityID: act.id, Type: act.typ, Actor: act.actor,
 			Body: act.body, ReceivedAt: now}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	a.newInbox(nil).ProcessPending(ctx)
+	a.NewInbox(nil).ProcessPending(ctx)
 
 	db, err := sql.Open("sqlite", "file:"+filepath.Join(cfg.DataDir, "agora.db")+"?_pragma=query_only(1)")
 	if err != nil {

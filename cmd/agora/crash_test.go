@@ -21,6 +21,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agorafed/agora/cmd/internal/agora"
+	"github.com/agorafed/agora/cmd/internal/seed"
 	"github.com/agorafed/agora/community"
 	"github.com/agorafed/agora/federation"
 	"github.com/agorafed/agora/federation/fedtest"
@@ -39,14 +41,14 @@ const crashWorkers = 64
 // it), give or take the deliveries in flight at the kill.
 //
 // Members: one per host of a 2,000-host loopback fleet (1% dead), seeded
-// straight into the database as `agora bench fanout` does, plus a poster
+// straight into the database as `agora-bench fanout` does, plus a poster
 // on a server of its own whose post documents the test can hold.
 func TestCrash(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary and starts 2,000 loopback hosts; skipped with -short")
 	}
 	const hosts = 2000
-	if err := needFiles(3*hosts + 512); err != nil {
+	if err := fedtest.NeedFiles(3*hosts + 512); err != nil {
 		t.Skip(err)
 	}
 	fleet, err := fedtest.StartFleet(fedtest.FleetOptions{Hosts: hosts, Dead: 0.01, Latency: 2 * time.Millisecond})
@@ -66,45 +68,45 @@ func TestCrash(t *testing.T) {
 	// Setup: community, members, the poster; no server running yet.
 	func() {
 		ctx := context.Background()
-		cfg, err := loadConfig(n.config, func(string) string { return "" })
+		cfg, err := agora.LoadConfig(n.config, func(string) string { return "" })
 		if err != nil {
 			t.Fatal(err)
 		}
-		a, err := openApp(ctx, cfg, newLogger(cfg, io.Discard), nil, false)
+		a, err := agora.Open(ctx, cfg, agora.NewLogger(cfg, io.Discard), nil, false)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer a.Close()
-		c, err := createBenchCommunity(ctx, a)
+		c, err := a.CreateCommunity(ctx, community.Community{Name: "bench", Title: "Bench"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := seedMembers(ctx, a, c, fleet.Hosts(), 1, hosts); err != nil {
+		if err := seed.Members(ctx, a, c, fleet.Hosts(), 1, hosts); err != nil {
 			t.Fatal(err)
 		}
 		now := time.Now().UTC()
 		u, _ := origin.url()
-		if err := a.db.SetHostSoftware(ctx, u, "mastodon", now); err != nil {
+		if err := a.DB.SetHostSoftware(ctx, u, "mastodon", now); err != nil {
 			t.Fatal(err)
 		}
-		if err := a.db.PutRemoteActor(ctx, federation.RemoteActor{ID: origin.actor(), Type: "Person", PreferredUsername: "alice",
+		if err := a.DB.PutRemoteActor(ctx, federation.RemoteActor{ID: origin.actor(), Type: "Person", PreferredUsername: "alice",
 			Inbox: origin.actor() + "/inbox", SharedInbox: origin.srv.URL + "/inbox", Followers: origin.actor() + "/followers", FetchedAt: now}); err != nil {
 			t.Fatal(err)
 		}
-		if err := a.db.SaveMember(ctx, community.Member{CommunityID: c.ID, Actor: origin.actor(), State: community.Joined,
+		if err := a.DB.SaveMember(ctx, community.Member{CommunityID: c.ID, Actor: origin.actor(), State: community.Joined,
 			FollowID: origin.actor() + "/follows/1", CreatedAt: now, UpdatedAt: now}); err != nil {
 			t.Fatal(err)
 		}
 		// A second community, whose members post to it: manyMembers live
 		// hosts, one member each.
-		m, err := a.svc.Create(ctx, community.Community{Name: "many", Title: "Many"})
+		m, err := a.Svc.Create(ctx, community.Community{Name: "many", Title: "Many"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := a.local.PrivateKey(ctx, federation.CommunityKeyOwner(m.Name)); err != nil {
+		if _, err := a.Local.PrivateKey(ctx, federation.CommunityKeyOwner(m.Name)); err != nil {
 			t.Fatal(err)
 		}
-		if err := seedMembers(ctx, a, m, many, 1, len(many)); err != nil {
+		if err := seed.Members(ctx, a, m, many, 1, len(many)); err != nil {
 			t.Fatal(err)
 		}
 	}()
@@ -289,11 +291,11 @@ func TestCrash(t *testing.T) {
 		notes := make([]string, manyPosts)
 		func() {
 			ctx := context.Background()
-			cfg, err := loadConfig(n.config, func(string) string { return "" })
+			cfg, err := agora.LoadConfig(n.config, func(string) string { return "" })
 			if err != nil {
 				t.Fatal(err)
 			}
-			a, err := openApp(ctx, cfg, newLogger(cfg, io.Discard), nil, false)
+			a, err := agora.Open(ctx, cfg, agora.NewLogger(cfg, io.Discard), nil, false)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -302,7 +304,7 @@ func TestCrash(t *testing.T) {
 			for i := range notes {
 				h := many[i%len(many)]
 				notes[i] = fleet.ActorIRI(h.Index, 0) + fmt.Sprintf("/statuses/many-%d", i)
-				if _, err := a.db.RecordInbox(ctx, federation.InboxItem{ActivityID: notes[i] + "/activity", Type: "Create",
+				if _, err := a.DB.RecordInbox(ctx, federation.InboxItem{ActivityID: notes[i] + "/activity", Type: "Create",
 					Actor: fleet.ActorIRI(h.Index, 0), Body: createNote(notes[i], n.base+"/c/many", true), ReceivedAt: now}); err != nil {
 					t.Fatal(err)
 				}

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/agorafed/agora/cmd/internal/agora"
 	"github.com/agorafed/agora/federation"
 	"github.com/agorafed/agora/storage"
 	"github.com/agorafed/agora/storage/sqlite"
@@ -110,7 +111,7 @@ func cmdDoctor(ctx context.Context, args []string, stdout, stderr io.Writer, env
 
 // doctorLocal checks data_dir, the database and the keys, and returns the
 // instance actor's public key ("" when there is none).
-func doctorLocal(ctx context.Context, c *checklist, cfg Config) string {
+func doctorLocal(ctx context.Context, c *checklist, cfg agora.Config) string {
 	db, path := doctorOpen(ctx, c, cfg)
 	if db == nil {
 		return ""
@@ -156,10 +157,10 @@ func doctorLocal(ctx context.Context, c *checklist, cfg Config) string {
 
 // doctorOpen opens the database the config names, after checking
 // data_dir and the database file when it is SQLite; nil when it cannot.
-func doctorOpen(ctx context.Context, c *checklist, cfg Config) (storage.Store, string) {
+func doctorOpen(ctx context.Context, c *checklist, cfg agora.Config) (storage.Store, string) {
 	if cfg.Database != "" {
-		where := dataWhere(cfg)
-		db, err := openDB(ctx, cfg)
+		where := agora.DataWhere(cfg)
+		db, err := agora.OpenDB(ctx, cfg)
 		if err != nil {
 			c.fail(fmt.Sprintf("database %s does not open: %v", where, err), "check database (the URL, the password, pg_hba.conf) and that PostgreSQL runs")
 			return nil, ""
@@ -208,7 +209,7 @@ func doctorOpen(ctx context.Context, c *checklist, cfg Config) (storage.Store, s
 }
 
 // doctorPublic meets Agora through base_url as a remote server does.
-func doctorPublic(ctx context.Context, c *checklist, cfg Config, pubPEM string) {
+func doctorPublic(ctx context.Context, c *checklist, cfg agora.Config, pubPEM string) {
 	base, _ := url.Parse(cfg.BaseURL) // validated
 	host := base.Hostname()
 	local := isLoopbackHost(host)
@@ -368,7 +369,7 @@ func doctorGet(ctx context.Context, client *http.Client, u, accept string) (*htt
 		return nil, nil, err
 	}
 	req.Header.Set("Accept", accept)
-	req.Header.Set("User-Agent", "agora-doctor/"+version)
+	req.Header.Set("User-Agent", "agora-doctor/"+agora.Version)
 	resp, err := client.Do(req)
 	if err != nil {
 		return nil, nil, err

@@ -17,6 +17,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/agorafed/agora/cmd/internal/agora"
 )
 
 // doctorConfig writes the config the doctor reads: a running test
@@ -53,7 +55,7 @@ func runDoctor(t *testing.T, config string) (string, error) {
 // Agora, with a clock hours off, or with a data_dir others can read, it
 // names the problem and its fix, and exits with an error.
 func TestDoctor(t *testing.T) {
-	newAgora := func(t *testing.T, change func(*Config)) *testAgora {
+	newAgora := func(t *testing.T, change func(*agora.Config)) *testAgora {
 		a := startAgora(t, filepath.Join(t.TempDir(), "data"), "", change)
 		a.mustCLI("community", "create", "gardening")
 		stdin = strings.NewReader("correct horse battery\n")
@@ -76,7 +78,7 @@ func TestDoctor(t *testing.T) {
 			var handler http.Handler
 			ts := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.ServeHTTP(w, r) }))
 			base := "https://" + ts.Listener.Addr().String()
-			a := newAgora(t, func(c *Config) { c.BaseURL = base })
+			a := newAgora(t, func(c *agora.Config) { c.BaseURL = base })
 			handler = proxyTo(a, nil)
 			ts.Config.ErrorLog = log.New(io.Discard, "", 0) // the doctor's refused handshake
 			ts.StartTLS()
@@ -100,7 +102,7 @@ func TestDoctor(t *testing.T) {
 			var handler http.Handler
 			ts := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.ServeHTTP(w, r) }))
 			base := "http://" + ts.Listener.Addr().String()
-			a := newAgora(t, func(c *Config) { c.BaseURL = base })
+			a := newAgora(t, func(c *agora.Config) { c.BaseURL = base })
 			handler = proxyTo(a, func(resp *http.Response) error {
 				resp.Header.Set("Date", time.Now().Add(-2*time.Hour).UTC().Format(http.TimeFormat))
 				return nil

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agorafed/agora/cmd/internal/agora"
 	"github.com/agorafed/agora/federation/fedtest"
 	"github.com/agorafed/agora/storage"
 )
@@ -22,20 +23,20 @@ import (
 // with a temporary data dir.
 type testAgora struct {
 	t       *testing.T
-	cfg     Config
+	cfg     agora.Config
 	addr    string
-	srv     *server
+	srv     *agora.Server
 	stopped bool
 }
 
-func testConfig(t *testing.T, dir, addr string) Config {
-	cfg := defaultConfig()
+func testConfig(t *testing.T, dir, addr string) agora.Config {
+	cfg := agora.DefaultConfig()
 	cfg.BaseURL = "http://" + addr
 	cfg.Listen = addr
 	cfg.DataDir = dir
 	cfg.AllowPrivateAddresses = true
 	cfg.LogLevel = "debug"
-	cfg.wrapTransport = noRequestInWrite(t)
+	cfg.WrapTransport = noRequestInWrite(t)
 	return cfg
 }
 
@@ -70,7 +71,7 @@ type roundTripFunc func(*http.Request) (*http.Response, error)
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 // startAgora starts Agora on addr ("" picks a free port) with data in dir.
-func startAgora(t *testing.T, dir, addr string, change func(*Config)) *testAgora {
+func startAgora(t *testing.T, dir, addr string, change func(*agora.Config)) *testAgora {
 	t.Helper()
 	if addr == "" {
 		addr = "127.0.0.1:0"
@@ -84,7 +85,7 @@ func startAgora(t *testing.T, dir, addr string, change func(*Config)) *testAgora
 		change(&cfg)
 	}
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	srv, err := startServer(context.Background(), cfg, log, ln)
+	srv, err := agora.Start(context.Background(), cfg, log, ln)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,7 +226,7 @@ func post(t *testing.T, remote *fedtest.Server, url, user string, body []byte) {
 func (a *testAgora) quiet() {
 	a.t.Helper()
 	waitUntil(a.t, "Agora quiet", func() bool {
-		i, d, err := a.srv.app.db.Busy(context.Background(), time.Now())
+		i, d, err := a.srv.App.DB.Busy(context.Background(), time.Now())
 		return err == nil && i == 0 && len(d) == 0
 	})
 }
@@ -323,7 +324,7 @@ func TestFollowAcceptUndo(t *testing.T) {
 	waitUntil(t, "alice left", func() bool { return followersCount(t, a, "gardening") == 1 })
 
 	// The member's actor was fetched and cached.
-	ra, err := a.srv.app.db.RemoteActor(context.Background(), mastodon.ActorIRI("bob"))
+	ra, err := a.srv.App.DB.RemoteActor(context.Background(), mastodon.ActorIRI("bob"))
 	if err != nil || ra.Inbox != mastodon.URL()+"/users/bob/inbox" || ra.SharedInbox != mastodon.URL()+"/inbox" {
 		t.Fatalf("cached actor %+v, %v", ra, err)
 	}
@@ -389,7 +390,9 @@ func TestDeliveryQueueSurvivesRestart(t *testing.T) {
 	mastodon := fedtest.NewServer(t, fedtest.Options{Users: []string{"alice"}, Software: "mastodon"})
 	// The first Accept hangs at the remote until the server is stopped.
 	mastodon.SetReplies("/users/alice/inbox", fedtest.Reply{Delay: 30 * time.Second}, fedtest.Reply{})
-	a := startAgora(t, dir, "", func(c *Config) { c.Delivery.ShutdownTimeout = Duration{200 * time.Millisecond} })
+	a := startAgora(t, dir, "", func(c *agora.Config) {
+		c.Delivery.ShutdownTimeout = agora.Duration{Duration: 200 * time.Millisecond}
+	})
 	a.mustCLI("community", "create", "gardening", "--title", "Gardening")
 	body, _ := follow(mastodon, "alice", a.base()+"/c/gardening")
 	post(t, mastodon, a.base()+"/inbox", "alice", body)
@@ -400,11 +403,11 @@ func TestDeliveryQueueSurvivesRestart(t *testing.T) {
 	ctx := context.Background()
 	// Queued while no server runs: Update{Group} to the member's server.
 	a.mustCLI("community", "edit", "gardening", "--title", "Gardening and more")
-	db, err := openApp(ctx, a.cfg, slog.New(slog.DiscardHandler), nil, false)
+	db, err := agora.Open(ctx, a.cfg, slog.New(slog.DiscardHandler), nil, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	depth, _ := db.db.QueueDepth(ctx)
+	depth, _ := db.DB.QueueDepth(ctx)
 	db.Close()
 	if depth != 2 {
 		t.Fatalf("queue depth after stop = %d, want 2 (the Accept in flight and the Update)", depth)
@@ -424,9 +427,9 @@ func TestDeliveryQueueSurvivesRestart(t *testing.T) {
 			t.Errorf("not verified: %v", r.VerifyErr)
 		}
 	}
-	if a2, err := openApp(ctx, a.cfg, slog.New(slog.DiscardHandler), nil, false); err == nil {
+	if a2, err := agora.Open(ctx, a.cfg, slog.New(slog.DiscardHandler), nil, false); err == nil {
 		defer a2.Close()
-		waitUntil(t, "empty queue", func() bool { n, _ := a2.db.QueueDepth(ctx); return n == 0 })
+		waitUntil(t, "empty queue", func() bool { n, _ := a2.DB.QueueDepth(ctx); return n == 0 })
 	}
 }
 
@@ -439,7 +442,7 @@ type joiner struct {
 // gardening starts Agora (change may adjust its config) with community
 // "gardening", has each joiner follow it, waits until all are members,
 // and returns Agora and the community's IRI.
-func gardening(t *testing.T, change func(*Config), joins ...joiner) (*testAgora, string) {
+func gardening(t *testing.T, change func(*agora.Config), joins ...joiner) (*testAgora, string) {
 	t.Helper()
 	a := startAgora(t, t.TempDir(), "", change)
 	a.mustCLI("community", "create", "gardening", "--title", "Gardening")

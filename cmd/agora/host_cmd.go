@@ -51,7 +51,7 @@ func cmdHost(ctx context.Context, args []string, stdout, stderr io.Writer, env f
 
 	switch sub {
 	case "list":
-		hosts, err := a.db.HostStatuses(ctx, *all)
+		hosts, err := a.DB.HostStatuses(ctx, *all)
 		if err != nil {
 			return fmt.Errorf("host list: %w", err)
 		}
@@ -78,7 +78,7 @@ func cmdHost(ctx context.Context, args []string, stdout, stderr io.Writer, env f
 		return tw.Flush()
 	case "clear":
 		host := strings.ToLower(strings.TrimSpace(pos[0]))
-		known, err := a.deliverer.ClearHost(ctx, host) // as the console's button does
+		known, err := a.Deliverer.ClearHost(ctx, host) // as the console's button does
 		if err != nil {
 			return fmt.Errorf("host clear: %w", err)
 		}

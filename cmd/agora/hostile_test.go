@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agorafed/agora/cmd/internal/agora"
 	"github.com/agorafed/agora/federation"
 	"github.com/agorafed/agora/federation/fedtest"
 )
@@ -298,7 +299,7 @@ func TestHostileInput(t *testing.T) {
 			r.Header.Set("Content-Type", "application/activity+json; ===")
 			return r
 		}, 415},
-		// Signatures (PROTOCOL.md section 2).
+		// Signatures (docs/protocol.md, "What Agora accepts").
 		{"no signature", func() *http.Request { return newPost(inbox, followOf(mastodon, "alice"), "application/activity+json") }, 401},
 		{"RFC 9421 with a bogus signature", func() *http.Request {
 			r := newPost(inbox, followOf(mastodon, "alice"), "application/activity+json")
@@ -651,7 +652,7 @@ func TestHostileContent(t *testing.T) {
 // without the key ever being fetched.
 func TestInboxSSRF(t *testing.T) {
 	dir := t.TempDir()
-	a := startAgora(t, dir, "", func(c *Config) { c.AllowPrivateAddresses = false })
+	a := startAgora(t, dir, "", func(c *agora.Config) { c.AllowPrivateAddresses = false })
 	a.mustCLI("community", "create", "gardening", "--title", "Gardening")
 	remote := fedtest.NewServer(t, fedtest.Options{Users: []string{"alice"}})
 	alice := remote.SigningKey("alice")

@@ -187,8 +187,8 @@ func TestInboxRejections(t *testing.T) {
 		}, 404},
 	}
 	ctx := context.Background()
-	db := a.srv.app.db
-	c, _ := a.srv.app.svc.Get(ctx, "gardening")
+	db := a.srv.App.DB
+	c, _ := a.srv.App.Svc.Get(ctx, "gardening")
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			before, _ := db.InboxCount(ctx)
@@ -207,7 +207,7 @@ func TestInboxRejections(t *testing.T) {
 		})
 	}
 	a.quiet()
-	if n, _ := a.srv.app.svc.CountMembers(ctx, c, community.Joined); n != 0 {
+	if n, _ := a.srv.App.Svc.CountMembers(ctx, c, community.Joined); n != 0 {
 		t.Fatalf("a rejected Follow made %d members", n)
 	}
 	if n := len(remote.Received()); n != 0 {

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agorafed/agora/cmd/internal/agora"
 	"github.com/agorafed/agora/federation"
 	"github.com/agorafed/agora/federation/fedtest"
 )
@@ -26,8 +27,8 @@ import (
 // TestSlowLoris: clients that send their headers or body a byte at a time
 // are cut off by the server's timeouts, and meanwhile others are served.
 func TestSlowLoris(t *testing.T) {
-	a := startAgora(t, t.TempDir(), "", func(c *Config) {
-		c.timeouts = serverTimeouts{ReadHeader: 300 * time.Millisecond, Read: time.Second, Write: 2 * time.Second, Idle: time.Second}
+	a := startAgora(t, t.TempDir(), "", func(c *agora.Config) {
+		c.Timeouts = agora.Timeouts{ReadHeader: 300 * time.Millisecond, Read: time.Second, Write: 2 * time.Second, Idle: time.Second}
 	})
 	attacks := []struct {
 		name  string
@@ -117,17 +118,17 @@ func TestInboxRateLimits(t *testing.T) {
 	}
 	tests := []struct {
 		name  string
-		inbox InboxConfig
+		inbox agora.InboxConfig
 		steps []step
 	}{
-		{"honest actor over its limit, from many addresses", InboxConfig{RatePerActor: 3, RateWindow: Duration{hour}},
+		{"honest actor over its limit, from many addresses", agora.InboxConfig{RatePerActor: 3, RateWindow: agora.Duration{Duration: hour}},
 			[]step{{"alice", 3, "", 202}, {"alice", 2, "", 429}, {"bob", 1, "", 202}}},
-		{"forged requests spend nothing of the actor's allowance", InboxConfig{RatePerActor: 3, RateWindow: Duration{hour}},
+		{"forged requests spend nothing of the actor's allowance", agora.InboxConfig{RatePerActor: 3, RateWindow: agora.Duration{Duration: hour}},
 			[]step{{"forged", 20, "", 401}, {"alice", 3, "", 202}, {"alice", 1, "", 429}}},
-		{"per address, before verification, signed or not", InboxConfig{RatePerIP: 8, RatePerActor: 100, RateWindow: Duration{hour}},
+		{"per address, before verification, signed or not", agora.InboxConfig{RatePerIP: 8, RatePerActor: 100, RateWindow: agora.Duration{Duration: hour}},
 			[]step{{"bob", 3, "203.0.113.50", 202}, {"unsigned", 5, "203.0.113.50", 401},
 				{"bob", 1, "203.0.113.50", 429}, {"forged", 1, "203.0.113.50", 429}, {"bob", 1, "203.0.113.51", 202}}},
-		{"rate_per_actor = 0 disables", InboxConfig{RatePerIP: 100, RateWindow: Duration{hour}},
+		{"rate_per_actor = 0 disables", agora.InboxConfig{RatePerIP: 100, RateWindow: agora.Duration{Duration: hour}},
 			[]step{{"alice", 10, "", 202}}},
 	}
 	forger, err := federation.GenerateKey()
@@ -138,7 +139,7 @@ func TestInboxRateLimits(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
-			a := startAgora(t, dir, "", func(c *Config) {
+			a := startAgora(t, dir, "", func(c *agora.Config) {
 				c.Inbox = tt.inbox
 				c.Inbox.MaxConcurrent = 64
 			})
@@ -241,8 +242,8 @@ func TestInboxBusy(t *testing.T) {
 	dir := t.TempDir()
 	// The key server is slow, so that verifying holds each request.
 	slowKeys := fedtest.NewServer(t, fedtest.Options{Users: []string{"alice", "bob", "carol", "dave", "erin"}})
-	a := startAgora(t, dir, "", func(c *Config) {
-		c.Inbox = InboxConfig{MaxConcurrent: 2, RateWindow: Duration{time.Minute}}
+	a := startAgora(t, dir, "", func(c *agora.Config) {
+		c.Inbox = agora.InboxConfig{MaxConcurrent: 2, RateWindow: agora.Duration{Duration: time.Minute}}
 	})
 	a.mustCLI("community", "create", "gardening", "--title", "Gardening")
 	release := make(chan struct{})
@@ -337,19 +338,19 @@ func (h *holdingListener) serve(t *testing.T, backend *fedtest.Server) string {
 func TestInboxConfig(t *testing.T) {
 	tests := []struct {
 		env     map[string]string
-		want    InboxConfig
+		want    agora.InboxConfig
 		wantErr string
 	}{
-		{nil, InboxConfig{MaxConcurrent: 256, RatePerIP: 1200, RatePerActor: 120, RateWindow: Duration{time.Minute}}, ""},
+		{nil, agora.InboxConfig{MaxConcurrent: 256, RatePerIP: 1200, RatePerActor: 120, RateWindow: agora.Duration{Duration: time.Minute}}, ""},
 		{map[string]string{"AGORA_INBOX_MAX_CONCURRENT": "0", "AGORA_INBOX_RATE_PER_IP": "0", "AGORA_INBOX_RATE_PER_ACTOR": "5", "AGORA_INBOX_RATE_WINDOW": "1h"},
-			InboxConfig{RatePerActor: 5, RateWindow: Duration{time.Hour}}, ""},
-		{map[string]string{"AGORA_INBOX_MAX_CONCURRENT": "-1"}, InboxConfig{}, "inbox.max_concurrent"},
-		{map[string]string{"AGORA_INBOX_RATE_PER_IP": "-3"}, InboxConfig{}, "inbox.rate_per_ip"},
-		{map[string]string{"AGORA_INBOX_RATE_PER_ACTOR": "x"}, InboxConfig{}, "AGORA_INBOX_RATE_PER_ACTOR"},
-		{map[string]string{"AGORA_INBOX_RATE_WINDOW": "0s"}, InboxConfig{}, "inbox.rate_window"},
+			agora.InboxConfig{RatePerActor: 5, RateWindow: agora.Duration{Duration: time.Hour}}, ""},
+		{map[string]string{"AGORA_INBOX_MAX_CONCURRENT": "-1"}, agora.InboxConfig{}, "inbox.max_concurrent"},
+		{map[string]string{"AGORA_INBOX_RATE_PER_IP": "-3"}, agora.InboxConfig{}, "inbox.rate_per_ip"},
+		{map[string]string{"AGORA_INBOX_RATE_PER_ACTOR": "x"}, agora.InboxConfig{}, "AGORA_INBOX_RATE_PER_ACTOR"},
+		{map[string]string{"AGORA_INBOX_RATE_WINDOW": "0s"}, agora.InboxConfig{}, "inbox.rate_window"},
 	}
 	for _, tt := range tests {
-		cfg, err := loadConfig("", func(k string) string { return tt.env[k] })
+		cfg, err := agora.LoadConfig("", func(k string) string { return tt.env[k] })
 		if tt.wantErr != "" {
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 				t.Errorf("%v: err = %v, want one naming %s", tt.env, err, tt.wantErr)
@@ -379,7 +380,7 @@ func TestTrustedProxiesConfig(t *testing.T) {
 		{"proxy.example", nil, true},
 	}
 	for _, tt := range tests {
-		cfg, err := loadConfig("", func(k string) string {
+		cfg, err := agora.LoadConfig("", func(k string) string {
 			if k == "AGORA_TRUSTED_PROXIES" {
 				return tt.env
 			}
@@ -415,7 +416,7 @@ func TestKeyFetchesHoldNoSlot(t *testing.T) {
 		http.NotFound(w, r)
 	}))
 	defer hang.Close()
-	a := startAgora(t, t.TempDir(), "", func(c *Config) { c.Inbox.MaxConcurrent = slots })
+	a := startAgora(t, t.TempDir(), "", func(c *agora.Config) { c.Inbox.MaxConcurrent = slots })
 	a.mustCLI("community", "create", "gardening", "--title", "Gardening")
 	group := a.base() + "/c/gardening"
 	forger, err := federation.GenerateKey()
@@ -462,16 +463,16 @@ func TestKeyFetchesHoldNoSlot(t *testing.T) {
 func TestMetricsConfig(t *testing.T) {
 	tests := []struct {
 		env     map[string]string
-		want    MetricsConfig
+		want    agora.MetricsConfig
 		wantErr string
 	}{
-		{nil, MetricsConfig{}, ""},
+		{nil, agora.MetricsConfig{}, ""},
 		{map[string]string{"AGORA_METRICS_LISTEN": "127.0.0.1:9464", "AGORA_METRICS_TOKEN": "0123456789abcdef"},
-			MetricsConfig{Listen: "127.0.0.1:9464", Token: "0123456789abcdef"}, ""},
-		{map[string]string{"AGORA_METRICS_TOKEN": "secret"}, MetricsConfig{}, "metrics.token"},
+			agora.MetricsConfig{Listen: "127.0.0.1:9464", Token: "0123456789abcdef"}, ""},
+		{map[string]string{"AGORA_METRICS_TOKEN": "secret"}, agora.MetricsConfig{}, "metrics.token"},
 	}
 	for _, tt := range tests {
-		cfg, err := loadConfig("", func(k string) string { return tt.env[k] })
+		cfg, err := agora.LoadConfig("", func(k string) string { return tt.env[k] })
 		if tt.wantErr != "" {
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 				t.Errorf("%v: err = %v, want one naming %s", tt.env, err, tt.wantErr)

@@ -20,10 +20,9 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-)
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "0.1.0-dev"
+	"github.com/agorafed/agora/cmd/internal/agora"
+)
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -52,6 +51,7 @@ func exitCode(err error) int {
 
 // run is main without the process: tests call it.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, env func(string) string) error {
+	setCLILang(env)
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usageText())
 		return usageError{"no command given"}
@@ -81,8 +81,6 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer, en
 		return cmdMod(ctx, args[1:], stdout, stderr, env)
 	case "domain":
 		return cmdDomain(ctx, args[1:], stdout, stderr, env)
-	case "bench":
-		return cmdBench(ctx, args[1:], stdout, stderr, env)
 	case "host":
 		return cmdHost(ctx, args[1:], stdout, stderr, env)
 	case "backup":
@@ -92,7 +90,7 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer, en
 	case "doctor":
 		return cmdDoctor(ctx, args[1:], stdout, stderr, env)
 	case "version", "--version":
-		fmt.Fprintln(stdout, "agora", version)
+		fmt.Fprintln(stdout, "agora", agora.Version)
 		return nil
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usageText())

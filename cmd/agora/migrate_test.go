@@ -31,7 +31,7 @@ func TestDBMigrate(t *testing.T) {
 	dir := t.TempDir()
 	a := startAgora(t, dir, "", nil)
 	a.mustCLI("community", "create", "garden", "--title", "Garden", "--summary", "Seeds")
-	db := a.srv.app.db
+	db := a.srv.App.DB
 	c, err := db.CommunityByName(ctx, "garden")
 	if err != nil {
 		t.Fatal(err)
@@ -139,7 +139,7 @@ func TestDBMigrate(t *testing.T) {
 	if !got[0].Verified || sent.ID != iri {
 		t.Fatalf("the pending delivery arrived as %s, verified %v (%v)", sent.ID, got[0].Verified, got[0].VerifyErr)
 	}
-	pg := b.srv.app.db
+	pg := b.srv.App.DB
 	b.quiet()
 	if p, _ := pg.PostByObject(ctx, c.ID, post.ObjectID); p.Likes != 1 {
 		t.Fatalf("the migrated Like: the post has %d likes", p.Likes)

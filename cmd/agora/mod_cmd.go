@@ -9,6 +9,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/agorafed/agora/cmd/internal/agora"
 	"github.com/agorafed/agora/community"
 	"github.com/agorafed/agora/federation"
 )
@@ -65,7 +66,7 @@ func cmdMod(ctx context.Context, args []string, stdout, stderr io.Writer, env fu
 		return err
 	}
 	defer a.Close()
-	c, err := a.svc.Get(ctx, pos[0])
+	c, err := a.Svc.Get(ctx, pos[0])
 	if err != nil {
 		return err
 	}
@@ -73,7 +74,7 @@ func cmdMod(ctx context.Context, args []string, stdout, stderr io.Writer, env fu
 
 	switch sub {
 	case "add", "remove", "ban", "unban":
-		actor, err := a.resolveActor(ctx, pos[1])
+		actor, err := resolveActor(ctx, a, pos[1])
 		if err != nil {
 			return err
 		}
@@ -83,48 +84,48 @@ func cmdMod(ctx context.Context, args []string, stdout, stderr io.Writer, env fu
 			if *owner {
 				role = community.RoleOwner
 			}
-			err = a.mod.AddModerator(ctx, c, by, actor, role)
+			err = a.Mod.AddModerator(ctx, c, by, actor, role)
 			if err == nil {
 				fmt.Fprintf(stdout, "%s is %s of %s\n", actor, map[community.Role]string{community.RoleOwner: "an owner", community.RoleModerator: "a moderator"}[role], c.Name)
 			}
 		case "remove":
-			err = a.mod.RemoveModerator(ctx, c, by, actor)
+			err = a.Mod.RemoveModerator(ctx, c, by, actor)
 			if err == nil {
 				fmt.Fprintf(stdout, "%s is no longer a moderator of %s\n", actor, c.Name)
 			}
 		case "ban":
-			err = a.mod.Ban(ctx, c, by, actor, *reason, *removePosts)
+			err = a.Mod.Ban(ctx, c, by, actor, *reason, *removePosts)
 			if err == nil {
 				fmt.Fprintf(stdout, "banned %s from %s\n", actor, c.Name)
 			}
 		case "unban":
-			err = a.mod.Unban(ctx, c, by, actor)
+			err = a.Mod.Unban(ctx, c, by, actor)
 			if err == nil {
 				fmt.Fprintf(stdout, "unbanned %s in %s\n", actor, c.Name)
 			}
 		}
 		return err
 	case "remove-post", "restore-post", "pin", "unpin":
-		p, err := a.mod.FindPost(ctx, c, pos[1])
+		p, err := a.Mod.FindPost(ctx, c, pos[1])
 		if err != nil {
 			return err
 		}
 		switch sub {
 		case "remove-post":
-			err = a.mod.RemovePost(ctx, c, by, p, *reason)
+			err = a.Mod.RemovePost(ctx, c, by, p, *reason)
 		case "restore-post":
-			err = a.mod.RestorePost(ctx, c, by, p)
+			err = a.Mod.RestorePost(ctx, c, by, p)
 		case "pin":
-			err = a.mod.Pin(ctx, c, by, p)
+			err = a.Mod.Pin(ctx, c, by, p)
 		case "unpin":
-			err = a.mod.Unpin(ctx, c, by, p)
+			err = a.Mod.Unpin(ctx, c, by, p)
 		}
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "%s: %s (post %d) in %s\n", strings.TrimSuffix(sub, "-post"), p.ObjectID, p.ID, c.Name)
 	case "list":
-		mods, err := a.mod.Moderators(ctx, c)
+		mods, err := a.Mod.Moderators(ctx, c)
 		if err != nil {
 			return err
 		}
@@ -135,7 +136,7 @@ func cmdMod(ctx context.Context, args []string, stdout, stderr io.Writer, env fu
 		}
 		return tw.Flush()
 	case "reports":
-		rs, err := a.mod.Reports(ctx, c, !*all)
+		rs, err := a.Mod.Reports(ctx, c, !*all)
 		if err != nil {
 			return err
 		}
@@ -151,7 +152,7 @@ func cmdMod(ctx context.Context, args []string, stdout, stderr io.Writer, env fu
 		if err != nil {
 			return usageError{fmt.Sprintf("mod resolve: %q is not a report number", pos[1])}
 		}
-		if err := a.mod.ResolveReport(ctx, c, by, id); err != nil {
+		if err := a.Mod.ResolveReport(ctx, c, by, id); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "resolved report %d in %s\n", id, c.Name)
@@ -161,13 +162,13 @@ func cmdMod(ctx context.Context, args []string, stdout, stderr io.Writer, env fu
 			if err != nil {
 				return usageError{fmt.Sprintf("mod log: --public=%q: use true or false", *public)}
 			}
-			if err := a.mod.SetLogPublic(ctx, c, by, show); err != nil {
+			if err := a.Mod.SetLogPublic(ctx, c, by, show); err != nil {
 				return err
 			}
-			fmt.Fprintf(stdout, "the moderation log of %s is %s\n", c.Name, map[bool]string{true: "public at " + a.local.CommunityIRI(c.Name) + "/modlog", false: "private"}[show])
+			fmt.Fprintf(stdout, "the moderation log of %s is %s\n", c.Name, map[bool]string{true: "public at " + a.Local.CommunityIRI(c.Name) + "/modlog", false: "private"}[show])
 			return nil
 		}
-		entries, err := a.mod.Log(ctx, c, *limit)
+		entries, err := a.Mod.Log(ctx, c, *limit)
 		if err != nil {
 			return err
 		}
@@ -226,7 +227,7 @@ func cmdDomain(ctx context.Context, args []string, stdout, stderr io.Writer, env
 	var c *community.Community
 	where := "the instance"
 	if *name != "" {
-		cc, err := a.svc.Get(ctx, *name)
+		cc, err := a.Svc.Get(ctx, *name)
 		if err != nil {
 			return err
 		}
@@ -234,18 +235,18 @@ func cmdDomain(ctx context.Context, args []string, stdout, stderr io.Writer, env
 	}
 	switch sub {
 	case "block":
-		n, err := a.mod.BlockDomain(ctx, c, community.Admin, pos[0], *reason)
+		n, err := a.Mod.BlockDomain(ctx, c, community.Admin, pos[0], *reason)
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "blocked %s in %s; %d members from there removed\n", pos[0], where, n)
 	case "unblock":
-		if err := a.mod.UnblockDomain(ctx, c, community.Admin, pos[0]); err != nil {
+		if err := a.Mod.UnblockDomain(ctx, c, community.Admin, pos[0]); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "unblocked %s in %s\n", pos[0], where)
 	case "list":
-		bs, err := a.mod.DomainBlocks(ctx, c)
+		bs, err := a.Mod.DomainBlocks(ctx, c)
 		if err != nil {
 			return err
 		}
@@ -261,9 +262,9 @@ func cmdDomain(ctx context.Context, args []string, stdout, stderr io.Writer, env
 
 // resolveActor reads an actor as the CLI is given it: an actor URL,
 // @user@host (looked up by WebFinger) or local:NAME (a local account).
-func (a *app) resolveActor(ctx context.Context, arg string) (string, error) {
+func resolveActor(ctx context.Context, a *agora.App, arg string) (string, error) {
 	if strings.HasPrefix(arg, "local:") {
 		return arg, nil
 	}
-	return federation.NewResolver(a.fetcher, a.cfg.AllowPrivateAddresses).ResolveActor(ctx, arg)
+	return federation.NewResolver(a.Fetcher, a.Cfg.AllowPrivateAddresses).ResolveActor(ctx, arg)
 }

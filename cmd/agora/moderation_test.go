@@ -247,11 +247,11 @@ func answered(s *fedtest.Server, typ, user string) int {
 
 func memberState(t *testing.T, a *testAgora, name, actor string) community.MemberState {
 	t.Helper()
-	c, err := a.srv.app.svc.Get(context.Background(), name)
+	c, err := a.srv.App.Svc.Get(context.Background(), name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := a.srv.app.db.Member(context.Background(), c.ID, actor)
+	m, err := a.srv.App.DB.Member(context.Background(), c.ID, actor)
 	if err != nil {
 		return ""
 	}
@@ -394,7 +394,8 @@ func TestModerationByDirectMessage(t *testing.T) {
 	if bp.Reason != community.ReasonRemoved || bp.Announced() {
 		t.Fatalf("removed post: %s %s", bp.Decision, bp.Reason)
 	}
-	if resp, err := http.Get(fmt.Sprintf("%s/p/%d", group, bp.ID)); err != nil || resp.StatusCode != http.StatusNotFound {
+	// A removed post is gone (410), not unknown (issue 16).
+	if resp, err := http.Get(fmt.Sprintf("%s/p/%d", group, bp.ID)); err != nil || resp.StatusCode != http.StatusGone {
 		t.Fatalf("removed post page: %v %v", resp.StatusCode, err)
 	}
 
@@ -634,7 +635,7 @@ func TestModerationApprovalAndInstanceBlocks(t *testing.T) {
 	if followersCount(t, a, "open") != 0 || answered(lemmy, "Reject", "dave") != rejects {
 		t.Fatalf("a blocked domain's traffic was processed: %d followers, %d rejects (had %d)", followersCount(t, a, "open"), answered(lemmy, "Reject", "dave"), rejects)
 	}
-	ps, _ := a.srv.app.posts.ByObject(context.Background(), p.id)
+	ps, _ := a.srv.App.Posts.ByObject(context.Background(), p.id)
 	if len(ps) != 0 {
 		t.Fatalf("a blocked domain's post was stored")
 	}

@@ -141,7 +141,7 @@ func TestHostListAndClear(t *testing.T) {
 	mastodon := fedtest.NewServer(t, fedtest.Options{Users: []string{"alice"}})
 	host := strings.TrimPrefix(mastodon.URL(), "http://")
 	ctx := context.Background()
-	if err := a.srv.app.db.MarkHostUnavailable(ctx, host, time.Now().Add(-8*24*time.Hour)); err != nil {
+	if err := a.srv.App.DB.MarkHostUnavailable(ctx, host, time.Now().Add(-8*24*time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	if out := a.mustCLI("host", "list"); !strings.Contains(out, host) || !strings.Contains(out, "unavailable") {
@@ -150,7 +150,7 @@ func TestHostListAndClear(t *testing.T) {
 	body, _ := follow(mastodon, "alice", a.base()+"/c/gardening")
 	post(t, mastodon, a.base()+"/inbox", "alice", body)
 	waitUntil(t, "the Accept queued", func() bool {
-		n, _ := a.srv.app.db.QueueDepth(ctx)
+		n, _ := a.srv.App.DB.QueueDepth(ctx)
 		return n == 1
 	})
 	// A member on another host joins after: once their Accept, queued

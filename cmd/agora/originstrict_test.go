@@ -69,7 +69,7 @@ func TestOriginStrictNodeBB(t *testing.T) {
 	joinAll(t, a, group, nodebb, "nina", mastodon, "alice", lemmy, "dave")
 	waitUntil(t, "three members", func() bool { return followersCount(t, a, "garden") == 3 })
 	waitUntil(t, "NodeBB known", func() bool {
-		return a.srv.app.dialects.Of(context.Background(), hostOf(nodebb.URL())) == federation.OriginStrict
+		return a.srv.App.Dialects.Of(context.Background(), hostOf(nodebb.URL())) == federation.OriginStrict
 	})
 
 	// dave (Lemmy) posts; his Create's id is not served (NodeBB could not
@@ -207,14 +207,14 @@ func TestOriginStrictSwitchRemembered(t *testing.T) {
 	joinAll(t, a, group, forum, "fay", mastodon, "alice")
 	host := hostOf(forum.URL())
 	waitUntil(t, "forum known", func() bool {
-		return a.srv.app.dialects.Of(context.Background(), host) == federation.Threadiverse
+		return a.srv.App.Dialects.Of(context.Background(), host) == federation.Threadiverse
 	})
 
 	first := note{id: mastodon.URL() + "/notes/1", content: "<p>first</p>", to: []string{asPublic}, cc: []string{group}, mentions: []string{group}}
 	first.publish(t, a, mastodon, "alice") // its Create id is not served
 	waitUntil(t, "the refusal", func() bool { _, e := announcesOf(t, forum, first.id); return len(e) > 0 })
 	waitUntil(t, "the switch", func() bool {
-		form, _, err := a.srv.app.db.HostAnnounceForm(context.Background(), host)
+		form, _, err := a.srv.App.DB.HostAnnounceForm(context.Background(), host)
 		return err == nil && form == federation.FormByID
 	})
 	if _, e := announcesOf(t, forum, first.id); len(e) != 1 || e[0].Status != 424 {
@@ -226,17 +226,17 @@ func TestOriginStrictSwitchRemembered(t *testing.T) {
 		t.Fatalf("after the refusal the forum got %+v, want one accepted Announce{id}", i)
 	}
 	var m dto.Metric
-	if err := a.srv.app.metrics.Refusals.WithLabelValues("424").Write(&m); err != nil || m.GetCounter().GetValue() != 1 {
+	if err := a.srv.App.Metrics.Refusals.WithLabelValues("424").Write(&m); err != nil || m.GetCounter().GetValue() != 1 {
 		t.Errorf("agora_delivery_refusals_total{status=424} = %v (%v), want 1", m.GetCounter().GetValue(), err)
 	}
-	if ok, err := a.srv.app.db.SetHostAnnounceForm(context.Background(), host, "other", time.Now()); ok || err != nil {
+	if ok, err := a.srv.App.DB.SetHostAnnounceForm(context.Background(), host, "other", time.Now()); ok || err != nil {
 		t.Errorf("a second switch was recorded (%v, %v): a host switches once", ok, err)
 	}
 
 	addr := a.addr
 	a.stop()
 	b := startAgora(t, dir, addr, nil)
-	if d := b.srv.app.dialects.Of(context.Background(), host); d != federation.OriginStrict {
+	if d := b.srv.App.Dialects.Of(context.Background(), host); d != federation.OriginStrict {
 		t.Fatalf("after restart the forum is %q, want %q", d, federation.OriginStrict)
 	}
 	second := note{id: mastodon.URL() + "/notes/2", content: "<p>second</p>", to: []string{asPublic}, cc: []string{group}, mentions: []string{group}}

@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agorafed/agora/cmd/internal/agora"
 	"github.com/agorafed/agora/community"
 	"github.com/agorafed/agora/federation/fedtest"
 )
@@ -142,7 +143,7 @@ func otherToken(token string) string {
 func setupLink(t *testing.T, a *testAgora) string {
 	t.Helper()
 	var out bytes.Buffer
-	if err := printSetupLink(context.Background(), a.srv.app, &out); err != nil {
+	if err := printSetupLink(context.Background(), a.srv.App, &out); err != nil {
 		t.Fatal(err)
 	}
 	m := regexp.MustCompile(`http://\S+/admin/setup\?token=\S+`).FindString(out.String())
@@ -194,7 +195,7 @@ func TestAdminSetupLoginAndCSRF(t *testing.T) {
 		t.Fatalf("after setup, GET /admin: %d", resp.StatusCode)
 	}
 	var out bytes.Buffer
-	if err := printSetupLink(context.Background(), a.srv.app, &out); err != nil || out.Len() != 0 {
+	if err := printSetupLink(context.Background(), a.srv.App, &out); err != nil || out.Len() != 0 {
 		t.Fatalf("setup link printed with an admin present: %q %v", out.String(), err)
 	}
 
@@ -355,7 +356,7 @@ func TestAdminCreatesCommunityWithImages(t *testing.T) {
 	if resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("edit: %d\n%s", resp.StatusCode, body)
 	}
-	c, err := a.srv.app.svc.Get(context.Background(), "birds")
+	c, err := a.srv.App.Svc.Get(context.Background(), "birds")
 	if err != nil || c.Title != "Birds" || c.PostingPolicy != "open" || c.Avatar == "" || c.Cover == "" {
 		t.Fatalf("after edit: %+v %v", c, err)
 	}
@@ -503,7 +504,7 @@ func publishWith(t *testing.T, a *testAgora, remote *fedtest.Server, user string
 }
 
 func TestCommunityFeedAndThread(t *testing.T) {
-	a := startAgora(t, t.TempDir(), "", func(c *Config) { c.Posting.RatePosts = 0 })
+	a := startAgora(t, t.TempDir(), "", func(c *agora.Config) { c.Posting.RatePosts = 0 })
 	a.mustCLI("community", "create", "gardening", "--title", "Gardening")
 	remote := fedtest.NewServer(t, fedtest.Options{Users: []string{"alice", "bob"}, Software: "mastodon"})
 	group := a.base() + "/c/gardening"
@@ -539,7 +540,7 @@ func TestCommunityFeedAndThread(t *testing.T) {
 		"type": "Delete", "actor": remote.ActorIRI("bob"), "object": map[string]any{"id": gone.id, "type": "Tombstone"}, "to": []string{asPublic}})
 	post(t, remote, a.base()+"/inbox", "bob", del)
 	waitUntil(t, "deleted", func() bool {
-		p, err := a.srv.app.posts.ByID(context.Background(), gonePost.ID)
+		p, err := a.srv.App.Posts.ByID(context.Background(), gonePost.ID)
 		return err == nil && !p.DeletedAt.IsZero()
 	})
 	var last note
@@ -611,8 +612,8 @@ func TestAdminModerationAndDelivery(t *testing.T) {
 		post(t, remote, a.base()+"/inbox", u, body)
 	}
 	ctx := context.Background()
-	c, _ := a.srv.app.svc.Get(ctx, "club")
-	waitUntil(t, "pending", func() bool { n, _ := a.srv.app.svc.CountMembers(ctx, c, "pending"); return n == 2 })
+	c, _ := a.srv.App.Svc.Get(ctx, "club")
+	waitUntil(t, "pending", func() bool { n, _ := a.srv.App.Svc.CountMembers(ctx, c, "pending"); return n == 2 })
 
 	b := loggedIn(t, a)
 	_, page := b.get(club[:len(a.base())] + "/admin/c/club/moderation")
@@ -642,7 +643,7 @@ func TestAdminModerationAndDelivery(t *testing.T) {
 	}
 
 	// Delivery status: an unavailable host is shown and can be cleared.
-	if err := a.srv.app.db.MarkHostUnavailable(ctx, "dead.example", time.Now().Add(-8*24*time.Hour)); err != nil {
+	if err := a.srv.App.DB.MarkHostUnavailable(ctx, "dead.example", time.Now().Add(-8*24*time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	_, page = b.get(a.base() + "/admin/delivery")
@@ -653,7 +654,7 @@ func TestAdminModerationAndDelivery(t *testing.T) {
 	if resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("clear: %d", resp.StatusCode)
 	}
-	if hosts, _ := a.srv.app.db.UnavailableHosts(ctx); len(hosts) != 0 {
+	if hosts, _ := a.srv.App.DB.UnavailableHosts(ctx); len(hosts) != 0 {
 		t.Fatalf("unavailable after clear: %v", hosts)
 	}
 	if resp, _ := b.postForm(a.base()+"/admin/delivery/clear", url.Values{"csrf": {csrf}}); resp.StatusCode != http.StatusBadRequest {
@@ -689,7 +690,7 @@ func TestAdminCreateCommand(t *testing.T) {
 			t.Errorf("%v with %q: err %v, want error %v", tt.args, tt.stdin, err, tt.wantErr)
 		}
 	}
-	if n, _ := a.srv.app.db.CountAdmins(context.Background()); n != 2 {
+	if n, _ := a.srv.App.DB.CountAdmins(context.Background()); n != 2 {
 		t.Errorf("%d admins, want 2", n)
 	}
 }
@@ -709,7 +710,7 @@ func TestAdminModerationActions(t *testing.T) {
 	n.publish(t, a, remote, "bob")
 	p := postOf(t, a, "gardening", n.id)
 	ctx := context.Background()
-	c, _ := a.srv.app.svc.Get(ctx, "gardening")
+	c, _ := a.srv.App.Svc.Get(ctx, "gardening")
 
 	b := loggedIn(t, a)
 	admin := a.base() + "/admin/c/gardening"
@@ -731,12 +732,12 @@ func TestAdminModerationActions(t *testing.T) {
 		{"unknown post", "/posts/999999/remove", url.Values{"csrf": {csrf}}, http.StatusNotFound, nil},
 		{"ban", "/ban", url.Values{"csrf": {csrf}, "actor": {"@bob@" + hostPort}, "reason": {"spam"}, "remove_posts": {"1"}}, http.StatusSeeOther,
 			func() bool {
-				m, _ := a.srv.app.db.Member(ctx, c.ID, remote.ActorIRI("bob"))
+				m, _ := a.srv.App.DB.Member(ctx, c.ID, remote.ActorIRI("bob"))
 				return m.State == "banned" && !feedHas("Buy cheap seeds")
 			}},
 		{"ban unknown account", "/ban", url.Values{"csrf": {csrf}, "actor": {"@nobody@" + hostPort}}, http.StatusBadRequest, nil},
 		{"unban", "/unban", url.Values{"csrf": {csrf}, "actor": {remote.ActorIRI("bob")}}, http.StatusSeeOther,
-			func() bool { _, err := a.srv.app.db.Member(ctx, c.ID, remote.ActorIRI("bob")); return err != nil }},
+			func() bool { _, err := a.srv.App.DB.Member(ctx, c.ID, remote.ActorIRI("bob")); return err != nil }},
 		{"add moderator", "/mods/add", url.Values{"csrf": {csrf}, "actor": {"@alice@" + hostPort}, "role": {"moderator"}}, http.StatusSeeOther,
 			func() bool { return feedHas(`@alice@` + hostPort + `</a>`) }},
 		{"add local owner", "/mods/add", url.Values{"csrf": {csrf}, "actor": {"local:root"}, "role": {"owner"}}, http.StatusSeeOther, nil},
@@ -764,7 +765,7 @@ func TestAdminModerationActions(t *testing.T) {
 	}
 
 	// A report shows on the page and can be resolved.
-	rep, err := a.srv.app.mod.Report(ctx, c, community.Report{Reporter: remote.ActorIRI("alice"), ActivityID: remote.URL() + "/flags/1",
+	rep, err := a.srv.App.Mod.Report(ctx, c, community.Report{Reporter: remote.ActorIRI("alice"), ActivityID: remote.URL() + "/flags/1",
 		Targets: []string{remote.ActorIRI("bob"), n.id}, Content: "rude seed seller", CreatedAt: time.Now()})
 	if err != nil {
 		t.Fatal(err)
@@ -796,7 +797,7 @@ func TestAdminModerationActions(t *testing.T) {
 		t.Errorf("unblocking twice: %d, want 404", resp.StatusCode)
 	}
 	// Every action is in the log, as the admin's local account.
-	entries, _ := a.srv.app.mod.Log(ctx, c, 100)
+	entries, _ := a.srv.App.Mod.Log(ctx, c, 100)
 	actions := map[string]bool{}
 	for _, e := range entries {
 		if e.By != "local:root" {

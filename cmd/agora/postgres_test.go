@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/agorafed/agora/cmd/internal/agora"
 	"github.com/agorafed/agora/storage/postgres"
 	"github.com/agorafed/agora/storage/postgres/pgtest"
 )
@@ -27,7 +28,7 @@ func TestDatabaseConfig(t *testing.T) {
 		{"postgres://agora@db.example/agora?sslmode=sometimes", "", true},
 	}
 	for _, tt := range tests {
-		cfg, err := loadConfig("", func(k string) string {
+		cfg, err := agora.LoadConfig("", func(k string) string {
 			return map[string]string{"AGORA_DATABASE": tt.env, "AGORA_NODE": tt.node}[k]
 		})
 		if tt.wantErr {
@@ -44,29 +45,29 @@ func TestDatabaseConfig(t *testing.T) {
 		lease   string
 		wantErr bool
 	}{{"", false}, {"1m", false}, {"59s", true}, {"0s", true}} {
-		_, err := loadConfig("", func(k string) string { return map[string]string{"AGORA_NODE_LEASE": tt.lease}[k] })
+		_, err := agora.LoadConfig("", func(k string) string { return map[string]string{"AGORA_NODE_LEASE": tt.lease}[k] })
 		if (err != nil) != tt.wantErr || err != nil && !strings.Contains(err.Error(), "node_lease") {
 			t.Errorf("node_lease %q: %v", tt.lease, err)
 		}
 	}
 	path := filepath.Join(t.TempDir(), "agora.toml")
 	os.WriteFile(path, []byte("database = \"postgres://agora@db.example/agora\"\nnode = \"web-2\"\n"), 0o600)
-	cfg, err := loadConfig(path, func(string) string { return "" })
-	if err != nil || cfg.Database != "postgres://agora@db.example/agora" || nodeName(cfg) != "web-2" {
-		t.Fatalf("from the file: %q %q, %v", cfg.Database, nodeName(cfg), err)
+	cfg, err := agora.LoadConfig(path, func(string) string { return "" })
+	if err != nil || cfg.Database != "postgres://agora@db.example/agora" || agora.NodeName(cfg) != "web-2" {
+		t.Fatalf("from the file: %q %q, %v", cfg.Database, agora.NodeName(cfg), err)
 	}
 	cfg.Node = ""
-	if host, _ := os.Hostname(); nodeName(cfg) != host+"/"+cfg.Listen {
-		t.Fatalf("default node name %q", nodeName(cfg))
+	if host, _ := os.Hostname(); agora.NodeName(cfg) != host+"/"+cfg.Listen {
+		t.Fatalf("default node name %q", agora.NodeName(cfg))
 	}
-	if got := dataWhere(Config{Database: "postgres://agora:secret@db.example:5433/agora?sslmode=require", Node: "n1"}); strings.Contains(got, "secret") || !strings.Contains(got, "db.example:5433/agora") {
+	if got := agora.DataWhere(agora.Config{Database: "postgres://agora:secret@db.example:5433/agora?sslmode=require", Node: "n1"}); strings.Contains(got, "secret") || !strings.Contains(got, "db.example:5433/agora") {
 		t.Fatalf("dataWhere shows %q", got)
 	}
 }
 
 // pgConfig points a test server at a PostgreSQL database.
-func pgConfig(url string) func(*Config) {
-	return func(c *Config) { c.Database = url }
+func pgConfig(url string) func(*agora.Config) {
+	return func(c *agora.Config) { c.Database = url }
 }
 
 // TestServeOnPostgres: two nodes on one PostgreSQL database, even with
@@ -77,7 +78,7 @@ func TestServeOnPostgres(t *testing.T) {
 	url := pgtest.Database(t)
 	dir := t.TempDir()
 	a := startAgora(t, dir, "", pgConfig(url))
-	b := startAgora(t, dir, "", func(c *Config) { c.Database, c.BaseURL = url, a.base() })
+	b := startAgora(t, dir, "", func(c *agora.Config) { c.Database, c.BaseURL = url, a.base() })
 	a.mustCLI("community", "create", "garden", "--title", "Garden")
 	if _, err := os.Stat(filepath.Join(dir, "agora.db")); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("a SQLite database in data_dir: %v", err)

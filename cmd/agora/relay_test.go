@@ -130,11 +130,11 @@ func postOf(t *testing.T, a *testAgora, name, objectID string) community.Post {
 	t.Helper()
 	var p community.Post
 	waitUntil(t, "post "+objectID+" in "+name, func() bool {
-		c, err := a.srv.app.svc.Get(context.Background(), name)
+		c, err := a.srv.App.Svc.Get(context.Background(), name)
 		if err != nil {
 			return false
 		}
-		p, err = a.srv.app.db.PostByObject(context.Background(), c.ID, objectID)
+		p, err = a.srv.App.DB.PostByObject(context.Background(), c.ID, objectID)
 		return err == nil
 	})
 	return p
@@ -263,8 +263,8 @@ func TestRelayAcrossServers(t *testing.T) {
 				result, done, _ = inboxResult(t, a, head.ID)
 				return done
 			})
-			c, _ := a.srv.app.svc.Get(context.Background(), "gardening")
-			if _, err := a.srv.app.db.PostByObject(context.Background(), c.ID, r.n.id); err == nil || !strings.Contains(result, string(r.reason)) {
+			c, _ := a.srv.App.Svc.Get(context.Background(), "gardening")
+			if _, err := a.srv.App.DB.PostByObject(context.Background(), c.ID, r.n.id); err == nil || !strings.Contains(result, string(r.reason)) {
 				t.Errorf("%s: result %q, stored: %v; want refused (%s) and not stored", r.name, result, err == nil, r.reason)
 			}
 			continue

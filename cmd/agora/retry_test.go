@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agorafed/agora/cmd/internal/agora"
 	"github.com/agorafed/agora/community"
 	"github.com/agorafed/agora/federation/fedtest"
 )
@@ -37,8 +38,8 @@ func inboxResult(t *testing.T, a *testAgora, activityID string) (result string, 
 func TestInboxRetriesFailedProcessing(t *testing.T) {
 	mastodon := fedtest.NewServer(t, fedtest.Options{Users: []string{"alice"}, Software: "mastodon"})
 	lemmy := fedtest.NewServer(t, fedtest.Options{Users: []string{"dave"}, Software: "lemmy"})
-	a, group := gardening(t, func(c *Config) {
-		c.processRetries = []time.Duration{300 * time.Millisecond, 300 * time.Millisecond}
+	a, group := gardening(t, func(c *agora.Config) {
+		c.ProcessRetries = []time.Duration{300 * time.Millisecond, 300 * time.Millisecond}
 	}, joiner{mastodon, "alice"}, joiner{lemmy, "dave"})
 
 	tests := []struct {
@@ -85,8 +86,8 @@ func TestInboxRetriesFailedProcessing(t *testing.T) {
 			if want := 1 + tt.attempts; tt.decision != community.Refuse && mastodon.Hits(path) != want {
 				t.Errorf("origin fetched %d times, want %d", mastodon.Hits(path), want)
 			}
-			c, _ := a.srv.app.svc.Get(context.Background(), "gardening")
-			p, err := a.srv.app.db.PostByObject(context.Background(), c.ID, fwd.id)
+			c, _ := a.srv.App.Svc.Get(context.Background(), "gardening")
+			p, err := a.srv.App.DB.PostByObject(context.Background(), c.ID, fwd.id)
 			switch {
 			case tt.decision == "" && err == nil:
 				t.Errorf("given up, yet the post is stored: %+v", p)
@@ -112,7 +113,7 @@ func TestInboxRetriesFailedProcessing(t *testing.T) {
 func TestInboxRetrySupersededByDelete(t *testing.T) {
 	mastodon := fedtest.NewServer(t, fedtest.Options{Users: []string{"alice"}, Software: "mastodon"})
 	lemmy := fedtest.NewServer(t, fedtest.Options{Users: []string{"dave"}, Software: "lemmy"})
-	a, group := gardening(t, func(c *Config) { c.processRetries = []time.Duration{2 * time.Second} },
+	a, group := gardening(t, func(c *agora.Config) { c.ProcessRetries = []time.Duration{2 * time.Second} },
 		joiner{mastodon, "alice"}, joiner{lemmy, "dave"})
 
 	fwd := note{id: mastodon.URL() + "/notes/gone", content: "<p>soon gone</p>", to: []string{asPublic},
@@ -146,8 +147,8 @@ func TestInboxRetrySupersededByDelete(t *testing.T) {
 	if !strings.Contains(result, "ignored: Delete received meanwhile") {
 		t.Errorf("retry result %q, want it ignored for the later Delete", result)
 	}
-	c, _ := a.srv.app.svc.Get(context.Background(), "gardening")
-	if p, err := a.srv.app.db.PostByObject(context.Background(), c.ID, fwd.id); err == nil {
+	c, _ := a.srv.App.Svc.Get(context.Background(), "gardening")
+	if p, err := a.srv.App.DB.PostByObject(context.Background(), c.ID, fwd.id); err == nil {
 		t.Errorf("a post deleted before its retry was stored: %s, %s", p.ObjectID, p.Decision)
 	}
 	a.quiet()
@@ -168,7 +169,7 @@ func TestInboxRetrySupersededByDelete(t *testing.T) {
 // fetch of the actor is answered 503.
 func TestInboxRetriesFailedFollow(t *testing.T) {
 	gts := fedtest.NewServer(t, fedtest.Options{Users: []string{"gina"}, GoToSocialKeys: true, Software: "gotosocial"})
-	a, group := gardening(t, func(c *Config) { c.processRetries = []time.Duration{300 * time.Millisecond} })
+	a, group := gardening(t, func(c *agora.Config) { c.ProcessRetries = []time.Duration{300 * time.Millisecond} })
 	gts.SetReplies("/users/gina", fedtest.Reply{}, fedtest.Reply{Status: 503}, fedtest.Reply{})
 	body, id := follow(gts, "gina", group)
 	post(t, gts, a.base()+"/inbox", "gina", body)

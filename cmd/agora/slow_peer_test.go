@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agorafed/agora/cmd/internal/agora"
 	"github.com/agorafed/agora/federation"
 	"github.com/agorafed/agora/federation/fedtest"
 )
@@ -35,9 +36,9 @@ func TestSlowOriginBlocksNobody(t *testing.T) {
 	mastodon := fedtest.NewServer(t, fedtest.Options{Users: posters, Software: "mastodon"})
 	gts := fedtest.NewServer(t, fedtest.Options{Users: []string{"gina"}, Software: "gotosocial"})
 	const fetchTimeout = 3 * time.Second
-	a, group := gardening(t, func(c *Config) {
-		c.processRetries = []time.Duration{100 * time.Millisecond, time.Hour}
-		c.fetchLimits = federation.FetchLimits{Timeout: fetchTimeout}
+	a, group := gardening(t, func(c *agora.Config) {
+		c.ProcessRetries = []time.Duration{100 * time.Millisecond, time.Hour}
+		c.FetchLimits = federation.FetchLimits{Timeout: fetchTimeout}
 	})
 
 	var ids []string

@@ -26,6 +26,15 @@ func (db *DB) AddLocalKey(ctx context.Context, owner, privatePEM, publicPEM stri
 	return pem, err
 }
 
+// LocalKeyCreated returns when the key of one of Agora's own actors was
+// made: the instance key's date is the instance's, which its actors give
+// as published.
+func (db *DB) LocalKeyCreated(ctx context.Context, owner string) (time.Time, error) {
+	var at int64
+	err := db.pool.QueryRow(ctx, `SELECT created_at FROM local_keys WHERE owner = $1`, owner).Scan(&at)
+	return fromMS(at), notFound(err)
+}
+
 // Key returns a cached remote public key.
 func (db *DB) Key(ctx context.Context, keyID string) (federation.StoredKey, error) {
 	k := federation.StoredKey{ID: keyID}

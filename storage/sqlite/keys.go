@@ -22,3 +22,12 @@ func (db *DB) AddLocalKey(ctx context.Context, owner, privatePEM, publicPEM stri
 	err := db.writeRow(ctx, `SELECT private_pem FROM local_keys WHERE owner = ?`, owner).Scan(&pem)
 	return pem, err
 }
+
+// LocalKeyCreated returns when the key of one of Agora's own actors was
+// made: the instance key's date is the instance's, which its actors
+// give as published.
+func (db *DB) LocalKeyCreated(ctx context.Context, owner string) (time.Time, error) {
+	var at int64
+	err := db.readRow(ctx, `SELECT created_at FROM local_keys WHERE owner = ?`, owner).Scan(&at)
+	return fromMS(at), notFound(err)
+}

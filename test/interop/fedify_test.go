@@ -221,7 +221,7 @@ func TestAgoraAnnounceTamperedRefused(t *testing.T) {
 }
 
 // TestFedifyVisibility: which of a Fedify member's posts the community
-// boosts, by Mastodon-style addressing (PROTOCOL.md sections 4 and 8).
+// boosts, by Mastodon-style addressing (docs/protocol.md, "What Agora accepts" and "Mastodon's addressing").
 func TestFedifyVisibility(t *testing.T) {
 	requireNode(t)
 	a := startAgora(t)

@@ -3,11 +3,12 @@
 document.querySelectorAll("button[data-copy]").forEach(function (button) {
   var field = document.getElementById(button.dataset.copy);
   if (!field || !navigator.clipboard) return;
+  var label = button.textContent;
   button.hidden = false;
   button.addEventListener("click", function () {
     navigator.clipboard.writeText(field.value).then(function () {
-      button.textContent = "Copied";
-      setTimeout(function () { button.textContent = "Copy"; }, 2000);
+      button.textContent = button.dataset.copied || "Copied";
+      setTimeout(function () { button.textContent = label; }, 2000);
     });
   });
 });

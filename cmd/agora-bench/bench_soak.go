@@ -15,20 +15,24 @@ import (
 	"strings"
 	"time"
 
+	"github.com/agorafed/agora/cmd/internal/agora"
 	"github.com/agorafed/agora/community"
 	"github.com/agorafed/agora/federation"
 	"github.com/agorafed/agora/federation/fedtest"
 )
 
-// cmdBenchSoak is `agora bench soak`: loopback actors join, post, edit,
+// cmdBenchSoak is `agora-bench soak`: loopback actors join, post, edit,
 // delete and leave for a while, some of their servers failing; then, once
 // everything has settled, what Agora stored and what every server
 // received must agree exactly, and the process must hold no more
 // goroutines and file descriptors than at the start, give or take a few.
 //
-// One driver sends the activities one after the other (each waits for its
-// 202), so the inbox processes them in the order sent and the driver's
-// model knows who was a member when each post was decided.
+// One driver sends the activities one after the other, each once the
+// one before has been processed (a 202 says recorded, not processed:
+// activities of different actors are processed concurrently, so a Follow
+// sent before a post could be applied after it), so the inbox applies
+// them in the order sent and the driver's model knows who was a member
+// when each post was decided.
 func cmdBenchSoak(ctx context.Context, args []string, stdout, stderr io.Writer, env func(string) string) error {
 	fs := flag.NewFlagSet("bench soak", flag.ContinueOnError)
 	bf := addBenchFlags(fs, env)
@@ -40,18 +44,14 @@ func cmdBenchSoak(ctx context.Context, args []string, stdout, stderr io.Writer, 
 	settle := fs.Duration("settle", time.Minute, "how long the settle phase may take at most")
 	seed := fs.Uint64("seed", 1, "seed of the actors' choices")
 	maxGrowth := fs.Int("max-growth", 16, "goroutines and open files allowed beyond those at the start")
-	pos, err := parseFlags(fs, args)
-	if err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if err := bf.check(); err != nil {
 		return err
 	}
-	if len(pos) > 0 {
-		return usageError{fmt.Sprintf("bench soak: unexpected argument %q", pos[0])}
-	}
 	if *hosts < 2 || *actors < *hosts || *rate <= 0 || *failing < 0 || *failing > 0.5 {
-		return usageError{"bench soak: need --hosts >= 2, --actors >= --hosts, --rate > 0, --failing in [0, 0.5]"}
+		return usageError{"soak: need --hosts >= 2, --actors >= --hosts, --rate > 0, --failing in [0, 0.5]"}
 	}
 	ctx, cancel := context.WithTimeout(ctx, *duration+*settle+5*time.Minute)
 	defer cancel()
@@ -77,12 +77,18 @@ func cmdBenchSoak(ctx context.Context, args []string, stdout, stderr io.Writer, 
 		return err
 	}
 	defer func() { b.stop(*bf.keep, stderr) }()
-	c, err := createBenchCommunity(ctx, b.app)
+	c, err := b.App.CreateCommunity(ctx, community.Community{Name: "bench", Title: "Bench"})
 	if err != nil {
 		return err
 	}
-	s := newSoak(fleet, b.app.local.CommunityIRI(c.Name), b.app.local.SharedInbox(), *actors, perHost, *failing, *seed)
-	g0, f0 := settledCounts(b.app)
+	s := newSoak(fleet, b.App.Local.CommunityIRI(c.Name), b.App.Local.SharedInbox(), *actors, perHost, *failing, *seed)
+	s.processed = func(ctx context.Context) error {
+		return waitFor(ctx, 30*time.Second, func() (bool, error) {
+			due, _, err := b.App.DB.Busy(ctx, time.Now())
+			return due == 0, err
+		})
+	}
+	g0, f0 := settledCounts(b.App)
 	fmt.Fprintf(stdout, "start: %d goroutines, %d open files\n", g0, f0)
 
 	// Act.
@@ -108,7 +114,7 @@ func cmdBenchSoak(ctx context.Context, args []string, stdout, stderr io.Writer, 
 	for _, h := range s.failing {
 		fleet.SetFailing(h, false)
 	}
-	if err := waitFor(ctx, *settle, func() (bool, error) { return inboxDone(ctx, b.app) }); err != nil {
+	if err := waitFor(ctx, *settle, func() (bool, error) { return inboxDone(ctx, b.App) }); err != nil {
 		return fmt.Errorf("bench soak: inbox not processed: %w", err)
 	}
 	retried, err := restartDue(ctx, b, stderr)
@@ -116,21 +122,21 @@ func cmdBenchSoak(ctx context.Context, args []string, stdout, stderr io.Writer, 
 		return err
 	}
 	if err := waitFor(ctx, *settle, func() (bool, error) {
-		n, err := b.app.db.QueueDepth(ctx)
+		n, err := b.App.DB.QueueDepth(ctx)
 		return n == 0, err
 	}); err != nil {
-		n, _ := b.app.db.QueueDepth(ctx)
+		n, _ := b.App.DB.QueueDepth(ctx)
 		return fmt.Errorf("bench soak: %d deliveries still queued after %v: %w", n, *settle, err)
 	}
 	fmt.Fprintf(stdout, "settled in %v (%d retries brought forward)\n", time.Since(settleStart).Round(time.Millisecond), retried)
 
 	// Check.
-	stateErrs, err := s.checkState(ctx, b.app, c)
+	stateErrs, err := s.checkState(ctx, b.App, c)
 	if err != nil {
 		return err
 	}
-	rc := s.checkReceived(ctx, b.app, c)
-	g1, f1 := settledCounts(b.app)
+	rc := s.checkReceived(ctx, b.App, c)
+	g1, f1 := settledCounts(b.App)
 	fmt.Fprintf(stdout, "end: %d goroutines, %d open files\n", g1, f1)
 	var problems []string
 	problems = append(problems, stateErrs...)
@@ -183,6 +189,9 @@ type soak struct {
 	follows map[string]int // follow id -> host, each expecting one Accept
 	sent    int
 	n       map[string]int
+	// processed waits until the inbox has processed what it recorded and
+	// is due (a failed activity waiting for its retry is not waited for).
+	processed func(context.Context) error
 }
 
 type soakActor struct {
@@ -284,6 +293,11 @@ func (s *soak) send(ctx context.Context, a int, kind string, doc map[string]any)
 	if code != http.StatusAccepted {
 		return fmt.Errorf("bench soak: %s by %s: status %d", kind, act.iri, code)
 	}
+	if s.processed != nil {
+		if err := s.processed(ctx); err != nil {
+			return fmt.Errorf("bench soak: %s by %s not processed: %w", kind, act.iri, err)
+		}
+	}
 	s.sent++
 	s.n[kind]++
 	return nil
@@ -381,12 +395,12 @@ func (s *soak) nWithdrawn() (n int) {
 
 // checkState compares what Agora stored with the model: members, posts
 // with their decisions, content and deletion, and their Announces.
-func (s *soak) checkState(ctx context.Context, a *app, c community.Community) ([]string, error) {
+func (s *soak) checkState(ctx context.Context, a *agora.App, c community.Community) ([]string, error) {
 	var errs []string
 	stored := map[string]bool{}
 	after := ""
 	for {
-		ms, err := a.svc.Members(ctx, c, community.Joined, after, 500)
+		ms, err := a.Svc.Members(ctx, c, community.Joined, after, 500)
 		if err != nil {
 			return nil, err
 		}
@@ -404,7 +418,7 @@ func (s *soak) checkState(ctx context.Context, a *app, c community.Community) ([
 		}
 	}
 	for _, p := range s.posts {
-		sp, err := a.db.PostByObject(ctx, c.ID, p.id)
+		sp, err := a.DB.PostByObject(ctx, c.ID, p.id)
 		if err != nil {
 			errs = append(errs, fmt.Sprintf("post %s: %v", p.id, err))
 			continue
@@ -418,7 +432,7 @@ func (s *soak) checkState(ctx context.Context, a *app, c community.Community) ([
 		if !p.deleted && !strings.Contains(sp.Content, strings.TrimSuffix(strings.TrimPrefix(p.content, "<p>"), "</p>")) {
 			errs = append(errs, fmt.Sprintf("post %s: content %q, want %q", p.id, sp.Content, p.content))
 		}
-		refs, err := a.db.Announces(ctx, sp.ID)
+		refs, err := a.DB.Announces(ctx, sp.ID)
 		if err != nil {
 			return nil, err
 		}
@@ -457,7 +471,7 @@ type soakReceived struct {
 // Follow, an Announce per post decided while the host had a member, an
 // Undo of that Announce per such post deleted while it had one; nothing
 // else, and each exactly once.
-func (s *soak) checkReceived(ctx context.Context, a *app, c community.Community) soakReceived {
+func (s *soak) checkReceived(ctx context.Context, a *agora.App, c community.Community) soakReceived {
 	var rc soakReceived
 	problem := func(f string, args ...any) {
 		rc.problems = append(rc.problems, fmt.Sprintf(f, args...))
@@ -476,11 +490,11 @@ func (s *soak) checkReceived(ctx context.Context, a *app, c community.Community)
 		if len(p.delHosts) == 0 {
 			continue
 		}
-		sp, err := a.db.PostByObject(ctx, c.ID, p.id)
+		sp, err := a.DB.PostByObject(ctx, c.ID, p.id)
 		if err != nil {
 			continue // reported by checkState
 		}
-		refs, _ := a.db.Announces(ctx, sp.ID)
+		refs, _ := a.DB.Announces(ctx, sp.ID)
 		for _, r := range refs {
 			if r.Dialect == federation.Microblog {
 				for h := range p.delHosts {
@@ -529,8 +543,8 @@ func (s *soak) checkReceived(ctx context.Context, a *app, c community.Community)
 }
 
 // inboxDone tells whether the inbox has processed all it recorded.
-func inboxDone(ctx context.Context, a *app) (bool, error) {
-	n, err := a.db.UnprocessedCount(ctx)
+func inboxDone(ctx context.Context, a *agora.App) (bool, error) {
+	n, err := a.DB.UnprocessedCount(ctx)
 	return n == 0, err
 }
 
@@ -539,17 +553,17 @@ func inboxDone(ctx context.Context, a *app) (bool, error) {
 // starts it again on the same data dir and address. It returns how many
 // deliveries it brought forward.
 func restartDue(ctx context.Context, b *benchServer, stderr io.Writer) (int, error) {
-	cfg := b.app.cfg
+	cfg := b.App.Cfg
 	b.Stop()
-	a, err := openApp(ctx, cfg, newLogger(cfg, stderr), nil, false)
+	a, err := agora.Open(ctx, cfg, agora.NewLogger(cfg, stderr), nil, false)
 	if err != nil {
 		return 0, err
 	}
 	now := time.Now()
-	ds, err := a.db.ClaimDue(ctx, now.Add(365*24*time.Hour), 1<<30, 1<<30, 0)
+	ds, err := a.DB.ClaimDue(ctx, now.Add(365*24*time.Hour), 1<<30, 1<<30, 0)
 	for _, d := range ds {
 		if err == nil {
-			err = a.db.RetryDelivery(ctx, d.ID, d.Attempts, now, d.LastError)
+			err = a.DB.RetryDelivery(ctx, d.ID, d.Attempts, now, d.LastError)
 		}
 	}
 	a.Close()
@@ -560,12 +574,12 @@ func restartDue(ctx context.Context, b *benchServer, stderr io.Writer) (int, err
 	if err != nil {
 		return 0, err
 	}
-	srv, err := startServer(ctx, cfg, newLogger(cfg, stderr), ln)
+	srv, err := agora.Start(ctx, cfg, agora.NewLogger(cfg, stderr), ln)
 	if err != nil {
 		ln.Close()
 		return 0, err
 	}
-	b.server = srv
+	b.Server = srv
 	return len(ds), nil
 }
 
@@ -592,10 +606,10 @@ func waitFor(ctx context.Context, d time.Duration, cond func() (bool, error)) er
 // connections are closed (a pool of idle connections is not a leak),
 // taking the least of a few readings a moment apart, as connections and
 // their goroutines take a moment to go.
-func settledCounts(a *app) (goroutines, files int) {
+func settledCounts(a *agora.App) (goroutines, files int) {
 	goroutines, files = 1<<30, 1<<30
 	for range 10 {
-		a.client.CloseIdleConnections()
+		a.Client.CloseIdleConnections()
 		goroutines = min(goroutines, runtime.NumGoroutine())
 		if fds, err := os.ReadDir("/proc/self/fd"); err == nil {
 			files = min(files, len(fds))

@@ -11,13 +11,13 @@ import (
 	"github.com/agorafed/agora/storage/postgres/pgtest"
 )
 
-// runBench runs an agora bench command, small and in one process, and
+// runBench runs an agora-bench command, small and in one process, and
 // returns its last line decoded.
 func runBench(t *testing.T, args ...string) (map[string]any, string) {
 	t.Helper()
 	var out, errOut bytes.Buffer
 	env := func(k string) string { return "" }
-	if err := run(context.Background(), append([]string{"bench"}, args...), &out, &errOut, env); err != nil {
+	if err := run(context.Background(), args, &out, &errOut, env); err != nil {
 		t.Fatalf("bench %v: %v\n%s\n%s", args, err, out.String(), errOut.String())
 	}
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
@@ -72,14 +72,14 @@ func TestBenchIngest(t *testing.T) {
 
 func TestBenchUsage(t *testing.T) {
 	for _, args := range [][]string{
-		{"bench"},
-		{"bench", "nope"},
-		{"bench", "fanout", "--hosts", "10", "--followers", "5"},
-		{"bench", "ingest", "--rates", "100,x"},
-		{"bench", "ingest", "extra"},
-		{"bench", "ingest", "--nodes", "2"}, // nodes share a PostgreSQL database
-		{"bench", "fanout", "--database", "mysql://db.example/agora"},
-		{"bench", "soak", "--nodes", "0"},
+		{},
+		{"nope"},
+		{"fanout", "--hosts", "10", "--followers", "5"},
+		{"ingest", "--rates", "100,x"},
+		{"ingest", "extra"},
+		{"ingest", "--nodes", "2"}, // nodes share a PostgreSQL database
+		{"fanout", "--database", "mysql://db.example/agora"},
+		{"soak", "--nodes", "0"},
 	} {
 		var out, errOut bytes.Buffer
 		err := run(context.Background(), args, &out, &errOut, func(string) string { return "" })
@@ -109,3 +109,7 @@ func TestBenchOnPostgres(t *testing.T) {
 		t.Errorf("ingest figures %v, want every accepted activity recorded\n%s", fig, out)
 	}
 }
+
+// TestMain stops the PostgreSQL cluster TestBenchOnPostgres started
+// (pgtest).
+func TestMain(m *testing.M) { pgtest.Main(m) }

@@ -23,7 +23,7 @@ import (
 )
 
 // The remote side of a benchmark (the fleet of member servers and the
-// load generator) runs in a child process, `agora bench remote`, so that
+// load generator) runs in a child process, `agora-bench remote`, so that
 // getrusage in the benchmark process counts Agora's CPU alone. The two
 // talk in JSON lines over the child's stdin and stdout: one request, one
 // answer. The child stops when its stdin closes.
@@ -77,7 +77,7 @@ type loadResult struct {
 	Lag      time.Duration `json:"lag,omitzero"` // how late the generator sent its last request
 }
 
-// cmdBenchRemote is `agora bench remote`: the child's side.
+// cmdBenchRemote is `agora-bench remote`: the child's side.
 func cmdBenchRemote(ctx context.Context, stdin io.Reader, stdout io.Writer) error {
 	r := &remoteSide{}
 	defer r.close()
@@ -308,7 +308,7 @@ type remote struct {
 	stop func() error
 }
 
-// startRemote starts `agora bench remote` as a child process, or, with
+// startRemote starts `agora-bench remote` as a child process, or, with
 // inproc (tests: the test binary is not agora), in this process.
 func startRemote(ctx context.Context, inproc bool, stderr io.Writer) (*remote, error) {
 	if inproc {
@@ -326,7 +326,7 @@ func startRemote(ctx context.Context, inproc bool, stderr io.Writer) (*remote, e
 	if err != nil {
 		return nil, fmt.Errorf("bench: %w", err)
 	}
-	cmd := exec.CommandContext(ctx, exe, "bench", "remote")
+	cmd := exec.CommandContext(ctx, exe, "remote")
 	cmd.Stderr = stderr
 	in, err := cmd.StdinPipe()
 	if err != nil {

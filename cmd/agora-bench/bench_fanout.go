@@ -13,12 +13,14 @@ import (
 	"slices"
 	"time"
 
+	"github.com/agorafed/agora/cmd/internal/agora"
+	"github.com/agorafed/agora/cmd/internal/seed"
 	"github.com/agorafed/agora/community"
 	"github.com/agorafed/agora/federation"
 	"github.com/agorafed/agora/federation/fedtest"
 )
 
-// cmdBenchFanout is `agora bench fanout`: one post by a member, boosted to
+// cmdBenchFanout is `agora-bench fanout`: one post by a member, boosted to
 // every member's server; how long until the last live one has it, and
 // Agora's CPU per delivery against the floor (sign + POST alone).
 func cmdBenchFanout(ctx context.Context, args []string, stdout, stderr io.Writer, env func(string) string) error {
@@ -31,21 +33,17 @@ func cmdBenchFanout(ctx context.Context, args []string, stdout, stderr io.Writer
 	flaky := fs.Float64("flaky", 0.01, "fraction of servers that answer 503 once")
 	timeout := fs.Duration("timeout", 90*time.Second, "give up waiting for deliveries after this long")
 	floorN := fs.Int("floor-n", 300, "sign+POSTs to measure the floor")
-	pos, err := parseFlags(fs, args)
-	if err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if err := bf.check(); err != nil {
 		return err
 	}
-	if len(pos) > 0 {
-		return usageError{fmt.Sprintf("bench fanout: unexpected argument %q", pos[0])}
-	}
 	if *hosts < 1 || *followers < *hosts {
-		return usageError{"bench fanout: need --hosts >= 1 and --followers >= --hosts"}
+		return usageError{"fanout: need --hosts >= 1 and --followers >= --hosts"}
 	}
 	if !*bf.inproc {
-		if err := needFiles(2**hosts + 256); err != nil {
+		if err := fedtest.NeedFiles(2**hosts + 256); err != nil {
 			return err
 		}
 	}
@@ -72,13 +70,13 @@ func cmdBenchFanout(ctx context.Context, args []string, stdout, stderr io.Writer
 		return err
 	}
 	defer b.stop(*bf.keep, stderr)
-	a := b.app
-	c, err := createBenchCommunity(ctx, a)
+	a := b.App
+	c, err := a.CreateCommunity(ctx, community.Community{Name: "bench", Title: "Bench"})
 	if err != nil {
 		return err
 	}
 	setup := time.Now()
-	if err := seedMembers(ctx, a, c, fleet, perHost, *followers); err != nil {
+	if err := seed.Members(ctx, a, c, fleet, perHost, *followers); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "setup: %d members seeded in %v\n", *followers, time.Since(setup).Round(time.Millisecond))
@@ -89,7 +87,7 @@ func cmdBenchFanout(ctx context.Context, args []string, stdout, stderr io.Writer
 		poster++
 	}
 	actor := fleet[poster].URL + "/users/u0"
-	group := a.local.CommunityIRI(c.Name)
+	group := a.Local.CommunityIRI(c.Name)
 	noteID := actor + "/statuses/1"
 	body, _ := json.Marshal(map[string]any{
 		"@context": "https://www.w3.org/ns/activitystreams",
@@ -113,7 +111,7 @@ func cmdBenchFanout(ctx context.Context, args []string, stdout, stderr io.Writer
 	}
 	remCPU0 := rc.CPU
 	cpu0 := cpuTime()
-	resp, err = rem.call(remoteReq{Op: "post", URL: a.local.SharedInbox(), Host: poster, User: 0, Body: body})
+	resp, err = rem.call(remoteReq{Op: "post", URL: a.Local.SharedInbox(), Host: poster, User: 0, Body: body})
 	if err != nil {
 		return err
 	}
@@ -222,42 +220,13 @@ func countFlaky(hs []fedtest.FleetHost) (n int) {
 	return n
 }
 
-// seedMembers records the fleet's actors as members of c, as handling
-// their Follows would have left them: actor cached, member, host software
-// known (from NodeInfo at follow time).
-func seedMembers(ctx context.Context, a *app, c community.Community, fleet []fedtest.FleetHost, perHost, followers int) error {
-	now := time.Now().UTC()
-	for _, h := range fleet {
-		if err := a.db.SetHostSoftware(ctx, h.Host, "mastodon", now); err != nil {
-			return err
-		}
-	}
-	for n := range followers {
-		h, u := fleet[n%len(fleet)], n/len(fleet)
-		if u >= perHost {
-			return errors.New("bench: more followers than actors")
-		}
-		iri := fmt.Sprintf("%s/users/u%d", h.URL, u)
-		if err := a.db.PutRemoteActor(ctx, federation.RemoteActor{ID: iri, Type: "Person",
-			PreferredUsername: fmt.Sprintf("u%d", u), Inbox: iri + "/inbox", SharedInbox: h.SharedInbox(),
-			Followers: iri + "/followers", FetchedAt: now}); err != nil {
-			return err
-		}
-		if err := a.db.SaveMember(ctx, community.Member{CommunityID: c.ID, Actor: iri, State: community.Joined,
-			FollowID: iri + "/follows/1", CreatedAt: now, UpdatedAt: now}); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // announceBody is the microblog Announce Agora sent for the post.
-func announceBody(ctx context.Context, a *app, c community.Community, noteID string) ([]byte, error) {
-	p, err := a.db.PostByObject(ctx, c.ID, noteID)
+func announceBody(ctx context.Context, a *agora.App, c community.Community, noteID string) ([]byte, error) {
+	p, err := a.DB.PostByObject(ctx, c.ID, noteID)
 	if err != nil {
 		return nil, fmt.Errorf("bench: the post: %w", err)
 	}
-	refs, err := a.db.Announces(ctx, p.ID)
+	refs, err := a.DB.Announces(ctx, p.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -272,8 +241,8 @@ func announceBody(ctx context.Context, a *app, c community.Community, noteID str
 // sendFloor measures the CPU of one sign + POST, done n times one after
 // the other on a keep-alive connection, with Agora's own key, client and
 // signing code, to a sink that answers at once: the median of three rounds.
-func sendFloor(ctx context.Context, a *app, c community.Community, url string, body []byte, n int) (time.Duration, error) {
-	key, err := a.local.SigningKey(ctx, federation.CommunityKeyOwner(c.Name))
+func sendFloor(ctx context.Context, a *agora.App, c community.Community, url string, body []byte, n int) (time.Duration, error) {
+	key, err := a.Local.SigningKey(ctx, federation.CommunityKeyOwner(c.Name))
 	if err != nil {
 		return 0, err
 	}
@@ -287,7 +256,7 @@ func sendFloor(ctx context.Context, a *app, c community.Community, url string, b
 		if err := federation.SignRequest(req, key, body, time.Now()); err != nil {
 			return err
 		}
-		resp, err := a.client.Do(req)
+		resp, err := a.Client.Do(req)
 		if err != nil {
 			return err
 		}

@@ -8,7 +8,7 @@ import (
 	"testing"
 )
 
-// TestSoak runs `agora bench soak` for a few seconds: the stored state and
+// TestSoak runs `agora-bench soak` for a few seconds: the stored state and
 // what every host received must agree exactly, with no growth in
 // goroutines or open files.
 func TestSoak(t *testing.T) {
@@ -16,7 +16,7 @@ func TestSoak(t *testing.T) {
 		t.Skip("a 10 s soak; skipped with -short")
 	}
 	var out, errOut bytes.Buffer
-	err := run(context.Background(), []string{"bench", "soak", "--duration", "8s", "--settle", "30s"}, &out, &errOut,
+	err := run(context.Background(), []string{"soak", "--duration", "8s", "--settle", "30s"}, &out, &errOut,
 		func(string) string { return "" })
 	t.Log(out.String())
 	if errOut.Len() > 0 {

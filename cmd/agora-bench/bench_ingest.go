@@ -19,12 +19,14 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/agorafed/agora/cmd/internal/agora"
+	"github.com/agorafed/agora/community"
 	"github.com/agorafed/agora/federation"
 	"github.com/agorafed/agora/federation/fedtest"
 	"github.com/agorafed/agora/storage/sqlite"
 )
 
-// cmdBenchIngest is `agora bench ingest`: distinct signed Create{Note} from
+// cmdBenchIngest is `agora-bench ingest`: distinct signed Create{Note} from
 // cached actors, sent open loop at rising rates, to find the highest rate
 // the inbox sustains with p99 under a bound and no errors.
 func cmdBenchIngest(ctx context.Context, args []string, stdout, stderr io.Writer, env func(string) string) error {
@@ -39,21 +41,17 @@ func cmdBenchIngest(ctx context.Context, args []string, stdout, stderr io.Writer
 	timeout := fs.Duration("timeout", 5*time.Minute, "stop after this long")
 	procN := fs.Int("process-n", 6000, "recorded activities for the processing-alone measure (0: none)")
 	procList := fs.String("process-procs", "1,2", "GOMAXPROCS values for the processing-alone measure")
-	pos, err := parseFlags(fs, args)
-	if err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if err := bf.check(); err != nil {
 		return err
 	}
-	if len(pos) > 0 {
-		return usageError{fmt.Sprintf("bench ingest: unexpected argument %q", pos[0])}
-	}
 	var procs []int
 	for _, s := range strings.Split(*procList, ",") {
 		p, err := strconv.Atoi(strings.TrimSpace(s))
 		if err != nil || p < 1 {
-			return usageError{fmt.Sprintf("bench ingest: bad --process-procs %q", s)}
+			return usageError{fmt.Sprintf("ingest: bad --process-procs %q", s)}
 		}
 		procs = append(procs, p)
 	}
@@ -61,12 +59,12 @@ func cmdBenchIngest(ctx context.Context, args []string, stdout, stderr io.Writer
 	for _, s := range strings.Split(*rateList, ",") {
 		r, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
 		if err != nil || r <= 0 {
-			return usageError{fmt.Sprintf("bench ingest: bad rate %q", s)}
+			return usageError{fmt.Sprintf("ingest: bad rate %q", s)}
 		}
 		rates = append(rates, r)
 	}
 	if *actors < 1 || *step <= 0 {
-		return usageError{"bench ingest: need --actors >= 1 and --step > 0"}
+		return usageError{"ingest: need --actors >= 1 and --step > 0"}
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
@@ -89,12 +87,12 @@ func cmdBenchIngest(ctx context.Context, args []string, stdout, stderr io.Writer
 		return err
 	}
 	defer b.stop(*bf.keep, stderr)
-	a := b.app
-	c, err := createBenchCommunity(ctx, a)
+	a := b.App
+	c, err := a.CreateCommunity(ctx, community.Community{Name: "bench", Title: "Bench"})
 	if err != nil {
 		return err
 	}
-	group := a.local.CommunityIRI(c.Name)
+	group := a.Local.CommunityIRI(c.Name)
 
 	// Cache every actor and key, as earlier traffic would have.
 	setup := time.Now()
@@ -141,7 +139,7 @@ func cmdBenchIngest(ctx context.Context, args []string, stdout, stderr io.Writer
 			return err
 		}
 		n := int(rate * step.Seconds())
-		if _, err := rem.call(remoteReq{Op: "prepare", URL: a.local.SharedInbox(), N: n, Community: group}); err != nil {
+		if _, err := rem.call(remoteReq{Op: "prepare", URL: a.Local.SharedInbox(), N: n, Community: group}); err != nil {
 			return err
 		}
 		rc0, err := rem.call(remoteReq{Op: "cpu"})
@@ -158,7 +156,7 @@ func cmdBenchIngest(ctx context.Context, args []string, stdout, stderr io.Writer
 		if err != nil {
 			return err
 		}
-		backlog, err := a.db.UnprocessedCount(ctx)
+		backlog, err := a.DB.UnprocessedCount(ctx)
 		if err != nil {
 			return err
 		}
@@ -193,7 +191,7 @@ func cmdBenchIngest(ctx context.Context, args []string, stdout, stderr io.Writer
 		best = &steps[len(steps)-1]
 	}
 	// Every 202 means recorded: count what the database holds.
-	recorded, err := a.db.InboxCount(ctx)
+	recorded, err := a.DB.InboxCount(ctx)
 	if err != nil {
 		return err
 	}
@@ -248,11 +246,11 @@ func cmdBenchIngest(ctx context.Context, args []string, stdout, stderr io.Writer
 	fmt.Fprintf(stdout, "recorded %d of %d accepted (lost %d), peak RSS %.1f MB\n", recorded, accepted, lost, peakRSSMB())
 	// Each activity the processor parses again costs a go-fed parse, the
 	// largest part of receiving one.
-	handed, again := a.metrics.ParseSources()
+	handed, again := a.Metrics.ParseSources()
 	fmt.Fprintf(stdout, "processed %.0f: %.0f with the inbox's parse, %.0f parsed again\n", handed+again, handed, again)
 	fig["parsed_again"] = again
 	if *procN > 0 {
-		procRates, err := benchProcessing(ctx, a.cfg, fleet, perHost, *procN, procs, stderr)
+		procRates, err := benchProcessing(ctx, a.Cfg, fleet, perHost, *procN, procs, stderr)
 		if err != nil {
 			return err
 		}
@@ -277,7 +275,7 @@ func cmdBenchIngest(ctx context.Context, args []string, stdout, stderr io.Writer
 // (its default size) at each GOMAXPROCS in procs, each on a new instance
 // in its own data dir, with the fleet's actors cached first as in the
 // run. It returns activities processed per second, by GOMAXPROCS.
-func benchProcessing(ctx context.Context, cfg Config, fleet []fedtest.FleetHost, perHost, n int, procs []int, stderr io.Writer) (map[int]float64, error) {
+func benchProcessing(ctx context.Context, cfg agora.Config, fleet []fedtest.FleetHost, perHost, n int, procs []int, stderr io.Writer) (map[int]float64, error) {
 	rates := map[int]float64{}
 	prev := runtime.GOMAXPROCS(0)
 	defer runtime.GOMAXPROCS(prev)
@@ -298,19 +296,19 @@ func benchProcessing(ctx context.Context, cfg Config, fleet []fedtest.FleetHost,
 				defer s.drop()
 				cfg.Database = s.url
 			}
-			a, err := openApp(ctx, cfg, newLogger(cfg, stderr), nil, false)
+			a, err := agora.Open(ctx, cfg, agora.NewLogger(cfg, stderr), nil, false)
 			if err != nil {
 				return 0, err
 			}
 			defer a.Close()
-			c, err := createBenchCommunity(ctx, a)
+			c, err := a.CreateCommunity(ctx, community.Community{Name: "bench", Title: "Bench"})
 			if err != nil {
 				return 0, err
 			}
 			if err := cacheActors(ctx, a, fleet, perHost); err != nil {
 				return 0, err
 			}
-			group := a.local.CommunityIRI(c.Name)
+			group := a.Local.CommunityIRI(c.Name)
 			var next atomic.Int64
 			var wg sync.WaitGroup
 			errs := make(chan error, 64)
@@ -320,7 +318,7 @@ func benchProcessing(ctx context.Context, cfg Config, fleet []fedtest.FleetHost,
 						h, u := i%len(fleet), (i/len(fleet))%perHost
 						actor := fmt.Sprintf("%s/users/u%d", fleet[h].URL, u)
 						note := fmt.Sprintf("%s/statuses/process-%d", actor, i)
-						if _, err := a.db.RecordInbox(ctx, federation.InboxItem{ActivityID: note + "/activity", Type: "Create",
+						if _, err := a.DB.RecordInbox(ctx, federation.InboxItem{ActivityID: note + "/activity", Type: "Create",
 							Actor: actor, Body: benchCreate(actor, note, group), ReceivedAt: time.Now().UTC()}); err != nil {
 							select {
 							case errs <- err:
@@ -338,12 +336,12 @@ func benchProcessing(ctx context.Context, cfg Config, fleet []fedtest.FleetHost,
 			default:
 			}
 			runtime.GOMAXPROCS(p)
-			in := a.newInbox(nil) // its pool sized for p
+			in := a.NewInbox(nil) // its pool sized for p
 			start := time.Now()
 			in.ProcessPending(ctx)
 			took := time.Since(start)
 			runtime.GOMAXPROCS(prev)
-			if left, err := a.db.UnprocessedCount(ctx); err != nil || left > 0 {
+			if left, err := a.DB.UnprocessedCount(ctx); err != nil || left > 0 {
 				return 0, fmt.Errorf("bench: processing at GOMAXPROCS=%d left %d (%v)", p, left, err)
 			}
 			return float64(n) / took.Seconds(), nil
@@ -359,7 +357,7 @@ func benchProcessing(ctx context.Context, cfg Config, fleet []fedtest.FleetHost,
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 // cacheActors fetches every actor and key once, through Agora's caches.
-func cacheActors(ctx context.Context, a *app, fleet []fedtest.FleetHost, perHost int) error {
+func cacheActors(ctx context.Context, a *agora.App, fleet []fedtest.FleetHost, perHost int) error {
 	var wg sync.WaitGroup
 	errs := make(chan error, len(fleet))
 	for _, h := range fleet {
@@ -368,11 +366,11 @@ func cacheActors(ctx context.Context, a *app, fleet []fedtest.FleetHost, perHost
 			defer wg.Done()
 			for u := range perHost {
 				iri := fmt.Sprintf("%s/users/u%d", h.URL, u)
-				if _, err := a.actors.Get(ctx, iri, false); err != nil {
+				if _, err := a.Actors.Get(ctx, iri, false); err != nil {
 					errs <- err
 					return
 				}
-				if _, err := a.keys.PublicKey(ctx, iri+"#main-key", false); err != nil {
+				if _, err := a.Keys.PublicKey(ctx, iri+"#main-key", false); err != nil {
 					errs <- err
 					return
 				}
@@ -385,7 +383,7 @@ func cacheActors(ctx context.Context, a *app, fleet []fedtest.FleetHost, perHost
 }
 
 // drained waits until the inbox has processed everything recorded.
-func drained(ctx context.Context, a *app, limit time.Duration) error {
+func drained(ctx context.Context, a *agora.App, limit time.Duration) error {
 	if err := waitFor(ctx, limit, func() (bool, error) { return inboxDone(ctx, a) }); err != nil {
 		return fmt.Errorf("bench: the inbox did not catch up: %w", err)
 	}
@@ -401,7 +399,7 @@ type ingestFloorServer struct {
 	url string
 }
 
-func startIngestFloor(ctx context.Context, a *app, dir string) (*ingestFloorServer, error) {
+func startIngestFloor(ctx context.Context, a *agora.App, dir string) (*ingestFloorServer, error) {
 	db, err := sqlite.Open(ctx, filepath.Join(dir, "floor.db"))
 	if err != nil {
 		return nil, err
@@ -422,7 +420,7 @@ func startIngestFloor(ctx context.Context, a *app, dir string) (*ingestFloorServ
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
-		if _, err := sig.Verify(r.Context(), a.keys); err != nil {
+		if _, err := sig.Verify(r.Context(), a.Keys); err != nil {
 			http.Error(w, err.Error(), http.StatusUnauthorized)
 			return
 		}

@@ -19,17 +19,16 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/agorafed/agora/community"
-	"github.com/agorafed/agora/federation"
+	"github.com/agorafed/agora/cmd/internal/agora"
 	"github.com/jackc/pgx/v5"
 )
 
 const benchUsage = `Usage:
-  agora bench fanout [--hosts 2000] [--followers 10000] [--latency 200ms]
+  agora-bench fanout [--hosts 2000] [--followers 10000] [--latency 200ms]
                      [--dead 0.01] [--flaky 0.01] [--timeout 90s]
-  agora bench ingest [--actors 1000] [--rates 500,1000,...] [--step 2s]
+  agora-bench ingest [--actors 1000] [--rates 500,1000,...] [--step 2s]
                      [--p99 250ms] [--timeout 5m]
-  agora bench soak   [--actors 200] [--hosts 40] [--duration 60s] [--rate 20]
+  agora-bench soak   [--actors 200] [--hosts 40] [--duration 60s] [--rate 20]
                      [--failing 0.05] [--settle 60s]
 
 Both run Agora as 'agora serve' wires it, on a temporary data dir and a
@@ -40,11 +39,11 @@ They print a summary, then one JSON object with every figure as the last
 line. See BENCHMARKS.md.
 `
 
-// cmdBench runs `agora bench ...`.
+// cmdBench runs `agora-bench ...`.
 func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer, env func(string) string) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, benchUsage)
-		return usageError{"bench: fanout or ingest?"}
+		return usageError{"fanout, ingest or soak?"}
 	}
 	switch args[0] {
 	case "fanout":
@@ -60,7 +59,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 		return nil
 	}
 	fmt.Fprint(stderr, benchUsage)
-	return usageError{fmt.Sprintf("bench: unknown benchmark %q", args[0])}
+	return usageError{fmt.Sprintf("unknown benchmark %q", args[0])}
 }
 
 // benchFlags are the flags both benchmarks take.
@@ -76,7 +75,7 @@ type benchFlags struct {
 
 func addBenchFlags(fs *flag.FlagSet, env func(string) string) benchFlags {
 	return benchFlags{
-		config:   configFlag(fs, env),
+		config:   fs.String("config", env("AGORA_CONFIG"), "config file (TOML); AGORA_* variables apply too"),
 		logLevel: fs.String("log-level", "warn", "Agora's log level during the run (logs go to stderr)"),
 		inproc:   fs.Bool("inproc", false, "run the remote side in this process (tests; CPU figures then include it)"),
 		keep:     fs.Bool("keep", false, "keep the temporary data dir"),
@@ -119,9 +118,9 @@ func (bf benchFlags) startProfile() (stop func(), err error) {
 // one PostgreSQL database behind a round-robin proxy. The embedded server
 // is the first node (the others share its database).
 type benchServer struct {
-	*server
+	*agora.Server
 	dir    string
-	others []*server
+	others []*agora.Server
 	proxy  *http.Server
 	schema *benchSchema
 }
@@ -132,7 +131,7 @@ type benchServer struct {
 // benchmark's, and private addresses are allowed (the fleet is on
 // 127.0.0.1).
 func startBenchServer(ctx context.Context, bf benchFlags, env func(string) string, stderr io.Writer) (*benchServer, error) {
-	cfg, err := loadConfig(*bf.config, env)
+	cfg, err := agora.LoadConfig(*bf.config, env)
 	if err != nil {
 		return nil, err
 	}
@@ -182,7 +181,7 @@ func startBenchServer(ctx context.Context, bf benchFlags, env func(string) strin
 	cfg.LogLevel = *bf.logLevel
 	// Deliveries to dead hosts wait for their timeout; at the end of a run
 	// they need not.
-	cfg.Delivery.ShutdownTimeout = Duration{time.Second}
+	cfg.Delivery.ShutdownTimeout = agora.Duration{Duration: time.Second}
 	// The whole fleet sends from 127.0.0.1: per-address and per-actor rate
 	// limits would measure themselves. inbox.max_concurrent stays.
 	cfg.Inbox.RatePerIP, cfg.Inbox.RatePerActor = 0, 0
@@ -190,16 +189,16 @@ func startBenchServer(ctx context.Context, bf benchFlags, env func(string) strin
 		c := cfg
 		c.Listen = ln.Addr().String()
 		c.Node = fmt.Sprintf("bench-%d", i)
-		if err := c.validate(); err != nil {
+		if err := c.Validate(); err != nil {
 			return fail(err)
 		}
-		srv, err := startServer(ctx, c, newLogger(c, stderr).With("node", c.Node), ln)
+		srv, err := agora.Start(ctx, c, agora.NewLogger(c, stderr).With("node", c.Node), ln)
 		if err != nil {
 			ln.Close()
 			return fail(err)
 		}
 		if i == 0 {
-			b.server = srv
+			b.Server = srv
 		} else {
 			b.others = append(b.others, srv)
 		}
@@ -263,7 +262,7 @@ func (b *benchServer) stop(keep bool, stderr io.Writer) {
 	for _, o := range b.others {
 		o.Stop()
 	}
-	if b.server != nil {
+	if b.Server != nil {
 		b.Stop()
 	}
 	if keep {
@@ -277,16 +276,6 @@ func (b *benchServer) stop(keep bool, stderr io.Writer) {
 	if b.schema != nil {
 		b.schema.drop()
 	}
-}
-
-// createBenchCommunity makes the community the benchmark posts to.
-func createBenchCommunity(ctx context.Context, a *app) (community.Community, error) {
-	c, err := a.svc.Create(ctx, community.Community{Name: "bench", Title: "Bench"})
-	if err != nil {
-		return c, err
-	}
-	_, err = a.local.PrivateKey(ctx, federation.CommunityKeyOwner(c.Name))
-	return c, err
 }
 
 // cpuTime is the CPU this process used so far, user and system
@@ -310,25 +299,6 @@ func peakRSSMB() float64 {
 
 // cores is how many CPUs Agora may use at once.
 func cores() int { return runtime.GOMAXPROCS(0) }
-
-// needFiles checks that the soft limit on open files allows n (Go raises
-// it to the hard limit at start); the fleet needs a listener and a
-// connection per host.
-func needFiles(n int) error {
-	var lim syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		return nil
-	}
-	if lim.Cur < uint64(n) && lim.Max > lim.Cur {
-		lim.Cur = min(lim.Max, uint64(n))
-		syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim)
-		syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim)
-	}
-	if lim.Cur < uint64(n) {
-		return fmt.Errorf("bench: needs %d open files, the limit is %d (ulimit -n)", n, lim.Cur)
-	}
-	return nil
-}
 
 // printJSON writes the figures as one line of JSON.
 func printJSON(w io.Writer, v any) {

@@ -1,4 +1,4 @@
-package main
+package agora
 
 import (
 	"errors"
@@ -47,20 +47,20 @@ type Config struct {
 	Inbox          InboxConfig    `toml:"inbox"`
 	Metrics        MetricsConfig  `toml:"metrics"`
 
-	timeouts serverTimeouts // not in the file: tests shorten them
-	// processRetries, when set, replaces the waits before new attempts at
+	Timeouts Timeouts // not in the file: tests shorten them
+	// ProcessRetries, when set, replaces the waits before new attempts at
 	// an inbox activity that failed (not in the file: tests shorten them).
-	processRetries []time.Duration
-	// fetchLimits, when set, replaces the Fetcher's default limits (not in
+	ProcessRetries []time.Duration
+	// FetchLimits, when set, replaces the Fetcher's default limits (not in
 	// the file: tests shorten them).
-	fetchLimits federation.FetchLimits
-	// wrapTransport, when set, wraps the transport of every outgoing
+	FetchLimits federation.FetchLimits
+	// WrapTransport, when set, wraps the transport of every outgoing
 	// request (not in the file: tests check that none is made while a
 	// write transaction is open).
-	wrapTransport func(storage.Store, http.RoundTripper) http.RoundTripper
-	// pg, when set, tunes the PostgreSQL store (not in the file: tests
+	WrapTransport func(storage.Store, http.RoundTripper) http.RoundTripper
+	// PG, when set, tunes the PostgreSQL store (not in the file: tests
 	// shorten its leases).
-	pg postgres.Options
+	PG postgres.Options
 }
 
 // InboxConfig is the [inbox] table: what one client may make the inboxes
@@ -124,10 +124,10 @@ func (d *Duration) UnmarshalText(b []byte) error {
 	return nil
 }
 
-// defaultConfig is what `agora serve` runs on with no config file at all.
+// DefaultConfig is what `agora serve` runs on with no config file at all.
 // The delivery defaults are federation's (DefaultDeliveryConfig), stated
 // there once.
-func defaultConfig() Config {
+func DefaultConfig() Config {
 	del := federation.DefaultDeliveryConfig()
 	return Config{
 		BaseURL:   "http://localhost:8080",
@@ -151,11 +151,11 @@ func defaultConfig() Config {
 	}
 }
 
-// loadConfig reads the defaults, then the file (if path is not empty),
+// LoadConfig reads the defaults, then the file (if path is not empty),
 // then AGORA_* environment variables, and validates the result. Errors
 // name the key at fault.
-func loadConfig(path string, env func(string) string) (Config, error) {
-	cfg := defaultConfig()
+func LoadConfig(path string, env func(string) string) (Config, error) {
+	cfg := DefaultConfig()
 	if path != "" {
 		md, err := toml.DecodeFile(path, &cfg)
 		if err != nil {
@@ -172,7 +172,7 @@ func loadConfig(path string, env func(string) string) (Config, error) {
 	if err := applyEnv(&cfg, env); err != nil {
 		return cfg, err
 	}
-	return cfg, cfg.validate()
+	return cfg, cfg.Validate()
 }
 
 // applyEnv applies AGORA_<KEY> overrides (AGORA_DELIVERY_<KEY> for the
@@ -248,7 +248,7 @@ func applyEnv(cfg *Config, env func(string) string) error {
 	)
 }
 
-func (c *Config) validate() error {
+func (c *Config) Validate() error {
 	u, err := url.Parse(c.BaseURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
 		(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
