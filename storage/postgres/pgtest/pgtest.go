@@ -107,7 +107,7 @@ func Start() (*Cluster, error) {
 		// fsync off: a test cluster need not survive a power cut, and
 		// it is much faster. Unix sockets in the cluster's directory,
 		// TCP on loopback only.
-		opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300", c.port, dir)
+		opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300 -c shared_buffers=32MB", c.port, dir)
 		out, err := c.run("pg_ctl", "-D", data, "-l", filepath.Join(dir, "log"), "-o", opts, "-w", "-t", "60", "start")
 		if err == nil {
 			return c, nil
