@@ -191,6 +191,16 @@ func orderKeys(actor string, k keyFacts) []string {
 	return keys
 }
 
+// OrderKeys are the keys that order a recorded activity (see the top of
+// this file), read from its body as the dispatcher reads them. A store
+// that several nodes share (storage/postgres) keeps them with the
+// activity, so that no two nodes apply activities with a key in common
+// at once, as one node's scheduler would not.
+func OrderKeys(actor string, body []byte) []string {
+	k, _ := scanFacts(body)
+	return orderKeys(actor, k)
+}
+
 // keyFacts are what orderKeys reads of an activity.
 type keyFacts struct {
 	typ, object, inReplyTo, innerType, innerObject string
@@ -503,6 +513,16 @@ func (in *Inbox) Run(ctx context.Context) {
 				nextRetry = time.Time{}
 			}
 		}
+	}
+}
+
+// Wake makes Run read the queue now rather than at its next poll: another
+// node sharing the database recorded an activity (storage/postgres's
+// LISTEN/NOTIFY), or one came due there.
+func (in *Inbox) Wake() {
+	select {
+	case in.wake <- struct{}{}:
+	default:
 	}
 }
 

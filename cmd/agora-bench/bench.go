@@ -7,14 +7,20 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"runtime"
 	"runtime/pprof"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/agorafed/agora/cmd/internal/agora"
+	"github.com/jackc/pgx/v5"
 )
 
 const benchUsage = `Usage:
@@ -27,6 +33,8 @@ const benchUsage = `Usage:
 
 Both run Agora as 'agora serve' wires it, on a temporary data dir and a
 loopback port, against member servers on 127.0.0.1 run by a child process.
+Every benchmark takes --database postgres://... (PostgreSQL, in a schema
+made for the run) and --nodes N (N nodes on it behind a round-robin proxy).
 They print a summary, then one JSON object with every figure as the last
 line. See BENCHMARKS.md.
 `
@@ -61,6 +69,8 @@ type benchFlags struct {
 	inproc   *bool
 	keep     *bool
 	profile  *string
+	database *string
+	nodes    *int
 }
 
 func addBenchFlags(fs *flag.FlagSet, env func(string) string) benchFlags {
@@ -70,7 +80,20 @@ func addBenchFlags(fs *flag.FlagSet, env func(string) string) benchFlags {
 		inproc:   fs.Bool("inproc", false, "run the remote side in this process (tests; CPU figures then include it)"),
 		keep:     fs.Bool("keep", false, "keep the temporary data dir"),
 		profile:  fs.String("cpuprofile", "", "write a CPU profile (pprof) of the measured part to this file"),
+		database: fs.String("database", "", "run on this PostgreSQL database (postgres://...), in a schema of its own made for the run, instead of SQLite"),
+		nodes:    fs.Int("nodes", 1, "Agora nodes on the one --database, behind a round-robin proxy (one base_url)"),
 	}
+}
+
+// check refuses flags that cannot go together, before anything starts.
+func (bf benchFlags) check() error {
+	if *bf.nodes < 1 || *bf.nodes > 1 && *bf.database == "" {
+		return usageError{"bench: --nodes above 1 needs --database postgres://... (nodes share a PostgreSQL database)"}
+	}
+	if d := *bf.database; d != "" && !strings.HasPrefix(d, "postgres://") && !strings.HasPrefix(d, "postgresql://") {
+		return usageError{"bench: want --database postgres://user@host/db"}
+	}
+	return nil
 }
 
 // startProfile starts the CPU profile if --cpuprofile asks for one; the
@@ -91,10 +114,15 @@ func (bf benchFlags) startProfile() (stop func(), err error) {
 	return func() { once.Do(func() { pprof.StopCPUProfile(); f.Close() }) }, nil
 }
 
-// benchServer is Agora started for a benchmark.
+// benchServer is Agora started for a benchmark: one node, or several on
+// one PostgreSQL database behind a round-robin proxy. The embedded server
+// is the first node (the others share its database).
 type benchServer struct {
 	*agora.Server
-	dir string
+	dir    string
+	others []*agora.Server
+	proxy  *http.Server
+	schema *benchSchema
 }
 
 // startBenchServer starts Agora as serve does, on a loopback port and a
@@ -107,17 +135,47 @@ func startBenchServer(ctx context.Context, bf benchFlags, env func(string) strin
 	if err != nil {
 		return nil, err
 	}
+	if err := bf.check(); err != nil {
+		return nil, err
+	}
 	dir, err := os.MkdirTemp("", "agora-bench-")
 	if err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		os.RemoveAll(dir)
+	b := &benchServer{dir: dir}
+	fail := func(err error) (*benchServer, error) {
+		b.stop(false, stderr)
 		return nil, err
 	}
-	cfg.BaseURL = "http://" + ln.Addr().String()
-	cfg.Listen = ln.Addr().String()
+	if *bf.database != "" {
+		if b.schema, err = newBenchSchema(ctx, *bf.database); err != nil {
+			return fail(err)
+		}
+		cfg.Database = b.schema.url
+	}
+	var lns []net.Listener
+	for range *bf.nodes {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return fail(err)
+		}
+		lns = append(lns, ln)
+	}
+	base := lns[0].Addr().String()
+	if len(lns) > 1 {
+		pln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return fail(err)
+		}
+		var addrs []string
+		for _, ln := range lns {
+			addrs = append(addrs, ln.Addr().String())
+		}
+		b.proxy = roundRobinProxy(addrs)
+		go b.proxy.Serve(pln)
+		base = pln.Addr().String()
+	}
+	cfg.BaseURL = "http://" + base
 	cfg.DataDir = dir
 	cfg.AllowPrivateAddresses = true
 	cfg.LogLevel = *bf.logLevel
@@ -127,26 +185,97 @@ func startBenchServer(ctx context.Context, bf benchFlags, env func(string) strin
 	// The whole fleet sends from 127.0.0.1: per-address and per-actor rate
 	// limits would measure themselves. inbox.max_concurrent stays.
 	cfg.Inbox.RatePerIP, cfg.Inbox.RatePerActor = 0, 0
-	if err := cfg.Validate(); err != nil {
-		os.RemoveAll(dir)
-		return nil, err
+	for i, ln := range lns {
+		c := cfg
+		c.Listen = ln.Addr().String()
+		c.Node = fmt.Sprintf("bench-%d", i)
+		if err := c.Validate(); err != nil {
+			return fail(err)
+		}
+		srv, err := agora.Start(ctx, c, agora.NewLogger(c, stderr).With("node", c.Node), ln)
+		if err != nil {
+			ln.Close()
+			return fail(err)
+		}
+		if i == 0 {
+			b.Server = srv
+		} else {
+			b.others = append(b.others, srv)
+		}
 	}
-	srv, err := agora.Start(ctx, cfg, agora.NewLogger(cfg, stderr), ln)
+	return b, nil
+}
+
+// roundRobinProxy is the reverse proxy in front of several nodes: each
+// request to the next node, the Host header kept (signatures cover it).
+func roundRobinProxy(addrs []string) *http.Server {
+	var next atomic.Uint64
+	rp := &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
+		addr := addrs[next.Add(1)%uint64(len(addrs))]
+		r.SetURL(&url.URL{Scheme: "http", Host: addr})
+		r.Out.Host = r.In.Host
+		r.SetXForwarded()
+	}}
+	return &http.Server{Handler: rp, ReadHeaderTimeout: 10 * time.Second}
+}
+
+// benchSchema is a PostgreSQL schema made for one run, dropped after it.
+type benchSchema struct {
+	admin, name, url string
+}
+
+// newBenchSchema makes a schema of its own for a run in the database at
+// dbURL, and returns it with the URL that uses it (search_path).
+func newBenchSchema(ctx context.Context, dbURL string) (*benchSchema, error) {
+	u, err := url.Parse(dbURL)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		return nil, usageError{"bench: want --database postgres://user@host/db"}
+	}
+	name := fmt.Sprintf("agora_bench_%d_%d", os.Getpid(), time.Now().UnixNano())
+	conn, err := pgx.Connect(ctx, dbURL)
 	if err != nil {
-		ln.Close()
-		os.RemoveAll(dir)
-		return nil, err
+		return nil, fmt.Errorf("bench: --database: %w", err)
 	}
-	return &benchServer{Server: srv, dir: dir}, nil
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `CREATE SCHEMA `+name); err != nil {
+		return nil, fmt.Errorf("bench: --database: %w", err)
+	}
+	q := u.Query()
+	q.Set("search_path", name)
+	u.RawQuery = q.Encode()
+	return &benchSchema{admin: dbURL, name: name, url: u.String()}, nil
+}
+
+func (s *benchSchema) drop() {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if conn, err := pgx.Connect(ctx, s.admin); err == nil {
+		conn.Exec(ctx, `DROP SCHEMA `+s.name+` CASCADE`)
+		conn.Close(ctx)
+	}
 }
 
 func (b *benchServer) stop(keep bool, stderr io.Writer) {
-	b.Stop()
+	if b.proxy != nil {
+		b.proxy.Close()
+	}
+	for _, o := range b.others {
+		o.Stop()
+	}
+	if b.Server != nil {
+		b.Stop()
+	}
 	if keep {
 		fmt.Fprintln(stderr, "data kept in", b.dir)
+		if b.schema != nil {
+			fmt.Fprintln(stderr, "PostgreSQL schema kept:", b.schema.name)
+		}
 		return
 	}
 	os.RemoveAll(b.dir)
+	if b.schema != nil {
+		b.schema.drop()
+	}
 }
 
 // cpuTime is the CPU this process used so far, user and system

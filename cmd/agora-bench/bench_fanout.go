@@ -36,6 +36,9 @@ func cmdBenchFanout(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	if err := bf.check(); err != nil {
+		return err
+	}
 	if *hosts < 1 || *followers < *hosts {
 		return usageError{"fanout: need --hosts >= 1 and --followers >= --hosts"}
 	}

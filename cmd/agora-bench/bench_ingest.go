@@ -44,6 +44,9 @@ func cmdBenchIngest(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	if err := bf.check(); err != nil {
+		return err
+	}
 	var procs []int
 	for _, s := range strings.Split(*procList, ",") {
 		p, err := strconv.Atoi(strings.TrimSpace(s))
@@ -283,7 +286,16 @@ func benchProcessing(ctx context.Context, cfg agora.Config, fleet []fedtest.Flee
 				return 0, err
 			}
 			defer os.RemoveAll(dir)
+			cfg := cfg
 			cfg.DataDir, cfg.Inbox.Workers = dir, 0
+			if cfg.Database != "" { // a new instance: a schema of its own
+				s, err := newBenchSchema(ctx, cfg.Database)
+				if err != nil {
+					return 0, err
+				}
+				defer s.drop()
+				cfg.Database = s.url
+			}
 			a, err := agora.Open(ctx, cfg, agora.NewLogger(cfg, stderr), nil, false)
 			if err != nil {
 				return 0, err

@@ -47,6 +47,9 @@ func cmdBenchSoak(ctx context.Context, args []string, stdout, stderr io.Writer, 
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	if err := bf.check(); err != nil {
+		return err
+	}
 	if *hosts < 2 || *actors < *hosts || *rate <= 0 || *failing < 0 || *failing > 0.5 {
 		return usageError{"soak: need --hosts >= 2, --actors >= --hosts, --rate > 0, --failing in [0, 0.5]"}
 	}

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/agorafed/agora/storage/postgres/pgtest"
 )
 
 // runBench runs an agora-bench command, small and in one process, and
@@ -80,6 +82,9 @@ func TestBenchUsage(t *testing.T) {
 		{"fanout", "--hosts", "10", "--followers", "5"},
 		{"ingest", "--rates", "100,x"},
 		{"ingest", "extra"},
+		{"ingest", "--nodes", "2"}, // nodes share a PostgreSQL database
+		{"fanout", "--database", "mysql://db.example/agora"},
+		{"soak", "--nodes", "0"},
 	} {
 		var out, errOut bytes.Buffer
 		err := run(context.Background(), args, &out, &errOut, func(string) string { return "" })
@@ -89,3 +94,27 @@ func TestBenchUsage(t *testing.T) {
 		}
 	}
 }
+
+// TestBenchOnPostgres: both benchmarks take --database and --nodes 2; on
+// two nodes the fan-out reaches every live host exactly once and the
+// ingest loses nothing. (Small runs, to check the flags work; the
+// figures are BENCHMARKS.md's.)
+func TestBenchOnPostgres(t *testing.T) {
+	db := pgtest.Database(t)
+	fig, out := runBench(t, "fanout", "--inproc", "--database", db, "--nodes", "2", "--hosts", "10", "--followers", "20",
+		"--latency", "10ms", "--dead", "0", "--flaky", "0", "--floor-n", "10", "--timeout", "40s")
+	for k, v := range map[string]float64{"live": 10, "once": 10, "dup": 0, "missing": 0, "invalid": 0} {
+		if fig[k] != v {
+			t.Errorf("fanout %s = %v, want %v\n%s", k, fig[k], v, out)
+		}
+	}
+	fig, out = runBench(t, "ingest", "--inproc", "--database", db, "--nodes", "2", "--actors", "20", "--keys", "2",
+		"--rates", "50", "--step", "500ms", "--floor-n", "10", "--process-n", "200")
+	if fig["lost"] != 0.0 || fig["accepted"] != fig["recorded"] || fig["accepted"] == 0.0 {
+		t.Errorf("ingest figures %v, want every accepted activity recorded\n%s", fig, out)
+	}
+}
+
+// TestMain stops the PostgreSQL cluster TestBenchOnPostgres started
+// (pgtest).
+func TestMain(m *testing.M) { pgtest.Main(m) }

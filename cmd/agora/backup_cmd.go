@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/agorafed/agora/cmd/internal/agora"
 	"github.com/agorafed/agora/storage/sqlite"
 )
 
@@ -25,6 +26,9 @@ func cmdBackup(ctx context.Context, args []string, stdout, stderr io.Writer, env
 	cfg, src, err := loadCLIConfig(*configPath, env)
 	if err != nil {
 		return err
+	}
+	if cfg.Database != "" {
+		return fmt.Errorf("backup: the database is PostgreSQL (%s): back it up with pg_dump (README: Running on PostgreSQL)", agora.DataWhere(cfg))
 	}
 	path := dbPath(cfg)
 	// Opening creates an empty database: a backup must not do that.

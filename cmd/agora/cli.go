@@ -54,6 +54,7 @@ var commands = []command{
 	{"host list", "[--all]", "remote hosts failing, unavailable or with queued deliveries, with their last error"},
 	{"host clear", "HOST", "make an unavailable host available; its deliveries are due now"},
 	{"backup", "FILE", "consistent copy of the database (keys included), server running or not"},
+	{"db migrate", "--from sqlite:PATH [--to postgres://USER@HOST/DB] [--config FILE]", "copy an instance from SQLite into a new, empty PostgreSQL database (server stopped)"},
 	{"version", "", "print the version"},
 }
 
@@ -208,6 +209,9 @@ func openCLI(ctx context.Context, cfg agora.Config, src configSource, stderr io.
 // requireDB fails with errNoDatabase, saying where it looked, when the
 // config's data_dir has no database.
 func requireDB(cfg agora.Config, src configSource, cmd string) error {
+	if cfg.Database != "" {
+		return nil // PostgreSQL: the database is there or the connection says why
+	}
 	path := dbPath(cfg)
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("%s: %w at %s (data_dir %q, %s). Give the config 'agora serve' uses: --config FILE or AGORA_CONFIG",

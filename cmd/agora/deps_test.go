@@ -42,15 +42,19 @@ func TestServerLinksNoTestCode(t *testing.T) {
 func TestPackageWalls(t *testing.T) {
 	const mod = "github.com/agorafed/agora/"
 	allowed := map[string][]string{
-		"community":          {},
-		"federation":         {"community"},
-		"federation/fedtest": {"federation"},
-		"storage/sqlite":     {"community", "federation"},
-		"web":                {"community", "federation"},
-		"cmd/internal/agora": {"community", "federation", "storage/sqlite", "web"},
-		"cmd/internal/seed":  {"cmd/internal/agora", "community", "federation", "federation/fedtest"},
-		"cmd/agora":          {"cmd/internal/agora", "community", "federation", "storage/sqlite", "web"},
-		"cmd/agora-bench":    {"cmd/internal/agora", "cmd/internal/seed", "community", "federation", "federation/fedtest", "storage/sqlite"},
+		"community":               {},
+		"federation":              {"community"},
+		"federation/fedtest":      {"federation"},
+		"storage":                 {"community", "federation"},
+		"storage/sqlite":          {"community", "federation", "storage"},
+		"storage/postgres":        {"community", "federation", "storage"},
+		"storage/postgres/pgtest": {},
+		"storage/migrate":         {"federation", "storage/postgres", "storage/sqlite"},
+		"web":                     {"community", "federation"},
+		"cmd/internal/agora":      {"community", "federation", "storage", "storage/sqlite", "storage/postgres", "web"},
+		"cmd/internal/seed":       {"cmd/internal/agora", "community", "federation", "federation/fedtest"},
+		"cmd/agora":               {"cmd/internal/agora", "community", "federation", "storage", "storage/sqlite", "storage/postgres", "storage/migrate", "web"},
+		"cmd/agora-bench":         {"cmd/internal/agora", "cmd/internal/seed", "community", "federation", "federation/fedtest", "storage/sqlite"},
 	}
 	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}}{{range .Imports}} {{.}}{{end}}`, mod+"...").Output()
 	if err != nil {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/agorafed/agora/cmd/internal/agora"
 	"github.com/agorafed/agora/federation"
+	"github.com/agorafed/agora/storage"
 	"github.com/agorafed/agora/storage/sqlite"
 )
 
@@ -111,42 +112,8 @@ func cmdDoctor(ctx context.Context, args []string, stdout, stderr io.Writer, env
 // doctorLocal checks data_dir, the database and the keys, and returns the
 // instance actor's public key ("" when there is none).
 func doctorLocal(ctx context.Context, c *checklist, cfg agora.Config) string {
-	dir := cfg.DataDir
-	st, err := os.Stat(dir)
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-		c.fail(fmt.Sprintf("data_dir %s does not exist", dir), "start agora serve once (it creates it), or set data_dir to where the data is")
-		return ""
-	case err != nil:
-		c.fail(fmt.Sprintf("data_dir %s: %v", dir, err), "make it readable by the user agora runs as")
-		return ""
-	case !st.IsDir():
-		c.fail(fmt.Sprintf("data_dir %s is not a directory", dir), "set data_dir to a directory")
-		return ""
-	}
-	if perm := st.Mode().Perm(); perm&0o077 != 0 {
-		c.fail(fmt.Sprintf("data_dir %s has mode %04o: other users can reach the database and its private keys", dir, perm),
-			"chmod 700 "+dir)
-	} else if f, err := os.CreateTemp(dir, ".doctor-*"); err != nil {
-		c.fail(fmt.Sprintf("data_dir %s is not writable: %v", dir, err), "chown it to the user agora runs as (or let systemd's StateDirectory= make it)")
-	} else {
-		f.Close()
-		os.Remove(f.Name())
-		c.ok("data_dir %s: a directory, mode %04o, writable", dir, st.Mode().Perm())
-	}
-
-	path := dbPath(cfg)
-	dst, err := os.Stat(path)
-	if err != nil {
-		c.fail(fmt.Sprintf("database %s: %v", path, err), "start agora serve once (it creates the database), or point data_dir at the existing one")
-		return ""
-	}
-	if perm := dst.Mode().Perm(); perm&0o077 != 0 {
-		c.fail(fmt.Sprintf("database %s has mode %04o: it holds private keys", path, perm), "chmod 600 "+path)
-	}
-	db, err := sqlite.Open(ctx, path)
-	if err != nil {
-		c.fail(fmt.Sprintf("database %s does not open: %v", path, err), "restore it from a backup (README: Backups and restoring)")
+	db, path := doctorOpen(ctx, c, cfg)
+	if db == nil {
 		return ""
 	}
 	defer db.Close()
@@ -186,6 +153,59 @@ func doctorLocal(ctx context.Context, c *checklist, cfg agora.Config) string {
 	}
 	pub, _ := federation.EncodePublicKey(&k.PublicKey)
 	return pub
+}
+
+// doctorOpen opens the database the config names, after checking
+// data_dir and the database file when it is SQLite; nil when it cannot.
+func doctorOpen(ctx context.Context, c *checklist, cfg agora.Config) (storage.Store, string) {
+	if cfg.Database != "" {
+		where := agora.DataWhere(cfg)
+		db, err := agora.OpenDB(ctx, cfg)
+		if err != nil {
+			c.fail(fmt.Sprintf("database %s does not open: %v", where, err), "check database (the URL, the password, pg_hba.conf) and that PostgreSQL runs")
+			return nil, ""
+		}
+		return db, where
+	}
+	dir := cfg.DataDir
+	st, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		c.fail(fmt.Sprintf("data_dir %s does not exist", dir), "start agora serve once (it creates it), or set data_dir to where the data is")
+		return nil, ""
+	case err != nil:
+		c.fail(fmt.Sprintf("data_dir %s: %v", dir, err), "make it readable by the user agora runs as")
+		return nil, ""
+	case !st.IsDir():
+		c.fail(fmt.Sprintf("data_dir %s is not a directory", dir), "set data_dir to a directory")
+		return nil, ""
+	}
+	if perm := st.Mode().Perm(); perm&0o077 != 0 {
+		c.fail(fmt.Sprintf("data_dir %s has mode %04o: other users can reach the database and its private keys", dir, perm),
+			"chmod 700 "+dir)
+	} else if f, err := os.CreateTemp(dir, ".doctor-*"); err != nil {
+		c.fail(fmt.Sprintf("data_dir %s is not writable: %v", dir, err), "chown it to the user agora runs as (or let systemd's StateDirectory= make it)")
+	} else {
+		f.Close()
+		os.Remove(f.Name())
+		c.ok("data_dir %s: a directory, mode %04o, writable", dir, st.Mode().Perm())
+	}
+
+	path := dbPath(cfg)
+	dst, err := os.Stat(path)
+	if err != nil {
+		c.fail(fmt.Sprintf("database %s: %v", path, err), "start agora serve once (it creates the database), or point data_dir at the existing one")
+		return nil, ""
+	}
+	if perm := dst.Mode().Perm(); perm&0o077 != 0 {
+		c.fail(fmt.Sprintf("database %s has mode %04o: it holds private keys", path, perm), "chmod 600 "+path)
+	}
+	db, err := sqlite.Open(ctx, path)
+	if err != nil {
+		c.fail(fmt.Sprintf("database %s does not open: %v", path, err), "restore it from a backup (README: Backups and restoring)")
+		return nil, ""
+	}
+	return db, path
 }
 
 // doctorPublic meets Agora through base_url as a remote server does.

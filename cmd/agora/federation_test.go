@@ -16,7 +16,7 @@ import (
 
 	"github.com/agorafed/agora/cmd/internal/agora"
 	"github.com/agorafed/agora/federation/fedtest"
-	"github.com/agorafed/agora/storage/sqlite"
+	"github.com/agorafed/agora/storage"
 )
 
 // testAgora is Agora wired as `agora serve` wires it, on a loopback port,
@@ -44,8 +44,17 @@ func testConfig(t *testing.T, dir, addr string) agora.Config {
 // outgoing request made by a goroutine that holds a write transaction
 // fails the test, and the request (issue 13: nothing waits on the
 // network inside a transaction).
-func noRequestInWrite(t *testing.T) func(*sqlite.DB, http.RoundTripper) http.RoundTripper {
-	return func(db *sqlite.DB, next http.RoundTripper) http.RoundTripper {
+func noRequestInWrite(t *testing.T) func(storage.Store, http.RoundTripper) http.RoundTripper {
+	return func(store storage.Store, next http.RoundTripper) http.RoundTripper {
+		// SQLite's writer tracking; storage/postgres has none to track
+		// (its transactions begin and end inside its methods, too).
+		db, ok := store.(interface {
+			TrackWriters()
+			HoldsWrite() bool
+		})
+		if !ok {
+			return next
+		}
 		db.TrackWriters()
 		return roundTripFunc(func(r *http.Request) (*http.Response, error) {
 			if db.HoldsWrite() {
@@ -111,6 +120,8 @@ func (a *testAgora) cli(args ...string) (string, error) {
 			return a.cfg.BaseURL
 		case "AGORA_DATA_DIR":
 			return a.cfg.DataDir
+		case "AGORA_DATABASE":
+			return a.cfg.Database
 		case "AGORA_ALLOW_PRIVATE_ADDRESSES":
 			return "true"
 		case "AGORA_LOG_LEVEL":

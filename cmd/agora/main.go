@@ -85,6 +85,8 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer, en
 		return cmdHost(ctx, args[1:], stdout, stderr, env)
 	case "backup":
 		return cmdBackup(ctx, args[1:], stdout, stderr, env)
+	case "db":
+		return cmdDB(ctx, args[1:], stdout, stderr, env)
 	case "doctor":
 		return cmdDoctor(ctx, args[1:], stdout, stderr, env)
 	case "version", "--version":

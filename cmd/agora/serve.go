@@ -44,14 +44,18 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 	log := agora.NewLogger(cfg, stderr)
 	log.Info("config", "source", src.String())
 
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return fmt.Errorf("data_dir %s: %w", cfg.DataDir, err)
+	// On SQLite one server uses a data_dir; on PostgreSQL, several nodes
+	// share the database and claim their work in it.
+	if cfg.Database == "" {
+		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+			return fmt.Errorf("data_dir %s: %w", cfg.DataDir, err)
+		}
+		unlock, err := lockDataDir(cfg.DataDir)
+		if err != nil {
+			return err
+		}
+		defer unlock()
 	}
-	unlock, err := lockDataDir(cfg.DataDir)
-	if err != nil {
-		return err
-	}
-	defer unlock()
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -62,7 +66,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 		ln.Close()
 		return err
 	}
-	fmt.Fprintf(stdout, "agora %s serving %s on http://%s (data in %s)\n", agora.Version, cfg.BaseURL, ln.Addr(), cfg.DataDir)
+	fmt.Fprintf(stdout, "agora %s serving %s on http://%s (data in %s)\n", agora.Version, cfg.BaseURL, ln.Addr(), agora.DataWhere(cfg))
 	if err := printSetupLink(ctx, srv.App, stdout); err != nil {
 		srv.Stop()
 		return err

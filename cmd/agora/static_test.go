@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+
+	"github.com/agorafed/agora/storage/postgres/pgtest"
 )
 
 var built struct {
@@ -66,9 +68,10 @@ func TestStaticBinary(t *testing.T) {
 	}
 }
 
-// TestMain removes the binary makeBuild built.
+// TestMain removes the binary makeBuild built, and stops the PostgreSQL
+// cluster the tests on PostgreSQL started (pgtest).
 func TestMain(m *testing.M) {
-	code := m.Run()
+	code := pgtest.Run(m)
 	if built.bin != "" {
 		os.RemoveAll(filepath.Dir(built.bin))
 	}

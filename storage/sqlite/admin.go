@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/agorafed/agora/community"
+	"github.com/agorafed/agora/storage"
 )
 
 // CountAdmins counts the admin accounts.
@@ -55,12 +56,7 @@ func (db *DB) AdminByName(ctx context.Context, name string) (id int64, passwordH
 }
 
 // AdminAccount is an admin account as `agora admin list` shows it.
-type AdminAccount struct {
-	Name      string
-	CreatedAt time.Time
-	Sessions  int       // browsers logged in now
-	LastLogin time.Time // the newest live session's start; zero if none
-}
+type AdminAccount = storage.AdminAccount
 
 // Admins lists the admin accounts by name.
 func (db *DB) Admins(ctx context.Context, now time.Time) ([]AdminAccount, error) {

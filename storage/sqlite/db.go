@@ -19,8 +19,11 @@ import (
 
 	"github.com/agorafed/agora/community"
 	"github.com/agorafed/agora/federation"
+	"github.com/agorafed/agora/storage"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
+
+var _ storage.Store = (*DB)(nil)
 
 //go:embed migrations/*.sql
 var migrations embed.FS

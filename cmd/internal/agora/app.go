@@ -17,6 +17,8 @@ import (
 
 	"github.com/agorafed/agora/community"
 	"github.com/agorafed/agora/federation"
+	"github.com/agorafed/agora/storage"
+	"github.com/agorafed/agora/storage/postgres"
 	"github.com/agorafed/agora/storage/sqlite"
 	"github.com/agorafed/agora/web"
 )
@@ -26,7 +28,7 @@ import (
 type App struct {
 	Cfg       Config
 	Log       *slog.Logger
-	DB        *sqlite.DB
+	DB        storage.Store
 	Local     *federation.Local
 	Client    *http.Client
 	Fetcher   *federation.Fetcher
@@ -57,15 +59,60 @@ func NewLogger(cfg Config, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-// Open opens the database in cfg.DataDir and wires everything. With
+// OpenDB opens the database the config names: PostgreSQL at cfg.Database,
+// else SQLite in cfg.DataDir.
+func OpenDB(ctx context.Context, cfg Config) (storage.Store, error) {
+	if cfg.Database != "" {
+		opts := cfg.PG
+		if opts.Node == "" {
+			opts.Node = NodeName(cfg)
+		}
+		if opts.InboxLease == 0 {
+			opts.InboxLease = cfg.NodeLease.Duration
+		}
+		if opts.MaxDeliveryLease == 0 {
+			opts.MaxDeliveryLease = cfg.NodeLease.Duration
+		}
+		return postgres.Open(ctx, cfg.Database, opts)
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data_dir %s: %w", cfg.DataDir, err)
+	}
+	return sqlite.Open(ctx, filepath.Join(cfg.DataDir, "agora.db"))
+}
+
+// NodeName is the node's name in its claims on a shared database: the
+// config's, else the host name and listen address, which stay the same
+// across restarts and differ between two nodes on one machine.
+func NodeName(cfg Config) string {
+	if cfg.Node != "" {
+		return cfg.Node
+	}
+	host, _ := os.Hostname()
+	return host + "/" + cfg.Listen
+}
+
+// DataWhere says where the data is, for logs: the data_dir, or the
+// PostgreSQL database without its password, and this node's name.
+func DataWhere(cfg Config) string {
+	if cfg.Database == "" {
+		return cfg.DataDir
+	}
+	u, err := url.Parse(cfg.Database)
+	if err != nil {
+		return "PostgreSQL"
+	}
+	u.User = url.User(u.User.Username())
+	u.RawQuery = ""
+	return u.Redacted() + " as node " + NodeName(cfg)
+}
+
+// Open opens the database (OpenDB) and wires everything. With
 // withDeliverer, the Deliverer is woken by what is queued, for serve to
 // run it; the CLI does not run it and leaves delivery to serve (it uses
 // it to clear hosts, as the console does).
 func Open(ctx context.Context, cfg Config, log *slog.Logger, metrics *federation.Metrics, withDeliverer bool) (*App, error) {
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("data_dir %s: %w", cfg.DataDir, err)
-	}
-	db, err := sqlite.Open(ctx, filepath.Join(cfg.DataDir, "agora.db"))
+	db, err := OpenDB(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}

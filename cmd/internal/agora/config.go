@@ -11,20 +11,34 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/agorafed/agora/federation"
-	"github.com/agorafed/agora/storage/sqlite"
+	"github.com/agorafed/agora/storage"
+	"github.com/agorafed/agora/storage/postgres"
 )
 
 // Config is agora.toml. Every key is documented in config.example.toml.
 type Config struct {
-	BaseURL               string `toml:"base_url"`
-	Listen                string `toml:"listen"`
-	DataDir               string `toml:"data_dir"`
-	AllowPrivateAddresses bool   `toml:"allow_private_addresses"`
-	AuthorizedFetch       bool   `toml:"authorized_fetch"`
-	LogLevel              string `toml:"log_level"`
-	LogFormat             string `toml:"log_format"`
+	BaseURL string `toml:"base_url"`
+	Listen  string `toml:"listen"`
+	DataDir string `toml:"data_dir"`
+	// Database, when set, is a PostgreSQL database
+	// (postgres://user@host/db) that several nodes may share; without
+	// it, SQLite in data_dir.
+	Database string `toml:"database"`
+	// Node names this node in its claims on a shared database; default:
+	// the host name and listen. Two nodes need different names, and a
+	// node keeps its name across restarts.
+	Node string `toml:"node"`
+	// NodeLease is how long a node's claim on an activity or a delivery
+	// lasts on a shared database: what a node killed mid-work leaves
+	// waits that long before another node takes it (default 2m).
+	NodeLease             Duration `toml:"node_lease"`
+	AllowPrivateAddresses bool     `toml:"allow_private_addresses"`
+	AuthorizedFetch       bool     `toml:"authorized_fetch"`
+	LogLevel              string   `toml:"log_level"`
+	LogFormat             string   `toml:"log_format"`
 	// TrustedProxies are the reverse proxies (CIDRs or addresses) whose
 	// X-Forwarded-For names the client for the rate limits.
 	TrustedProxies []string       `toml:"trusted_proxies"`
@@ -43,7 +57,10 @@ type Config struct {
 	// WrapTransport, when set, wraps the transport of every outgoing
 	// request (not in the file: tests check that none is made while a
 	// write transaction is open).
-	WrapTransport func(*sqlite.DB, http.RoundTripper) http.RoundTripper
+	WrapTransport func(storage.Store, http.RoundTripper) http.RoundTripper
+	// PG, when set, tunes the PostgreSQL store (not in the file: tests
+	// shorten its leases).
+	PG postgres.Options
 }
 
 // InboxConfig is the [inbox] table: what one client may make the inboxes
@@ -116,6 +133,7 @@ func DefaultConfig() Config {
 		BaseURL:   "http://localhost:8080",
 		Listen:    "127.0.0.1:8080",
 		DataDir:   "./agora-data",
+		NodeLease: Duration{2 * time.Minute},
 		LogLevel:  "info",
 		LogFormat: "text",
 		Delivery: DeliveryConfig{
@@ -196,6 +214,11 @@ func applyEnv(cfg *Config, env func(string) string) error {
 	str("AGORA_BASE_URL", &cfg.BaseURL)
 	str("AGORA_LISTEN", &cfg.Listen)
 	str("AGORA_DATA_DIR", &cfg.DataDir)
+	str("AGORA_DATABASE", &cfg.Database)
+	str("AGORA_NODE", &cfg.Node)
+	if err := duration("AGORA_NODE_LEASE", &cfg.NodeLease); err != nil {
+		return err
+	}
 	str("AGORA_LOG_LEVEL", &cfg.LogLevel)
 	str("AGORA_LOG_FORMAT", &cfg.LogFormat)
 	str("AGORA_METRICS_LISTEN", &cfg.Metrics.Listen)
@@ -237,6 +260,21 @@ func (c *Config) Validate() error {
 	}
 	if c.DataDir == "" {
 		return errors.New("config data_dir: must not be empty")
+	}
+	if c.Database != "" {
+		if u, err := url.Parse(c.Database); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+			return errors.New("config database: want a PostgreSQL URL like postgres://agora@db.example/agora (or leave it out for SQLite in data_dir)")
+		}
+		if _, err := pgxpool.ParseConfig(c.Database); err != nil {
+			return fmt.Errorf("config database: %v", err)
+		}
+	}
+	// A delivery claimed runs to its request timeout, after waiting in
+	// the node's hand for its host's turn: a lease shorter than twice the
+	// timeout could run out under it, and another node send it again.
+	if c.NodeLease.Duration < 2*c.Delivery.RequestTimeout.Duration {
+		return fmt.Errorf("config node_lease: want at least twice delivery.request_timeout (%v), got %v",
+			c.Delivery.RequestTimeout.Duration, c.NodeLease.Duration)
 	}
 	for i, p := range c.TrustedProxies {
 		norm, err := proxyPrefix(p)

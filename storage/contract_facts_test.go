@@ -1,4 +1,4 @@
-package sqlite
+package storage_test
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/agorafed/agora/community"
+	"github.com/agorafed/agora/storage"
 )
 
 // TestAuthorFactsEqualsOneByOne: the one-query facts are what the four
@@ -17,9 +18,8 @@ import (
 // communities, and what the table says for the garden. Of the blocks the
 // query returns candidates, which community judges with DomainMatches:
 // every block that covers the author must be among them.
-func TestAuthorFactsEqualsOneByOne(t *testing.T) {
+func testAuthorFactsEqualsOneByOne(t *testing.T, db storage.Store) {
 	ctx := context.Background()
-	db, _ := openTest(t)
 	garden := community.Community{ID: addCommunity(t, db, "garden"), Name: "garden"}
 	other := community.Community{ID: addCommunity(t, db, "allotment"), Name: "allotment"}
 	now := time.Now().UTC().Truncate(time.Millisecond)

@@ -1,4 +1,4 @@
-package sqlite
+package storage_test
 
 import (
 	"context"
@@ -10,9 +10,10 @@ import (
 
 	"github.com/agorafed/agora/community"
 	"github.com/agorafed/agora/federation"
+	"github.com/agorafed/agora/storage"
 )
 
-func addCommunity(t *testing.T, db *DB, name string) int64 {
+func addCommunity(t *testing.T, db storage.Store, name string) int64 {
 	t.Helper()
 	now := time.Now().UTC()
 	c := community.Community{Name: name, Title: name, CreatedAt: now, UpdatedAt: now}
@@ -53,9 +54,8 @@ func testPost(communityID int64, object string, at time.Time) community.Post {
 	}
 }
 
-func TestAddPostAndRoundTrip(t *testing.T) {
+func testAddPostAndRoundTrip(t *testing.T, db storage.Store) {
 	ctx := context.Background()
-	db, _ := openTest(t)
 	cid := addCommunity(t, db, "garden")
 	now := time.Now().UTC().Truncate(time.Millisecond)
 
@@ -123,9 +123,8 @@ func TestAddPostAndRoundTrip(t *testing.T) {
 	}
 }
 
-func TestUpdatePost(t *testing.T) {
+func testUpdatePost(t *testing.T, db storage.Store) {
 	ctx := context.Background()
-	db, _ := openTest(t)
 	cid := addCommunity(t, db, "garden")
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	p := testPost(cid, "https://m.example/notes/1", now)
@@ -166,9 +165,8 @@ func TestUpdatePost(t *testing.T) {
 	}
 }
 
-func TestPostsPagingAndCounts(t *testing.T) {
+func testPostsPagingAndCounts(t *testing.T, db storage.Store) {
 	ctx := context.Background()
-	db, _ := openTest(t)
 	cid := addCommunity(t, db, "garden")
 	other := addCommunity(t, db, "allotment")
 	now := time.Now().UTC().Truncate(time.Millisecond)
@@ -233,9 +231,8 @@ func TestPostsPagingAndCounts(t *testing.T) {
 	}
 }
 
-func TestCountAnnouncedSince(t *testing.T) {
+func testCountAnnouncedSince(t *testing.T, db storage.Store) {
 	ctx := context.Background()
-	db, _ := openTest(t)
 	cid := addCommunity(t, db, "garden")
 	other := addCommunity(t, db, "allotment")
 	now := time.Now().UTC().Truncate(time.Millisecond)
@@ -294,9 +291,8 @@ func TestCountAnnouncedSince(t *testing.T) {
 	}
 }
 
-func TestPostsByAuthorSkipsDeleted(t *testing.T) {
+func testPostsByAuthorSkipsDeleted(t *testing.T, db storage.Store) {
 	ctx := context.Background()
-	db, _ := openTest(t)
 	garden, allotment := addCommunity(t, db, "garden"), addCommunity(t, db, "allotment")
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	ann := "https://m.example/users/ann"
@@ -341,9 +337,8 @@ func TestPostsByAuthorSkipsDeleted(t *testing.T) {
 	}
 }
 
-func TestSetReaction(t *testing.T) {
+func testSetReaction(t *testing.T, db storage.Store) {
 	ctx := context.Background()
-	db, _ := openTest(t)
 	cid := addCommunity(t, db, "garden")
 	p := testPost(cid, "https://m.example/notes/1", time.Now().UTC())
 	p.Likes, p.Dislikes = 0, 0
@@ -396,7 +391,7 @@ func TestSetReaction(t *testing.T) {
 }
 
 // addAnnounce enqueues an Announce activity of a post and records it.
-func addAnnounce(t *testing.T, db *DB, p community.Post, d federation.Dialect, typ string, at time.Time) federation.OutActivity {
+func addAnnounce(t *testing.T, db storage.Store, p community.Post, d federation.Dialect, typ string, at time.Time) federation.OutActivity {
 	t.Helper()
 	ctx := context.Background()
 	id, err := db.NextOutActivityID(ctx)
@@ -414,9 +409,8 @@ func addAnnounce(t *testing.T, db *DB, p community.Post, d federation.Dialect, t
 	return a
 }
 
-func TestAnnouncesAndOutbox(t *testing.T) {
+func testAnnouncesAndOutbox(t *testing.T, db storage.Store) {
 	ctx := context.Background()
-	db, _ := openTest(t)
 	cid := addCommunity(t, db, "garden")
 	other := addCommunity(t, db, "allotment")
 	now := time.Now().UTC().Truncate(time.Millisecond)
@@ -503,9 +497,8 @@ func TestAnnouncesAndOutbox(t *testing.T) {
 	}
 }
 
-func TestHostSoftware(t *testing.T) {
+func testHostSoftware(t *testing.T, db storage.Store) {
 	ctx := context.Background()
-	db, _ := openTest(t)
 	now := time.Now().UTC().Truncate(time.Millisecond)
 
 	sw, at, err := db.HostSoftware(ctx, "never.example")
@@ -556,9 +549,8 @@ func TestHostSoftware(t *testing.T) {
 
 // PostsByURL finds a community's posts by the link people see, in that
 // community only; several posts may share one (link posts).
-func TestPostsByURL(t *testing.T) {
+func testPostsByURL(t *testing.T, db storage.Store) {
 	ctx := context.Background()
-	db, _ := openTest(t)
 	garden, birds := addCommunity(t, db, "garden"), addCommunity(t, db, "birds")
 	now := time.Now().UTC()
 	add := func(cid int64, object, url string) {

@@ -1,4 +1,4 @@
-package sqlite
+package storage_test
 
 import (
 	"context"
@@ -7,11 +7,11 @@ import (
 	"time"
 
 	"github.com/agorafed/agora/community"
+	"github.com/agorafed/agora/storage"
 )
 
-func TestAdminsSessionsAndSetupTokens(t *testing.T) {
+func testAdminsSessionsAndSetupTokens(t *testing.T, db storage.Store) {
 	ctx := context.Background()
-	db, _ := openTest(t)
 	now := time.Now().UTC().Truncate(time.Millisecond)
 
 	if err := db.AddSetupToken(ctx, "tok", now, now.Add(time.Hour)); err != nil {
@@ -72,9 +72,8 @@ func TestAdminsSessionsAndSetupTokens(t *testing.T) {
 	}
 }
 
-func TestMediaSettingsAndPageCounts(t *testing.T) {
+func testMediaSettingsAndPageCounts(t *testing.T, db storage.Store) {
 	ctx := context.Background()
-	db, _ := openTest(t)
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	for range 2 { // storing the same id again is a no-op
 		if err := db.PutMedia(ctx, "abc.png", "image/png", []byte("PNG"), now); err != nil {

@@ -1,4 +1,4 @@
-package sqlite
+package storage_test
 
 import (
 	"context"
@@ -9,13 +9,13 @@ import (
 
 	"github.com/agorafed/agora/community"
 	"github.com/agorafed/agora/federation"
+	"github.com/agorafed/agora/storage"
 )
 
 // An Announce and its withdrawal are recorded with the activity and its
 // deliveries, in one transaction: all or nothing.
-func TestEnqueueRecordsAnnounces(t *testing.T) {
+func testEnqueueRecordsAnnounces(t *testing.T, db storage.Store) {
 	ctx := context.Background()
-	db, _ := openTest(t)
 	cid := addCommunity(t, db, "garden")
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	p := testPost(cid, "https://m.example/notes/1", now)

@@ -1,4 +1,4 @@
-package sqlite
+package storage_test
 
 import (
 	"context"
@@ -7,14 +7,14 @@ import (
 	"time"
 
 	"github.com/agorafed/agora/federation"
+	"github.com/agorafed/agora/storage"
 )
 
 // TestBusy: Busy counts what the server has in hand (activities due and
 // not processed; deliveries due or leased) and not what waits for a
 // retry or for an unavailable host.
-func TestBusy(t *testing.T) {
+func testBusy(t *testing.T, db storage.Store) {
 	ctx := context.Background()
-	db, _ := openTest(t)
 	now := time.Now().UTC()
 	busy := func(wantInbox int, wantDeliveries map[string]int, what string) {
 		t.Helper()

@@ -1,4 +1,4 @@
-package sqlite
+package storage_test
 
 import (
 	"context"
@@ -8,11 +8,11 @@ import (
 	"time"
 
 	"github.com/agorafed/agora/community"
+	"github.com/agorafed/agora/storage"
 )
 
-func TestModeratorsStore(t *testing.T) {
+func testModeratorsStore(t *testing.T, db storage.Store) {
 	ctx := context.Background()
-	db, _ := openTest(t)
 	cid := addCommunity(t, db, "garden")
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	alice, bob := "https://m.example/users/alice", "https://l.example/u/bob"
@@ -45,9 +45,8 @@ func TestModeratorsStore(t *testing.T) {
 	}
 }
 
-func TestDomainBlocksStore(t *testing.T) {
+func testDomainBlocksStore(t *testing.T, db storage.Store) {
 	ctx := context.Background()
-	db, _ := openTest(t)
 	cid := addCommunity(t, db, "garden")
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	db.SaveDomainBlock(ctx, community.DomainBlock{Domain: "spam.example", Reason: "spam", By: "admin", CreatedAt: now})
@@ -67,9 +66,8 @@ func TestDomainBlocksStore(t *testing.T) {
 	}
 }
 
-func TestReportsLogPinsRefusals(t *testing.T) {
+func testReportsLogPinsRefusals(t *testing.T, db storage.Store) {
 	ctx := context.Background()
-	db, _ := openTest(t)
 	cid := addCommunity(t, db, "garden")
 	now := time.Now().UTC().Truncate(time.Millisecond)
 

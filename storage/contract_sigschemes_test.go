@@ -1,4 +1,4 @@
-package sqlite
+package storage_test
 
 import (
 	"context"
@@ -6,11 +6,11 @@ import (
 	"time"
 
 	"github.com/agorafed/agora/federation"
+	"github.com/agorafed/agora/storage"
 )
 
-func TestSignatureSchemes(t *testing.T) {
+func testSignatureSchemes(t *testing.T, db storage.Store) {
 	ctx := context.Background()
-	db, _ := openTest(t)
 	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	steps := []struct {
 		host, scheme string

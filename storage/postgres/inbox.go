@@ -1,0 +1,206 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/agorafed/agora/federation"
+	"github.com/jackc/pgx/v5"
+)
+
+// RecordInbox stores a verified incoming activity unless one with the same
+// activity id exists; it reports whether it was new. It returns once the
+// row is committed (durable: PostgreSQL's synchronous commit), and every
+// node is told (NOTIFY).
+func (db *DB) RecordInbox(ctx context.Context, it federation.InboxItem) (bool, error) {
+	// One statement, one round trip: the insert, and a wake-up for each
+	// row it inserted (pg_notify is volatile: it runs per row; NOTIFY is
+	// sent at the commit).
+	var fresh bool
+	err := db.pool.QueryRow(ctx, `WITH ins AS (
+			INSERT INTO inbox (activity_id, type, actor, body, received_at, order_keys)
+			VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (activity_id) DO NOTHING RETURNING 1)
+		SELECT count(*) > 0 FROM (SELECT pg_notify($7, '') FROM ins) AS n`,
+		it.ActivityID, it.Type, it.Actor, blob(it.Body), ms(it.ReceivedAt), federation.OrderKeys(it.Actor, it.Body),
+		ChannelInbox).Scan(&fresh)
+	if err != nil {
+		return false, fmt.Errorf("record inbox: %w", err)
+	}
+	return fresh, nil
+}
+
+// inboxClaimLock serialises the inbox claims of every node (see
+// UnprocessedInbox).
+const inboxClaimLock = 7_240_003
+
+// UnprocessedInbox returns items not processed yet and due, oldest first,
+// and claims them for this node, until the inbox lease runs out: another
+// node's UnprocessedInbox does not return them meanwhile. It returns
+// this node's own claims after afterID only (they are in its hands:
+// the processor's cursor pages through them), and every item claimed by
+// no node, or by one whose claim ran out, wherever it is: ids are taken
+// when a row is written, not when it is committed, so a row may appear
+// behind a cursor. Asking again renews the claims it returns.
+//
+// Activities are applied in the order one node's scheduler keeps
+// (federation.OrderKeys: an actor's in arrival order, and several
+// actors' about one post): an item is not claimed while an earlier
+// unprocessed item with a key in common is in another node's hands.
+// Claims are made one at a time (an advisory lock) so that two nodes
+// cannot take two such activities at once.
+func (db *DB) UnprocessedInbox(ctx context.Context, afterID int64, due time.Time, limit int) ([]federation.InboxItem, error) {
+	now := ms(due)
+	tx, err := db.pool.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, inboxClaimLock); err != nil {
+		return nil, err
+	}
+	rows, err := tx.Query(ctx, `UPDATE inbox SET claimed_by = $4, claimed_until = $5
+		WHERE id IN (
+			SELECT i.id FROM inbox i
+			WHERE i.processed_at IS NULL AND i.next_at <= $2
+			  AND ((i.claimed_by = $4 AND i.id > $1) OR (i.claimed_by <> $4 AND i.claimed_until <= $2))
+			  AND NOT EXISTS (SELECT 1 FROM inbox e WHERE e.order_keys && i.order_keys AND e.id < i.id
+				AND e.processed_at IS NULL AND e.claimed_by <> $4 AND e.claimed_until > $2)
+			ORDER BY i.id LIMIT $3
+			FOR UPDATE SKIP LOCKED)
+		RETURNING id, activity_id, type, actor, body, received_at, attempts`,
+		afterID, now, limit, db.opts.Node, now+db.opts.InboxLease.Milliseconds())
+	out, err := collect(rows, err, func(r pgx.Rows) (federation.InboxItem, error) {
+		var it federation.InboxItem
+		var received int64
+		err := r.Scan(&it.ID, &it.ActivityID, &it.Type, &it.Actor, &it.Body, &received, &it.Attempts)
+		it.ReceivedAt = fromMS(received)
+		return it, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return nil, err
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, nil
+}
+
+// MarkInboxProcessed records the outcomes of processed items, in one
+// transaction. An item to retry loses its claim: when it is due, any
+// node may take it.
+func (db *DB) MarkInboxProcessed(ctx context.Context, results []federation.InboxResult) error {
+	if len(results) == 0 {
+		return nil
+	}
+	// One batch: one round trip, and one transaction (a batch is sent
+	// with one Sync, so PostgreSQL runs it as one implicit transaction).
+	batch := &pgx.Batch{}
+	for _, r := range results {
+		if !r.RetryAt.IsZero() {
+			batch.Queue(`UPDATE inbox SET attempts = attempts + 1, next_at = $1, result = $2, claimed_by = '', claimed_until = 0 WHERE id = $3`,
+				ms(r.RetryAt), r.Result, r.ID)
+			continue
+		}
+		kept := r.Kept
+		if len(kept) == 0 {
+			kept = []byte("{}")
+		}
+		batch.Queue(`UPDATE inbox SET processed_at = $1, result = $2, body = $3 WHERE id = $4`, ms(r.At), r.Result, kept, r.ID)
+	}
+	// Only processed rows are deleted (PruneInbox), so every id is
+	// there; were one gone, the others would still be marked.
+	var first error
+	br := db.pool.SendBatch(ctx, batch)
+	for _, r := range results {
+		if _, err := br.Exec(); err != nil && first == nil {
+			first = fmt.Errorf("mark inbox item %d processed: %w", r.ID, err)
+		}
+	}
+	if err := br.Close(); err != nil && first == nil {
+		first = err
+	}
+	if first != nil {
+		return fmt.Errorf("mark inbox processed: %w", first)
+	}
+	return nil
+}
+
+// InboxCount counts recorded incoming activities, processed or not.
+func (db *DB) InboxCount(ctx context.Context) (int, error) {
+	var n int
+	err := db.pool.QueryRow(ctx, `SELECT count(*) FROM inbox`).Scan(&n)
+	return n, err
+}
+
+// UnprocessedCount counts the items recorded and not processed yet.
+func (db *DB) UnprocessedCount(ctx context.Context) (int, error) {
+	var n int
+	err := db.pool.QueryRow(ctx, `SELECT count(*) FROM inbox WHERE processed_at IS NULL`).Scan(&n)
+	return n, err
+}
+
+// ReceivedLater tells whether an activity of type typ by actor about
+// object was recorded after afterID. Bodies were valid JSON when recorded
+// (they are parsed before the 202).
+func (db *DB) ReceivedLater(ctx context.Context, afterID int64, typ, actor, object string) (bool, error) {
+	var found bool
+	err := db.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM inbox WHERE actor = $3 AND id > $1 AND type = $2
+		AND (convert_from(body, 'UTF8')::jsonb ->> 'object' = $4 OR convert_from(body, 'UTF8')::jsonb -> 'object' ->> 'id' = $4))`,
+		afterID, typ, actor, object).Scan(&found)
+	return found, err
+}
+
+// PruneInbox deletes items processed before a time, a thousand at a
+// time, so that other writes go on between.
+func (db *DB) PruneInbox(ctx context.Context, processedBefore time.Time) (int, error) {
+	const chunk = 1000
+	total := 0
+	for {
+		tag, err := db.pool.Exec(ctx, `DELETE FROM inbox WHERE id IN (SELECT id FROM inbox
+			WHERE processed_at IS NOT NULL AND processed_at < $1 ORDER BY id LIMIT $2)`, ms(processedBefore), chunk)
+		if err != nil {
+			return total, err
+		}
+		n := tag.RowsAffected()
+		total += int(n)
+		if n < chunk {
+			// Actors with nothing waiting any more.
+			_, err := db.pool.Exec(ctx, `DELETE FROM inbox_actor_bytes WHERE pending <= 0`)
+			return total, err
+		}
+	}
+}
+
+// PendingBytes is the size of the bodies of an actor's activities
+// recorded and not processed yet (inbox_actor_bytes, kept by triggers).
+func (db *DB) PendingBytes(ctx context.Context, actor string) (int64, error) {
+	var n int64
+	err := db.pool.QueryRow(ctx, `SELECT pending FROM inbox_actor_bytes WHERE actor = $1`, actor).Scan(&n)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, nil
+	}
+	return n, err
+}
+
+// Busy tells what work the server has in hand at now, as storage/sqlite's
+// Busy: inbox activities due and not processed, and by host the
+// deliveries leased (by any node) or due to a host that is not
+// unavailable.
+func (db *DB) Busy(ctx context.Context, now time.Time) (inbox int, deliveries map[string]int, err error) {
+	if err := db.pool.QueryRow(ctx, `SELECT count(*) FROM inbox WHERE processed_at IS NULL AND next_at <= $1`,
+		ms(now)).Scan(&inbox); err != nil {
+		return 0, nil, err
+	}
+	deliveries, err = db.countsByHost(ctx, `SELECT d.host, count(*) FROM deliveries d
+		WHERE d.lease_until > $1 OR (d.next_at <= $1 AND NOT EXISTS
+			(SELECT 1 FROM hosts h WHERE h.host = d.host AND h.unavailable_since IS NOT NULL))
+		GROUP BY d.host`, ms(now))
+	if err != nil {
+		return 0, nil, err
+	}
+	return inbox, deliveries, nil
+}
