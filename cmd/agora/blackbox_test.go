@@ -234,16 +234,17 @@ func get(t *testing.T, url, accept string) (int, []byte) {
 
 func waitHTTP(t *testing.T, url string) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		resp, err := http.Get(url)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
+	if !pollUntil(30*time.Second, func() bool { return answersOK(url) }) {
+		t.Fatalf("%s did not answer within 30s", url)
 	}
-	t.Fatalf("%s did not answer within 30s", url)
+}
+
+// answersOK tells whether a GET of url answers 200.
+func answersOK(url string) bool {
+	resp, err := http.Get(url)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
 }

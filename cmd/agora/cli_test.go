@@ -207,12 +207,8 @@ func TestServeListenFlag(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, []string{"serve", "--listen", addr}, out, errOut, env) }()
 	_, port, _ := strings.Cut(addr, ":")
-	deadline := time.Now().Add(20 * time.Second)
-	for !strings.Contains(out.String(), "/admin/setup?token=") {
-		if time.Now().After(deadline) {
-			t.Fatalf("no setup link: %q %q", out.String(), errOut.String())
-		}
-		time.Sleep(20 * time.Millisecond)
+	if !pollUntil(20*time.Second, func() bool { return strings.Contains(out.String(), "/admin/setup?token=") }) {
+		t.Fatalf("no setup link: %q %q", out.String(), errOut.String())
 	}
 	cancel()
 	if err := <-done; err != nil {

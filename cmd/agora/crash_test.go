@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -683,18 +682,7 @@ func (n *crashNode) quiet(t *testing.T, fleet *fedtest.Fleet) {
 	for _, h := range fleet.Hosts() {
 		dead[h.Host] = h.Dead
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		i, d, err := db.Busy(ctx, time.Now())
-		maps.DeleteFunc(d, func(host string, _ int) bool { return dead[host] })
-		if err == nil && i == 0 && len(d) == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("agora serve not quiet after 30 s: %d activities and deliveries %v in hand (%v)", i, d, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitQuiet(t, "agora serve", 30*time.Second, db.Busy, func(host string) bool { return dead[host] }, nil)
 }
 
 // openDB opens the data dir's database for reading, beside the server.

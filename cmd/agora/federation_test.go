@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"strings"
@@ -225,21 +226,53 @@ func post(t *testing.T, remote *fedtest.Server, url, user string, body []byte) {
 // only once it is quiet: whatever was going to happen has.
 func (a *testAgora) quiet() {
 	a.t.Helper()
-	waitUntil(a.t, "Agora quiet", func() bool {
-		i, d, err := a.srv.App.DB.Busy(context.Background(), time.Now())
-		return err == nil && i == 0 && len(d) == 0
-	})
+	waitQuiet(a.t, "Agora", 10*time.Second, a.srv.App.DB.Busy, nil, nil)
+}
+
+// waitQuiet waits until busy says nothing is in hand: no activity due
+// and unprocessed, no delivery due or claimed (but to the hosts skip
+// names). Tests wait for it before they assert that something did not
+// happen. onTimeout, when set, logs more before the failure.
+func waitQuiet(t *testing.T, what string, within time.Duration, busy func(context.Context, time.Time) (int, map[string]int, error),
+	skip func(host string) bool, onTimeout func()) {
+	t.Helper()
+	var inbox int
+	var dl map[string]int
+	var err error
+	quiet := func() bool {
+		inbox, dl, err = busy(context.Background(), time.Now())
+		if skip != nil {
+			maps.DeleteFunc(dl, func(host string, _ int) bool { return skip(host) })
+		}
+		return err == nil && inbox == 0 && len(dl) == 0
+	}
+	if !pollUntil(within, quiet) {
+		if onTimeout != nil {
+			onTimeout()
+		}
+		t.Fatalf("%s not quiet after %v: %d activities, deliveries %v in hand (%v)", what, within, inbox, dl, err)
+	}
 }
 
 func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	if !pollUntil(10*time.Second, cond) {
+		t.Fatalf("timed out waiting for %s", what)
+	}
+}
+
+// pollUntil asks cond every 20 ms until it holds (true) or within has
+// passed (false). The sleep is a polling interval, never a wait for
+// something not to happen.
+func pollUntil(within time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(within)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
+			return false
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	return true
 }
 
 // accepted returns the requests of a type that reached the fake server.

@@ -90,20 +90,11 @@ func TestTwoNodesBehindProxy(t *testing.T) {
 	defer observer.Close()
 	quiet := func(what string) {
 		t.Helper()
-		deadline := time.Now().Add(time.Minute)
-		for {
-			inbox, dl, err := observer.Busy(ctx, time.Now())
-			if err == nil && inbox == 0 && len(dl) == 0 {
-				return
+		waitQuiet(t, what, time.Minute, observer.Busy, nil, func() {
+			for _, n := range nodes {
+				t.Logf("%s log:\n%s", n.name, n.log.tail())
 			}
-			if time.Now().After(deadline) {
-				for _, n := range nodes {
-					t.Logf("%s log:\n%s", n.name, n.log.tail())
-				}
-				t.Fatalf("%s: not quiet after a minute: %d activities, deliveries %v, %v", what, inbox, dl, err)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+		})
 	}
 
 	// Joins, through the proxy: half land on each node.
@@ -147,28 +138,26 @@ func TestTwoNodesBehindProxy(t *testing.T) {
 		m.gated.Store(true)
 	}
 	note2 := members[1].create(t, base, group, 2)
-	deadline := time.Now().Add(time.Minute)
-	for {
-		done := 0
+	var done int
+	var holding int32
+	var queued map[string]int
+	inFlight := func() bool {
+		done, holding = 0, 0
 		for _, m := range members[:servers/2] {
 			done += m.count("Announce", note2)
 		}
-		queued, _ := observer.QueueByHost(ctx)
+		queued, _ = observer.QueueByHost(ctx)
 		settled := done == servers/2
 		for _, m := range members[:servers/2] {
 			settled = settled && queued[m.host()] == 0 // delivered and recorded done
 		}
-		var holding int32
 		for _, m := range held {
 			holding += m.holding.Load()
 		}
-		if settled && holding == int32(len(held)) { // every held server's Announce in flight
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("fan-out: %d of %d servers have it, %d held, queue %v", done, servers/2, holding, queued)
-		}
-		time.Sleep(10 * time.Millisecond)
+		return settled && holding == int32(len(held)) // every held server's Announce in flight
+	}
+	if !pollUntil(time.Minute, inFlight) {
+		t.Fatalf("fan-out: %d of %d servers have it, %d held, queue %v", done, servers/2, holding, queued)
 	}
 	// Kill the node with the most of the held servers' deliveries in hand.
 	owners, err := observer.LeasesByNode(ctx, time.Now())
@@ -181,19 +170,18 @@ func TestTwoNodesBehindProxy(t *testing.T) {
 	}
 	t.Logf("deliveries in hand by node: %v; killing %s", owners, victim.name)
 	victim.kill(t)
-	// Its held requests end with it; the servers release the others
-	// once no held request has ended for a while.
-	for stable, last := 0, int32(-1); stable < 25; time.Sleep(20 * time.Millisecond) {
+	// Its held requests end with it (the kill closes their connections);
+	// then the servers release the other node's. Every lease was a held
+	// request in flight (the other servers were settled), so the victim's
+	// leases are how many end.
+	stillHeld := int32(len(held) - owners[victim.name])
+	waitUntil(t, "the killed node's held requests to end", func() bool {
 		var holding int32
 		for _, m := range held {
 			holding += m.holding.Load()
 		}
-		if holding == last {
-			stable++
-		} else {
-			stable, last = 0, holding
-		}
-	}
+		return holding == stillHeld
+	})
 	close(gate)
 	quiet("the fan-out after the kill")
 	for i, m := range members {
@@ -259,19 +247,9 @@ func startNode(t *testing.T, ctx context.Context, bin, name, base, dbURL string)
 // waitReady waits until the node answers its instance actor.
 func (n *agoraNode) waitReady(t *testing.T, ctx context.Context) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get("http://" + n.addr + "/actor")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			t.Fatalf("%s not ready after 30s: %v\n%s", n.name, err, n.log.tail())
-		}
-		time.Sleep(20 * time.Millisecond)
+	url := "http://" + n.addr + "/actor"
+	if !pollUntil(30*time.Second, func() bool { return ctx.Err() != nil || answersOK(url) }) || ctx.Err() != nil {
+		t.Fatalf("%s not ready after 30s (%v)\n%s", n.name, ctx.Err(), n.log.tail())
 	}
 }
 
