@@ -109,6 +109,11 @@ func TestCatalogs(t *testing.T) {
 			t.Errorf("no message %s", id)
 		}
 	}
+	for action := range logTargets { // publicLog names them as modlog.did.ACTION
+		if _, ok := en["modlog.did."+action]; !ok {
+			t.Errorf("no message modlog.did.%s", action)
+		}
+	}
 	for code := range errorPages {
 		for _, part := range []string{"title", "text"} {
 			if _, ok := en["error."+strconv.Itoa(code)+"."+part]; !ok {

@@ -19,6 +19,22 @@ type logLine struct {
 	Reason    string
 }
 
+// What an entry of the log names, by action; each action here has its
+// words in the catalogs as modlog.did.ACTION.
+const (
+	targetNone = iota
+	targetPost
+	targetPerson
+	targetDomain
+)
+
+var logTargets = map[string]int{
+	"remove": targetPost, "restore": targetPost, "pin": targetPost, "unpin": targetPost,
+	"ban": targetPerson, "unban": targetPerson, "kick": targetPerson, "addmod": targetPerson, "delmod": targetPerson,
+	"block": targetDomain, "unblock": targetDomain,
+	"resolve": targetNone,
+}
+
 // publicLog words a community's log for its public page. Join decisions
 // are left out: who asked to join is nobody else's business.
 func (s *server) publicLog(ctx context.Context, lg *lang, entries []community.LogEntry) []logLine {
@@ -28,61 +44,37 @@ func (s *server) publicLog(ctx context.Context, lg *lang, entries []community.Lo
 		if e.By == community.Admin || strings.HasPrefix(e.By, "local:") {
 			l.Who = lg.T("modlog.who.admin")
 		}
-		person := func() {
-			v := s.actorLabel(ctx, e.Target)
-			if strings.HasPrefix(e.Target, "local:") {
-				v = pendingView{Label: lg.T("modlog.target.admin")}
-			}
-			l.Target, l.TargetURL = v.Label, v.URL
-		}
-		post := func() { l.Target, l.TargetURL = lg.T("modlog.target.post"), webLink(e.Target) }
 		switch e.Action {
-		case "remove":
-			l.Did = lg.T("modlog.did.remove")
-			post()
-		case "restore":
-			l.Did = lg.T("modlog.did.restore")
-			post()
-		case "pin":
-			l.Did = lg.T("modlog.did.pin")
-			post()
-		case "unpin":
-			l.Did = lg.T("modlog.did.unpin")
-			post()
-		case "ban":
-			l.Did = lg.T("modlog.did.ban")
-			person()
-		case "unban":
-			l.Did = lg.T("modlog.did.unban")
-			person()
-		case "kick":
-			l.Did = lg.T("modlog.did.kick")
-			person()
+		case "approve", "reject":
+			continue
 		case "addmod":
-			l.Did = lg.T("modlog.did.addmod")
+			l.Did, l.Reason = lg.T("modlog.did.addmod"), ""
 			if e.Reason == string(community.RoleOwner) {
 				l.Did = lg.T("modlog.did.addowner")
 			}
-			l.Reason = ""
-			person()
-		case "delmod":
-			l.Did = lg.T("modlog.did.delmod")
-			person()
-		case "block":
-			l.Did, l.Target = lg.T("modlog.did.block"), e.Target
-		case "unblock":
-			l.Did, l.Target = lg.T("modlog.did.unblock"), e.Target
-		case "resolve":
-			l.Did = lg.T("modlog.did.resolve")
 		case "log-public":
 			l.Did, l.Reason = lg.T("modlog.did.public"), ""
 			if e.Reason == "false" {
 				l.Did = lg.T("modlog.did.private")
 			}
-		case "approve", "reject":
-			continue
 		default:
-			l.Did = strings.ReplaceAll(e.Action, "-", " ")
+			if _, ok := logTargets[e.Action]; ok {
+				l.Did = lg.T("modlog.did." + e.Action)
+			} else {
+				l.Did = strings.ReplaceAll(e.Action, "-", " ")
+			}
+		}
+		switch logTargets[e.Action] {
+		case targetPost:
+			l.Target, l.TargetURL = lg.T("modlog.target.post"), webLink(e.Target)
+		case targetPerson:
+			v := s.actorLabel(ctx, e.Target)
+			if strings.HasPrefix(e.Target, "local:") {
+				v = pendingView{Label: lg.T("modlog.target.admin")}
+			}
+			l.Target, l.TargetURL = v.Label, v.URL
+		case targetDomain:
+			l.Target = e.Target
 		}
 		out = append(out, l)
 	}
