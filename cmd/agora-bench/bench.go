@@ -43,7 +43,7 @@ line. See BENCHMARKS.md.
 func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer, env func(string) string) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, benchUsage)
-		return usageError{"fanout, ingest or soak?"}
+		return usageError{Msg: "fanout, ingest or soak?"}
 	}
 	switch args[0] {
 	case "fanout":
@@ -59,7 +59,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 		return nil
 	}
 	fmt.Fprint(stderr, benchUsage)
-	return usageError{fmt.Sprintf("unknown benchmark %q", args[0])}
+	return usageError{Msg: fmt.Sprintf("unknown benchmark %q", args[0])}
 }
 
 // benchFlags are the flags both benchmarks take.
@@ -88,10 +88,10 @@ func addBenchFlags(fs *flag.FlagSet, env func(string) string) benchFlags {
 // check refuses flags that cannot go together, before anything starts.
 func (bf benchFlags) check() error {
 	if *bf.nodes < 1 || *bf.nodes > 1 && *bf.database == "" {
-		return usageError{"bench: --nodes above 1 needs --database postgres://... (nodes share a PostgreSQL database)"}
+		return usageError{Msg: "bench: --nodes above 1 needs --database postgres://... (nodes share a PostgreSQL database)"}
 	}
 	if d := *bf.database; d != "" && !strings.HasPrefix(d, "postgres://") && !strings.HasPrefix(d, "postgresql://") {
-		return usageError{"bench: want --database postgres://user@host/db"}
+		return usageError{Msg: "bench: want --database postgres://user@host/db"}
 	}
 	return nil
 }
@@ -229,7 +229,7 @@ type benchSchema struct {
 func newBenchSchema(ctx context.Context, dbURL string) (*benchSchema, error) {
 	u, err := url.Parse(dbURL)
 	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-		return nil, usageError{"bench: want --database postgres://user@host/db"}
+		return nil, usageError{Msg: "bench: want --database postgres://user@host/db"}
 	}
 	name := fmt.Sprintf("agora_bench_%d_%d", os.Getpid(), time.Now().UnixNano())
 	conn, err := pgx.Connect(ctx, dbURL)

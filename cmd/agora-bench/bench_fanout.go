@@ -40,7 +40,7 @@ func cmdBenchFanout(ctx context.Context, args []string, stdout, stderr io.Writer
 		return err
 	}
 	if *hosts < 1 || *followers < *hosts {
-		return usageError{"fanout: need --hosts >= 1 and --followers >= --hosts"}
+		return usageError{Msg: "fanout: need --hosts >= 1 and --followers >= --hosts"}
 	}
 	if !*bf.inproc {
 		if err := fedtest.NeedFiles(2**hosts + 256); err != nil {

@@ -51,7 +51,7 @@ func cmdBenchIngest(ctx context.Context, args []string, stdout, stderr io.Writer
 	for _, s := range strings.Split(*procList, ",") {
 		p, err := strconv.Atoi(strings.TrimSpace(s))
 		if err != nil || p < 1 {
-			return usageError{fmt.Sprintf("ingest: bad --process-procs %q", s)}
+			return usageError{Msg: fmt.Sprintf("ingest: bad --process-procs %q", s)}
 		}
 		procs = append(procs, p)
 	}
@@ -59,12 +59,12 @@ func cmdBenchIngest(ctx context.Context, args []string, stdout, stderr io.Writer
 	for _, s := range strings.Split(*rateList, ",") {
 		r, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
 		if err != nil || r <= 0 {
-			return usageError{fmt.Sprintf("ingest: bad rate %q", s)}
+			return usageError{Msg: fmt.Sprintf("ingest: bad rate %q", s)}
 		}
 		rates = append(rates, r)
 	}
 	if *actors < 1 || *step <= 0 {
-		return usageError{"ingest: need --actors >= 1 and --step > 0"}
+		return usageError{Msg: "ingest: need --actors >= 1 and --step > 0"}
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()

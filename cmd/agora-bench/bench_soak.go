@@ -51,7 +51,7 @@ func cmdBenchSoak(ctx context.Context, args []string, stdout, stderr io.Writer, 
 		return err
 	}
 	if *hosts < 2 || *actors < *hosts || *rate <= 0 || *failing < 0 || *failing > 0.5 {
-		return usageError{"soak: need --hosts >= 2, --actors >= --hosts, --rate > 0, --failing in [0, 0.5]"}
+		return usageError{Msg: "soak: need --hosts >= 2, --actors >= --hosts, --rate > 0, --failing in [0, 0.5]"}
 	}
 	ctx, cancel := context.WithTimeout(ctx, *duration+*settle+5*time.Minute)
 	defer cancel()

@@ -13,37 +13,14 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
-	"syscall"
+
+	"github.com/agorafed/agora/cmd/internal/agora"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv)
-	stop()
-	if err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "agora-bench:", err)
-		}
-		os.Exit(exitCode(err))
-	}
-}
+func main() { agora.Main("agora-bench", run) }
 
 // usageError is a command line that does not parse: exit status 2.
-type usageError struct{ msg string }
-
-func (e usageError) Error() string { return e.msg }
-
-func exitCode(err error) int {
-	var u usageError
-	switch {
-	case errors.Is(err, flag.ErrHelp):
-		return 0 // asked for: the flags were printed
-	case errors.As(err, &u):
-		return 2
-	}
-	return 1
-}
+type usageError = agora.UsageError
 
 // parseFlags parses a benchmark's flags; a benchmark takes no other
 // argument.
@@ -56,10 +33,10 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 			fs.PrintDefaults()
 			return err
 		}
-		return usageError{fmt.Sprintf("%s: %v", fs.Name(), err)}
+		return usageError{Msg: fmt.Sprintf("%s: %v", fs.Name(), err)}
 	}
 	if fs.NArg() > 0 {
-		return usageError{fmt.Sprintf("%s: unexpected argument %q", fs.Name(), fs.Arg(0))}
+		return usageError{Msg: fmt.Sprintf("%s: unexpected argument %q", fs.Name(), fs.Arg(0))}
 	}
 	return nil
 }

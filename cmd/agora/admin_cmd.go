@@ -39,7 +39,7 @@ var readPassword = term.ReadPassword
 func cmdAdmin(ctx context.Context, args []string, stdout, stderr io.Writer, env func(string) string) error {
 	if len(args) == 0 {
 		printGroupHelp(stderr, "admin")
-		return usageError{"admin: which command? create, passwd, list, delete"}
+		return usageError{Msg: "admin: which command? create, passwd, list, delete"}
 	}
 	sub, args := args[0], args[1:]
 	fs := flag.NewFlagSet("admin "+sub, flag.ContinueOnError)
@@ -50,14 +50,14 @@ func cmdAdmin(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 	case "list":
 		want = 0
 	default:
-		return usageError{fmt.Sprintf("admin: unknown command %q (create, passwd, list, delete)", sub)}
+		return usageError{Msg: fmt.Sprintf("admin: unknown command %q (create, passwd, list, delete)", sub)}
 	}
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) != want {
-		return usageError{fmt.Sprintf("admin %s: want %d argument(s), got %d (see agora admin %s --help)", sub, want, len(pos), sub)}
+		return usageError{Msg: fmt.Sprintf("admin %s: want %d argument(s), got %d (see agora admin %s --help)", sub, want, len(pos), sub)}
 	}
 	name := ""
 	if want == 1 {

@@ -21,7 +21,7 @@ func cmdBackup(ctx context.Context, args []string, stdout, stderr io.Writer, env
 		return err
 	}
 	if len(pos) != 1 {
-		return usageError{"backup: want the file to write (agora backup FILE)"}
+		return usageError{Msg: "backup: want the file to write (agora backup FILE)"}
 	}
 	cfg, src, err := loadCLIConfig(*configPath, env)
 	if err != nil {

@@ -14,7 +14,7 @@ import (
 func cmdCommunity(ctx context.Context, args []string, stdout, stderr io.Writer, env func(string) string) error {
 	if len(args) == 0 {
 		printGroupHelp(stderr, "community")
-		return usageError{"community: which command? create, list, show, edit, delete, members, posts, approve, reject"}
+		return usageError{Msg: "community: which command? create, list, show, edit, delete, members, posts, approve, reject"}
 	}
 	sub, args := args[0], args[1:]
 	fs := flag.NewFlagSet("community "+sub, flag.ContinueOnError)
@@ -36,7 +36,7 @@ func cmdCommunity(ctx context.Context, args []string, stdout, stderr io.Writer, 
 		all = fs.Bool("all", true, "include refused and deleted posts")
 	case "list", "show", "delete", "approve", "reject":
 	default:
-		return usageError{fmt.Sprintf("community: unknown command %q", sub)}
+		return usageError{Msg: fmt.Sprintf("community: unknown command %q", sub)}
 	}
 	pos, err := parseFlags(fs, args)
 	if err != nil {
@@ -47,7 +47,7 @@ func cmdCommunity(ctx context.Context, args []string, stdout, stderr io.Writer, 
 		want = 1
 	}
 	if len(pos) != want {
-		return usageError{fmt.Sprintf("community %s: want %d argument(s), got %d (see agora help)", sub, want, len(pos))}
+		return usageError{Msg: fmt.Sprintf("community %s: want %d argument(s), got %d (see agora help)", sub, want, len(pos))}
 	}
 	cfg, src, err := loadCLIConfig(*configPath, env)
 	if err != nil {
@@ -98,7 +98,7 @@ func cmdCommunity(ctx context.Context, args []string, stdout, stderr io.Writer, 
 			c.PostingPolicy, c.AnnounceReplies, members, pend, c.CreatedAt.Format("2006-01-02 15:04:05Z"), c.Summary)
 	case "edit":
 		if len(set) == 0 || (len(set) == 1 && set["config"]) {
-			return usageError{"community edit: nothing to change (give --title, --summary, --approval, --posting or --replies)"}
+			return usageError{Msg: "community edit: nothing to change (give --title, --summary, --approval, --posting or --replies)"}
 		}
 		c, err := a.Svc.Edit(ctx, pos[0], func(c *community.Community) {
 			if set["title"] {

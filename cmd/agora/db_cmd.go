@@ -16,7 +16,7 @@ import (
 // cmdDB runs `agora db migrate`.
 func cmdDB(ctx context.Context, args []string, stdout, stderr io.Writer, env func(string) string) error {
 	if len(args) == 0 || args[0] != "migrate" {
-		return usageError{"db: want 'agora db migrate --from sqlite:PATH --to postgres://...'"}
+		return usageError{Msg: "db: want 'agora db migrate --from sqlite:PATH --to postgres://...'"}
 	}
 	fs := flag.NewFlagSet("db migrate", flag.ContinueOnError)
 	from := fs.String("from", "", "the SQLite database to copy: sqlite:PATH (PATH: data_dir/agora.db)")
@@ -34,14 +34,14 @@ func cmdDB(ctx context.Context, args []string, stdout, stderr io.Writer, env fun
 		*to = cfg.Database
 	}
 	if len(pos) > 0 {
-		return usageError{fmt.Sprintf("db migrate: unexpected argument %q", pos[0])}
+		return usageError{Msg: fmt.Sprintf("db migrate: unexpected argument %q", pos[0])}
 	}
 	path, ok := strings.CutPrefix(*from, "sqlite:")
 	if !ok || path == "" {
-		return usageError{"db migrate: want --from sqlite:PATH, the agora.db of a data_dir"}
+		return usageError{Msg: "db migrate: want --from sqlite:PATH, the agora.db of a data_dir"}
 	}
 	if !strings.HasPrefix(*to, "postgres://") && !strings.HasPrefix(*to, "postgresql://") {
-		return usageError{"db migrate: want --to postgres://user@host/db (or database in the config), a new, empty database"}
+		return usageError{Msg: "db migrate: want --to postgres://user@host/db (or database in the config), a new, empty database"}
 	}
 	if _, err := os.Stat(path); err != nil {
 		return fmt.Errorf("db migrate: the source %s: %w", path, err)

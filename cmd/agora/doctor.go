@@ -77,7 +77,7 @@ func cmdDoctor(ctx context.Context, args []string, stdout, stderr io.Writer, env
 		return err
 	}
 	if len(pos) > 0 {
-		return usageError{fmt.Sprintf("doctor: unexpected argument %q", pos[0])}
+		return usageError{Msg: fmt.Sprintf("doctor: unexpected argument %q", pos[0])}
 	}
 	c := &checklist{w: stdout}
 	defer func() {

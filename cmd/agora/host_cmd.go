@@ -17,7 +17,7 @@ import (
 func cmdHost(ctx context.Context, args []string, stdout, stderr io.Writer, env func(string) string) error {
 	if len(args) == 0 {
 		printGroupHelp(stderr, "host")
-		return usageError{"host: which command? list, clear"}
+		return usageError{Msg: "host: which command? list, clear"}
 	}
 	sub, args := args[0], args[1:]
 	fs := flag.NewFlagSet("host "+sub, flag.ContinueOnError)
@@ -30,14 +30,14 @@ func cmdHost(ctx context.Context, args []string, stdout, stderr io.Writer, env f
 	case "clear":
 		want = 1
 	default:
-		return usageError{fmt.Sprintf("host: unknown command %q", sub)}
+		return usageError{Msg: fmt.Sprintf("host: unknown command %q", sub)}
 	}
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) != want {
-		return usageError{fmt.Sprintf("host %s: want %d argument(s), got %d (see agora help)", sub, want, len(pos))}
+		return usageError{Msg: fmt.Sprintf("host %s: want %d argument(s), got %d (see agora help)", sub, want, len(pos))}
 	}
 	cfg, src, err := loadCLIConfig(*configPath, env)
 	if err != nil {

@@ -17,44 +17,21 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/agorafed/agora/cmd/internal/agora"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv)
-	stop()
-	if err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "agora:", err)
-		}
-		os.Exit(exitCode(err))
-	}
-}
+func main() { agora.Main("agora", run) }
 
 // usageError is a command line that does not parse: exit status 2.
-type usageError struct{ msg string }
-
-func (e usageError) Error() string { return e.msg }
-
-func exitCode(err error) int {
-	var u usageError
-	if errors.As(err, &u) || errors.Is(err, flag.ErrHelp) {
-		return 2
-	}
-	return 1
-}
+type usageError = agora.UsageError
 
 // run is main without the process: tests call it.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, env func(string) string) error {
 	setCLILang(env)
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usageText())
-		return usageError{"no command given"}
+		return usageError{Msg: "no command given"}
 	}
 	// agora community --help: the group's commands.
 	if len(args) >= 2 && isHelp(args[1]) && printGroupHelp(stdout, args[0]) {
@@ -97,7 +74,7 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer, en
 		return nil
 	}
 	fmt.Fprint(stderr, usageText())
-	return usageError{fmt.Sprintf("unknown command %q", args[0])}
+	return usageError{Msg: fmt.Sprintf("unknown command %q", args[0])}
 }
 
 // parseFlags parses flags that may come before, between or after the
@@ -111,7 +88,7 @@ func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
 			if errors.Is(err, flag.ErrHelp) {
 				return nil, helpRequest{fs}
 			}
-			return nil, usageError{fmt.Sprintf("%s: %v", fs.Name(), err)}
+			return nil, usageError{Msg: fmt.Sprintf("%s: %v", fs.Name(), err)}
 		}
 		args = fs.Args()
 		if len(args) == 0 {

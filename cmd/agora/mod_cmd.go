@@ -19,7 +19,7 @@ import (
 func cmdMod(ctx context.Context, args []string, stdout, stderr io.Writer, env func(string) string) error {
 	if len(args) == 0 {
 		printGroupHelp(stderr, "mod")
-		return usageError{"mod: which command? add, remove, list, ban, unban, remove-post, restore-post, pin, unpin, reports, resolve, log"}
+		return usageError{Msg: "mod: which command? add, remove, list, ban, unban, remove-post, restore-post, pin, unpin, reports, resolve, log"}
 	}
 	sub, args := args[0], args[1:]
 	fs := flag.NewFlagSet("mod "+sub, flag.ContinueOnError)
@@ -48,14 +48,14 @@ func cmdMod(ctx context.Context, args []string, stdout, stderr io.Writer, env fu
 		limit = fs.Int("n", 50, "how many entries")
 		public = fs.String("public", "", "true: show the log on the community's web page; false: hide it")
 	default:
-		return usageError{fmt.Sprintf("mod: unknown command %q", sub)}
+		return usageError{Msg: fmt.Sprintf("mod: unknown command %q", sub)}
 	}
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) != want {
-		return usageError{fmt.Sprintf("mod %s: want %d argument(s), got %d (see agora help)", sub, want, len(pos))}
+		return usageError{Msg: fmt.Sprintf("mod %s: want %d argument(s), got %d (see agora help)", sub, want, len(pos))}
 	}
 	cfg, src, err := loadCLIConfig(*configPath, env)
 	if err != nil {
@@ -150,7 +150,7 @@ func cmdMod(ctx context.Context, args []string, stdout, stderr io.Writer, env fu
 	case "resolve":
 		id, err := strconv.ParseInt(strings.TrimPrefix(pos[1], "#"), 10, 64)
 		if err != nil {
-			return usageError{fmt.Sprintf("mod resolve: %q is not a report number", pos[1])}
+			return usageError{Msg: fmt.Sprintf("mod resolve: %q is not a report number", pos[1])}
 		}
 		if err := a.Mod.ResolveReport(ctx, c, by, id); err != nil {
 			return err
@@ -160,7 +160,7 @@ func cmdMod(ctx context.Context, args []string, stdout, stderr io.Writer, env fu
 		if *public != "" {
 			show, err := strconv.ParseBool(*public)
 			if err != nil {
-				return usageError{fmt.Sprintf("mod log: --public=%q: use true or false", *public)}
+				return usageError{Msg: fmt.Sprintf("mod log: --public=%q: use true or false", *public)}
 			}
 			if err := a.Mod.SetLogPublic(ctx, c, by, show); err != nil {
 				return err
@@ -191,7 +191,7 @@ func printLog(w io.Writer, entries []community.LogEntry) error {
 func cmdDomain(ctx context.Context, args []string, stdout, stderr io.Writer, env func(string) string) error {
 	if len(args) == 0 {
 		printGroupHelp(stderr, "domain")
-		return usageError{"domain: which command? block, unblock, list"}
+		return usageError{Msg: "domain: which command? block, unblock, list"}
 	}
 	sub, args := args[0], args[1:]
 	fs := flag.NewFlagSet("domain "+sub, flag.ContinueOnError)
@@ -206,14 +206,14 @@ func cmdDomain(ctx context.Context, args []string, stdout, stderr io.Writer, env
 	case "list":
 		want = 0
 	default:
-		return usageError{fmt.Sprintf("domain: unknown command %q", sub)}
+		return usageError{Msg: fmt.Sprintf("domain: unknown command %q", sub)}
 	}
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) != want {
-		return usageError{fmt.Sprintf("domain %s: want %d argument(s), got %d (see agora help)", sub, want, len(pos))}
+		return usageError{Msg: fmt.Sprintf("domain %s: want %d argument(s), got %d (see agora help)", sub, want, len(pos))}
 	}
 	cfg, src, err := loadCLIConfig(*configPath, env)
 	if err != nil {

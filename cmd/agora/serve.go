@@ -24,7 +24,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 		return err
 	}
 	if len(pos) > 0 {
-		return usageError{fmt.Sprintf("serve: unexpected argument %q", pos[0])}
+		return usageError{Msg: fmt.Sprintf("serve: unexpected argument %q", pos[0])}
 	}
 	cfg, src, err := loadCLIConfig(*configPath, env)
 	if err != nil {
@@ -32,7 +32,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 	}
 	if *listen != "" {
 		if _, _, err := net.SplitHostPort(*listen); err != nil {
-			return usageError{fmt.Sprintf("serve --listen %q: want host:port, like 127.0.0.1:8080 or :8080", *listen)}
+			return usageError{Msg: fmt.Sprintf("serve --listen %q: want host:port, like 127.0.0.1:8080 or :8080", *listen)}
 		}
 		cfg.Listen = *listen
 	}
