@@ -66,14 +66,10 @@ func (s *server) write(w http.ResponseWriter, r *http.Request) {
 	l := s.lang(r)
 	ctx, cancel := context.WithTimeout(r.Context(), lookupTimeout)
 	defer cancel()
-	v, err := s.lookupVisitor(ctx, you, true)
-	if v.Host == "" {
-		data["Error"] = l.T("handle.invalid")
-		s.render(w, r, http.StatusBadRequest, "write", data)
+	v, ok, err := s.postedVisitor(ctx, w, r, "write", data, you, true)
+	if !ok {
 		return
 	}
-	s.rememberHandle(w, you)
-	data["Server"], data["ServerURL"] = v.Host, v.Web
 	if err != nil {
 		s.Log.Info("write: server not found", "community", c.Name, "server", v.Host, "err", err)
 		data["Manual"], data["Problem"] = true, l.T("handle.unreachable", "Server", v.Host)
@@ -209,14 +205,10 @@ func (s *server) interact(w http.ResponseWriter, r *http.Request) {
 	l := s.lang(r)
 	ctx, cancel := context.WithTimeout(r.Context(), lookupTimeout)
 	defer cancel()
-	v, err := s.lookupVisitor(ctx, you, false)
-	if v.Host == "" {
-		data["Error"] = l.T("handle.invalid")
-		s.render(w, r, http.StatusBadRequest, "interact", data)
+	v, ok, err := s.postedVisitor(ctx, w, r, "interact", data, you, false)
+	if !ok {
 		return
 	}
-	s.rememberHandle(w, you)
-	data["Server"], data["ServerURL"] = v.Host, v.Web
 	target := ""
 	if err == nil {
 		target, err = s.interactionURL(v, p.ObjectID)
@@ -231,4 +223,22 @@ func (s *server) interact(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, target, http.StatusSeeOther)
+}
+
+// postedVisitor looks up the handle a Write or Reply/Boost/Like form
+// posted (with the server's software when software is set). An invalid
+// handle gives page back with 400 and ok false; otherwise the handle is
+// remembered, data names the visitor's server, and err says whether the
+// lookup failed after the handle parsed.
+func (s *server) postedVisitor(ctx context.Context, w http.ResponseWriter, r *http.Request, page string, data map[string]any,
+	you string, software bool) (v visitor, ok bool, err error) {
+	v, err = s.lookupVisitor(ctx, you, software)
+	if v.Host == "" {
+		data["Error"] = s.lang(r).T("handle.invalid")
+		s.render(w, r, http.StatusBadRequest, page, data)
+		return v, false, err
+	}
+	s.rememberHandle(w, you)
+	data["Server"], data["ServerURL"] = v.Host, v.Web
+	return v, true, err
 }
