@@ -41,6 +41,7 @@ func cmdBenchIngest(ctx context.Context, args []string, stdout, stderr io.Writer
 	timeout := fs.Duration("timeout", 5*time.Minute, "stop after this long")
 	procN := fs.Int("process-n", 6000, "recorded activities for the processing-alone measure (0: none)")
 	procList := fs.String("process-procs", "1,2", "GOMAXPROCS values for the processing-alone measure")
+	procProfile := fs.String("process-cpuprofile", "", "write a CPU profile (pprof) of the processing-alone measure to this file (FILE-N at GOMAXPROCS=N)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -250,7 +251,7 @@ func cmdBenchIngest(ctx context.Context, args []string, stdout, stderr io.Writer
 	fmt.Fprintf(stdout, "processed %.0f: %.0f with the inbox's parse, %.0f parsed again\n", handed+again, handed, again)
 	fig["parsed_again"] = again
 	if *procN > 0 {
-		procRates, err := benchProcessing(ctx, a.Cfg, fleet, perHost, *procN, procs, stderr)
+		procRates, err := benchProcessing(ctx, a.Cfg, fleet, perHost, *procN, procs, *procProfile, stderr)
 		if err != nil {
 			return err
 		}
@@ -274,8 +275,9 @@ func cmdBenchIngest(ctx context.Context, args []string, stdout, stderr io.Writer
 // (parsed from the queue, as after a restart) drained by the worker pool
 // (its default size) at each GOMAXPROCS in procs, each on a new instance
 // in its own data dir, with the fleet's actors cached first as in the
-// run. It returns activities processed per second, by GOMAXPROCS.
-func benchProcessing(ctx context.Context, cfg agora.Config, fleet []fedtest.FleetHost, perHost, n int, procs []int, stderr io.Writer) (map[int]float64, error) {
+// run. It returns activities processed per second, by GOMAXPROCS. With
+// a profile, each measure is profiled to profile-N (N its GOMAXPROCS).
+func benchProcessing(ctx context.Context, cfg agora.Config, fleet []fedtest.FleetHost, perHost, n int, procs []int, profile string, stderr io.Writer) (map[int]float64, error) {
 	rates := map[int]float64{}
 	prev := runtime.GOMAXPROCS(0)
 	defer runtime.GOMAXPROCS(prev)
@@ -337,9 +339,17 @@ func benchProcessing(ctx context.Context, cfg agora.Config, fleet []fedtest.Flee
 			}
 			runtime.GOMAXPROCS(p)
 			in := a.NewInbox(nil) // its pool sized for p
+			stopProfile := func() {}
+			if profile != "" {
+				name := fmt.Sprintf("%s-%d", profile, p)
+				if stopProfile, err = (benchFlags{profile: &name}).startProfile(); err != nil {
+					return 0, err
+				}
+			}
 			start := time.Now()
 			in.ProcessPending(ctx)
 			took := time.Since(start)
+			stopProfile()
 			runtime.GOMAXPROCS(prev)
 			if left, err := a.DB.UnprocessedCount(ctx); err != nil || left > 0 {
 				return 0, fmt.Errorf("bench: processing at GOMAXPROCS=%d left %d (%v)", p, left, err)

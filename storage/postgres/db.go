@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/agorafed/agora/community"
+	"github.com/agorafed/agora/federation"
 	"github.com/agorafed/agora/storage"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -60,6 +61,13 @@ type Options struct {
 type DB struct {
 	pool *pgxpool.Pool
 	opts Options
+
+	// Group commits (groupcommit.go) of the writes that come many at a
+	// time from concurrent callers, as storage/sqlite has them.
+	inboxRecords   *groupCommit[federation.InboxItem, bool]
+	inboxMarks     *groupCommit[[]federation.InboxResult, struct{}]
+	postInserts    *groupCommit[postInsert, postInserted]
+	deliveriesDone *groupCommit[int64, struct{}]
 }
 
 // Open connects to the database at url (postgres://user@host/db) and
@@ -84,6 +92,7 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
 	db := &DB{pool: pool, opts: opts}
+	db.groupCommits()
 	if err := db.migrate(ctx); err != nil {
 		pool.Close()
 		return nil, err

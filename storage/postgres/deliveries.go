@@ -165,11 +165,23 @@ func (db *DB) ClaimDue(ctx context.Context, now time.Time, limit, perHost int, l
 
 // DeliveryDone removes a delivered row.
 func (db *DB) DeliveryDone(ctx context.Context, id int64) error {
-	_, err := db.pool.Exec(ctx, `DELETE FROM deliveries WHERE id = $1`, id)
-	if err != nil {
-		return fmt.Errorf("delivery done: %w", err)
+	_, err := db.deliveriesDone.do(ctx, id)
+	return err
+}
+
+func (db *DB) deliveryDoneGroup() *groupCommit[int64, struct{}] {
+	const del = `DELETE FROM deliveries WHERE id = $1`
+	return &groupCommit[int64, struct{}]{name: "delivery done", max: 256, async: true, db: db,
+		queue: func(b *pgx.Batch, id int64) { b.Queue(del, id) },
+		read: func(br pgx.BatchResults, _ int64) (struct{}, error) {
+			_, err := br.Exec()
+			return struct{}{}, err
+		},
+		single: func(ctx context.Context, id int64) (struct{}, error) {
+			_, err := db.pool.Exec(ctx, del, id)
+			return struct{}{}, err
+		},
 	}
-	return nil
 }
 
 // RetryDelivery schedules another attempt and ends the lease.

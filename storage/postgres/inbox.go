@@ -14,22 +14,36 @@ import (
 // RecordInbox stores a verified incoming activity unless one with the same
 // activity id exists; it reports whether it was new. It returns once the
 // row is committed (durable: PostgreSQL's synchronous commit), and every
-// node is told (NOTIFY).
+// node is told (NOTIFY). Concurrent records share a transaction (a group
+// commit).
 func (db *DB) RecordInbox(ctx context.Context, it federation.InboxItem) (bool, error) {
-	// One statement, one round trip: the insert, and a wake-up for each
-	// row it inserted (pg_notify is volatile: it runs per row; NOTIFY is
-	// sent at the commit).
-	var fresh bool
-	err := db.pool.QueryRow(ctx, `WITH ins AS (
-			INSERT INTO inbox (activity_id, type, actor, body, received_at, order_keys)
-			VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (activity_id) DO NOTHING RETURNING 1)
-		SELECT count(*) > 0 FROM (SELECT pg_notify($7, '') FROM ins) AS n`,
-		it.ActivityID, it.Type, it.Actor, blob(it.Body), ms(it.ReceivedAt), federation.OrderKeys(it.Actor, it.Body),
-		ChannelInbox).Scan(&fresh)
-	if err != nil {
-		return false, fmt.Errorf("record inbox: %w", err)
+	return db.inboxRecords.do(ctx, it)
+}
+
+// recordInboxSQL is the insert, and a wake-up for each row it inserted
+// (pg_notify is volatile: it runs per row; NOTIFY is sent at the commit).
+const recordInboxSQL = `WITH ins AS (
+		INSERT INTO inbox (activity_id, type, actor, body, received_at, order_keys)
+		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (activity_id) DO NOTHING RETURNING 1)
+	SELECT count(*) > 0 FROM (SELECT pg_notify($7, '') FROM ins) AS n`
+
+func recordInboxArgs(it federation.InboxItem) []any {
+	return []any{it.ActivityID, it.Type, it.Actor, blob(it.Body), ms(it.ReceivedAt),
+		federation.OrderKeys(it.Actor, it.Body), ChannelInbox}
+}
+
+func (db *DB) recordInboxGroup() *groupCommit[federation.InboxItem, bool] {
+	return &groupCommit[federation.InboxItem, bool]{name: "record inbox", max: 256, db: db,
+		queue: func(b *pgx.Batch, it federation.InboxItem) { b.Queue(recordInboxSQL, recordInboxArgs(it)...) },
+		read: func(br pgx.BatchResults, _ federation.InboxItem) (fresh bool, err error) {
+			err = br.QueryRow().Scan(&fresh)
+			return fresh, err
+		},
+		single: func(ctx context.Context, it federation.InboxItem) (fresh bool, err error) {
+			err = db.pool.QueryRow(ctx, recordInboxSQL, recordInboxArgs(it)...).Scan(&fresh)
+			return fresh, err
+		},
 	}
-	return fresh, nil
 }
 
 // inboxClaimLock serialises the inbox claims of every node (see
@@ -105,17 +119,25 @@ func (db *DB) UnprocessedInbox(ctx context.Context, afterID int64, due time.Time
 
 // MarkInboxProcessed records the outcomes of processed items, in one
 // transaction. An item to retry loses its claim: when it is due, any
-// node may take it.
+// node may take it. Concurrent marks share a transaction (a group
+// commit), committed without waiting for the WAL's flush: a mark lost
+// with PostgreSQL's crash is processed again, which the processing
+// allows (docs/architecture.md, "Several nodes").
 func (db *DB) MarkInboxProcessed(ctx context.Context, results []federation.InboxResult) error {
 	if len(results) == 0 {
 		return nil
 	}
-	// One batch: one round trip, and one transaction (a batch is sent
-	// with one Sync, so PostgreSQL runs it as one implicit transaction).
-	batch := &pgx.Batch{}
+	_, err := db.inboxMarks.do(ctx, results)
+	return err
+}
+
+// queueMarks adds the updates of results to b. Only processed rows are
+// deleted (PruneInbox), so every id is there; were one gone, the others
+// would still be marked.
+func queueMarks(b *pgx.Batch, results []federation.InboxResult) {
 	for _, r := range results {
 		if !r.RetryAt.IsZero() {
-			batch.Queue(`UPDATE inbox SET attempts = attempts + 1, next_at = $1, result = $2, claimed_by = '', claimed_until = 0 WHERE id = $3`,
+			b.Queue(`UPDATE inbox SET attempts = attempts + 1, next_at = $1, result = $2, claimed_by = '', claimed_until = 0 WHERE id = $3`,
 				ms(r.RetryAt), r.Result, r.ID)
 			continue
 		}
@@ -123,24 +145,34 @@ func (db *DB) MarkInboxProcessed(ctx context.Context, results []federation.Inbox
 		if len(kept) == 0 {
 			kept = []byte("{}")
 		}
-		batch.Queue(`UPDATE inbox SET processed_at = $1, result = $2, body = $3 WHERE id = $4`, ms(r.At), r.Result, kept, r.ID)
+		b.Queue(`UPDATE inbox SET processed_at = $1, result = $2, body = $3 WHERE id = $4`, ms(r.At), r.Result, kept, r.ID)
 	}
-	// Only processed rows are deleted (PruneInbox), so every id is
-	// there; were one gone, the others would still be marked.
-	var first error
-	br := db.pool.SendBatch(ctx, batch)
+}
+
+func readMarks(br pgx.BatchResults, results []federation.InboxResult) (struct{}, error) {
 	for _, r := range results {
-		if _, err := br.Exec(); err != nil && first == nil {
-			first = fmt.Errorf("mark inbox item %d processed: %w", r.ID, err)
+		if _, err := br.Exec(); err != nil {
+			return struct{}{}, fmt.Errorf("mark inbox item %d processed: %w", r.ID, err)
 		}
 	}
-	if err := br.Close(); err != nil && first == nil {
-		first = err
+	return struct{}{}, nil
+}
+
+func (db *DB) inboxMarkGroup() *groupCommit[[]federation.InboxResult, struct{}] {
+	return &groupCommit[[]federation.InboxResult, struct{}]{name: "mark inbox processed", max: 64, async: true, db: db,
+		queue: queueMarks, read: readMarks,
+		single: func(ctx context.Context, results []federation.InboxResult) (struct{}, error) {
+			// One batch: one round trip, and one transaction.
+			b := &pgx.Batch{}
+			queueMarks(b, results)
+			br := db.pool.SendBatch(ctx, b)
+			_, err := readMarks(br, results)
+			if cerr := br.Close(); err == nil {
+				err = cerr
+			}
+			return struct{}{}, err
+		},
 	}
-	if first != nil {
-		return fmt.Errorf("mark inbox processed: %w", first)
-	}
-	return nil
 }
 
 // InboxCount counts recorded incoming activities, processed or not.
