@@ -147,7 +147,9 @@ type Queue interface {
 	Enqueue(ctx context.Context, a OutActivity, inboxes []string, now time.Time) error
 	// ClaimDue leases up to limit due deliveries (NextAt <= now, not leased)
 	// whose host is not unavailable, oldest due first, at most perHost for
-	// one host, so no other worker takes them until the lease ends.
+	// one host (one for a host whose last attempt failed: HostFailed and
+	// no HostSucceeded since), so no other worker takes them until the
+	// lease ends. On several nodes the bound counts every node's leases.
 	// skipHosts are left out: the caller has enough of theirs in hand.
 	ClaimDue(ctx context.Context, now time.Time, limit, perHost int, lease time.Duration, skipHosts ...string) ([]Delivery, error)
 	DeliveryDone(ctx context.Context, id int64) error

@@ -426,4 +426,4 @@ func testModLogPublicAndSchema(t *testing.T, db storage.Store) {
 
 // lastMigration is the number of the last migration of every backend:
 // their numbering stays aligned.
-const lastMigration = 14
+const lastMigration = 15

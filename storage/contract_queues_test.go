@@ -187,6 +187,49 @@ func testQueueClaimLeaseRetry(t *testing.T, db storage.Store) {
 	}
 }
 
+// A host whose last attempt failed is claimed one delivery at a time,
+// whatever perHost; after a success it gets perHost again.
+func testClaimFailingHostOneAtATime(t *testing.T, db storage.Store) {
+	ctx := context.Background()
+	now := time.Now().UTC()
+	id, _ := db.NextOutActivityID(ctx)
+	var inboxes []string
+	for i := range 4 {
+		inboxes = append(inboxes, fmt.Sprintf("https://failing.example/u/%d/inbox", i), fmt.Sprintf("https://fine.example/u/%d/inbox", i))
+	}
+	if err := db.Enqueue(ctx, federation.OutActivity{ID: id, IRI: "https://agora.test/c/g/announce/9", Type: "Announce",
+		Signer: "c/g", Body: []byte(`{}`), CreatedAt: now}, inboxes, now); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.HostFailed(ctx, "failing.example", now, "status 503"); err != nil {
+		t.Fatal(err)
+	}
+	claim := func(at time.Time) map[string]int {
+		t.Helper()
+		ds, err := db.ClaimDue(ctx, at, 100, 3, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]int{}
+		for _, d := range ds {
+			got[d.Host]++
+		}
+		return got
+	}
+	if got := claim(now); got["failing.example"] != 1 || got["fine.example"] != 3 {
+		t.Fatalf("claimed %v, want failing.example 1 (its last attempt failed) and fine.example 3", got)
+	}
+	if err := db.ReleaseLeases(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.HostSucceeded(ctx, "failing.example"); err != nil {
+		t.Fatal(err)
+	}
+	if got := claim(now); got["failing.example"] != 3 {
+		t.Fatalf("after a success claimed %v, want failing.example 3", got)
+	}
+}
+
 // Concurrent records are committed together, each told whether it was new,
 // duplicates included.
 func testInboxGroupCommit(t *testing.T, db storage.Store) {

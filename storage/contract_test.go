@@ -58,6 +58,7 @@ var contract = []struct {
 	{"InboxReceivedLaterAndPrune", testInboxReceivedLaterAndPrune},
 	{"PruneInboxChunks", testPruneInboxChunks},
 	{"QueueClaimLeaseRetry", testQueueClaimLeaseRetry},
+	{"ClaimFailingHostOneAtATime", testClaimFailingHostOneAtATime},
 	{"DeliveryDoneConcurrent", testDeliveryDoneGroupCommit},
 	{"EnqueueRecordsAnnounces", testEnqueueRecordsAnnounces},
 	{"Busy", testBusy},

@@ -113,12 +113,13 @@ func (db *DB) ClaimDue(ctx context.Context, now time.Time, limit, perHost int, l
 		wanted AS (
 			SELECT id, next_at FROM (
 				SELECT d.id, d.next_at,
-					row_number() OVER (PARTITION BY d.host ORDER BY d.next_at, d.id) + coalesce(e.n, 0) AS n
-				FROM deliveries d LEFT JOIN elsewhere e ON e.host = d.host
+					row_number() OVER (PARTITION BY d.host ORDER BY d.next_at, d.id) + coalesce(e.n, 0) AS n,
+					CASE WHEN h.failing_since IS NOT NULL THEN 1 ELSE $4 END AS cap
+				FROM deliveries d LEFT JOIN elsewhere e ON e.host = d.host LEFT JOIN hosts h ON h.host = d.host
 				WHERE d.next_at <= $2 AND d.lease_until <= $2
-				  AND NOT EXISTS (SELECT 1 FROM hosts h WHERE h.host = d.host AND h.unavailable_since IS NOT NULL)
+				  AND h.unavailable_since IS NULL
 				  AND d.host <> ALL($3::text[])) w
-			WHERE n <= $4 ORDER BY next_at, id LIMIT $5),
+			WHERE n <= cap ORDER BY next_at, id LIMIT $5),
 		locked AS (
 			SELECT d.id FROM deliveries d JOIN wanted w ON w.id = d.id
 			WHERE d.lease_until <= $2 FOR UPDATE OF d SKIP LOCKED)

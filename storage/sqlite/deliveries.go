@@ -84,14 +84,15 @@ func (db *DB) ClaimDue(ctx context.Context, now time.Time, limit, perHost int, l
 	rows, err := db.writeRows(ctx, `UPDATE deliveries SET lease_until = ?
 		WHERE id IN (
 			SELECT id FROM (
-				SELECT d.id, d.next_at, row_number() OVER (PARTITION BY d.host ORDER BY d.next_at, d.id) AS n
-				FROM deliveries d
+				SELECT d.id, d.next_at, row_number() OVER (PARTITION BY d.host ORDER BY d.next_at, d.id) AS n,
+					CASE WHEN h.failing_since IS NOT NULL THEN 1 ELSE ? END AS cap
+				FROM deliveries d LEFT JOIN hosts h ON h.host = d.host
 				WHERE d.next_at <= ? AND d.lease_until <= ?
-				  AND NOT EXISTS (SELECT 1 FROM hosts h WHERE h.host = d.host AND h.unavailable_since IS NOT NULL)
+				  AND h.unavailable_since IS NULL
 				  AND d.host NOT IN (SELECT value FROM json_each(?)))
-			WHERE n <= ? ORDER BY next_at, id LIMIT ?)
+			WHERE n <= cap ORDER BY next_at, id LIMIT ?)
 		RETURNING id, activity_id, inbox, host, attempts, next_at, last_error`,
-		ms(now.Add(lease)), ms(now), ms(now), string(skip), perHost, limit)
+		ms(now.Add(lease)), perHost, ms(now), ms(now), string(skip), limit)
 	if err != nil {
 		return nil, fmt.Errorf("claim deliveries: %w", err)
 	}
