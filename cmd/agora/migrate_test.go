@@ -119,7 +119,15 @@ func TestDBMigrate(t *testing.T) {
 	must(err)
 	var keys []string
 	must(conn.QueryRow(ctx, `SELECT order_keys FROM inbox WHERE processed_at IS NULL`).Scan(&keys))
+	// The copied tables have statistics (reltuples is -1 until a table's
+	// first ANALYZE or VACUUM).
+	var unanalyzed []string
+	must(conn.QueryRow(ctx, `SELECT coalesce(array_agg(relname::text), '{}') FROM pg_class
+		WHERE relname IN ('posts', 'members', 'inbox', 'deliveries') AND relkind = 'r' AND reltuples < 0`).Scan(&unanalyzed))
 	conn.Close(ctx)
+	if len(unanalyzed) > 0 {
+		t.Errorf("tables without statistics after the migration: %v", unanalyzed)
+	}
 	if !slices.Equal(keys, []string{"actor " + alice, "object " + post.ObjectID}) {
 		t.Fatalf("ordering keys of the migrated activity: %q", keys)
 	}

@@ -125,6 +125,12 @@ func SQLiteToPostgres(ctx context.Context, path, pgURL string) ([]Count, error) 
 			return nil, fmt.Errorf("%s: %d rows in the source, %d copied: nothing was written", c.Table, c.Source, counts[i].Target)
 		}
 	}
+	// Statistics for the planner now, not at autovacuum's first pass: the
+	// nodes that start next plan on full tables, not on empty ones
+	// (docs/architecture.md, "Plans on young tables").
+	if _, err := tx.Exec(ctx, `ANALYZE `+strings.Join(Tables, ", ")); err != nil {
+		return nil, fmt.Errorf("target: statistics: %w", err)
+	}
 	if err := tx.Commit(ctx); err != nil {
 		return nil, fmt.Errorf("target: %w", err)
 	}
