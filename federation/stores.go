@@ -59,12 +59,20 @@ type InboxItem struct {
 	Body       []byte
 	ReceivedAt time.Time
 	Attempts   int // processing attempts that failed so far
+	// Budget, when above 0, bounds the bytes of the actor's activities
+	// waiting to be processed, this one's included (RecordInbox only).
+	Budget int64
 }
 
 // InboxStore is the durable inbox queue.
 type InboxStore interface {
 	// RecordInbox stores the item unless an item with the same ActivityID
-	// exists; it reports whether it was new.
+	// exists; it reports whether it was new. With it.Budget above 0, an
+	// item that would take its actor's bytes waiting past the budget is
+	// not stored, and the error wraps ErrOverBudget: the check and the
+	// insert are one step, so concurrent records of one actor cannot all
+	// pass it (on several nodes, records made at the same moment on two
+	// nodes may).
 	RecordInbox(ctx context.Context, it InboxItem) (bool, error)
 	// UnprocessedInbox returns items not yet processed whose next attempt
 	// is due by due, oldest first, after id.

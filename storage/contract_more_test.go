@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -128,6 +129,78 @@ func testPendingBytes(t *testing.T, db storage.Store) {
 		t.Fatal(err)
 	}
 	pending(map[string]int64{ann: 0, bob: 0}, "all processed")
+}
+
+// A record with a budget is refused (ErrOverBudget, nothing stored) when
+// its actor's bytes waiting would pass it; the check is made with the
+// insert, so of concurrent records exactly those within the budget pass.
+// Other actors, records without a budget and processed bytes do not count.
+func testRecordWithinBudget(t *testing.T, db storage.Store) {
+	ctx := context.Background()
+	now := time.Now().UTC()
+	ann, bob := "https://m.example/u/ann", "https://m.example/u/bob"
+	item := func(id, actor string, budget int64) federation.InboxItem {
+		body := fmt.Appendf(nil, `{"id":%q}`, id)
+		body = append(body, bytes.Repeat([]byte(" "), 100-len(body))...) // 100 bytes, JSON still
+		return federation.InboxItem{ActivityID: id, Type: "Create", Actor: actor, Body: body, ReceivedAt: now, Budget: budget}
+	}
+	// Ten at once, 100 bytes each, within 550: five pass.
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var fresh, over int
+	for i := range 10 {
+		wg.Go(func() {
+			ok, err := db.RecordInbox(ctx, item(fmt.Sprintf("https://m.example/b/%d", i), ann, 550))
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil && ok:
+				fresh++
+			case errors.Is(err, federation.ErrOverBudget) && !ok:
+				over++
+			default:
+				t.Errorf("record %d: %v, %v", i, ok, err)
+			}
+		})
+	}
+	wg.Wait()
+	if fresh != 5 || over != 5 {
+		t.Fatalf("%d recorded and %d refused, want 5 and 5", fresh, over)
+	}
+	if n, err := db.PendingBytes(ctx, ann); err != nil || n != 500 {
+		t.Fatalf("ann has %d bytes waiting, %v; want 500", n, err)
+	}
+	tests := []struct {
+		name string
+		it   federation.InboxItem
+		want error // nil: recorded
+	}{
+		{"over the budget", item("https://m.example/b/over", ann, 550), federation.ErrOverBudget},
+		{"another actor", item("https://m.example/b/bob", bob, 550), nil},
+		{"no budget", item("https://m.example/b/unbounded", ann, 0), nil},
+		{"exactly the budget", item("https://m.example/b/exact", bob, 200), nil},
+	}
+	for _, tt := range tests {
+		ok, err := db.RecordInbox(ctx, tt.it)
+		if tt.want == nil && (err != nil || !ok) || tt.want != nil && (ok || !errors.Is(err, tt.want)) {
+			t.Errorf("%s: %v, %v; want %v", tt.name, ok, err, tt.want)
+		}
+	}
+	// Processed, the bytes no longer count.
+	items, err := db.UnprocessedInbox(ctx, 0, now, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rs []federation.InboxResult
+	for _, it := range items {
+		rs = append(rs, federation.InboxResult{ID: it.ID, Result: "ok", At: now})
+	}
+	if err := db.MarkInboxProcessed(ctx, rs); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := db.RecordInbox(ctx, item("https://m.example/b/later", ann, 550)); err != nil || !ok {
+		t.Fatalf("after processing: %v, %v", ok, err)
+	}
 }
 
 // HostStatuses lists failing, unavailable and queued hosts (all: every

@@ -81,6 +81,7 @@ var contract = []struct {
 	{"MediaSettingsAndPageCounts", testMediaSettingsAndPageCounts},
 	{"KeysAndActors", testKeysAndActors},
 	{"PendingBytes", testPendingBytes},
+	{"RecordWithinBudget", testRecordWithinBudget},
 	{"HostStatusesAndClear", testHostStatusesAndClear},
 	{"AnnounceForms", testAnnounceForms},
 	{"MembershipsAndGone", testMembershipsAndGone},

@@ -64,7 +64,7 @@ type DB struct {
 
 	// Group commits (groupcommit.go) of the writes that come many at a
 	// time from concurrent callers, as storage/sqlite has them.
-	inboxRecords   *groupCommit[federation.InboxItem, bool]
+	inboxRecords   *groupCommit[federation.InboxItem, recorded]
 	inboxMarks     *groupCommit[[]federation.InboxResult, struct{}]
 	postInserts    *groupCommit[postInsert, postInserted]
 	deliveriesDone *groupCommit[int64, struct{}]

@@ -15,33 +15,62 @@ import (
 // activity id exists; it reports whether it was new. It returns once the
 // row is committed (durable: PostgreSQL's synchronous commit), and every
 // node is told (NOTIFY). Concurrent records share a transaction (a group
-// commit).
+// commit). The actor's byte budget is checked in the insert's statement.
 func (db *DB) RecordInbox(ctx context.Context, it federation.InboxItem) (bool, error) {
-	return db.inboxRecords.do(ctx, it)
+	r, err := db.inboxRecords.do(ctx, it)
+	if err != nil {
+		return false, err
+	}
+	return r.fresh, r.err
 }
 
-// recordInboxSQL is the insert, and a wake-up for each row it inserted
-// (pg_notify is volatile: it runs per row; NOTIFY is sent at the commit).
-const recordInboxSQL = `WITH ins AS (
+// recorded is one record's outcome: new or not, or refused (over the
+// actor's budget).
+type recorded struct {
+	fresh bool
+	err   error
+}
+
+// recordInboxSQL is the insert, unless the actor's bytes waiting (as the
+// statement starts: the batch's earlier records are counted) and this
+// body's pass the budget ($8, when above 0), and a wake-up for each row
+// it inserted (pg_notify is volatile: it runs per row; NOTIFY is sent at
+// the commit). It returns whether a row was inserted and the bytes
+// waiting before it.
+const recordInboxSQL = `WITH pend AS (
+		SELECT coalesce((SELECT pending FROM inbox_actor_bytes WHERE actor = $3::text), 0) AS n),
+	ins AS (
 		INSERT INTO inbox (activity_id, type, actor, body, received_at, order_keys)
-		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (activity_id) DO NOTHING RETURNING 1)
-	SELECT count(*) > 0 FROM (SELECT pg_notify($7, '') FROM ins) AS n`
+		SELECT $1::text, $2::text, $3::text, $4::bytea, $5::bigint, $6::text[] FROM pend
+		WHERE $8::bigint <= 0 OR pend.n + octet_length($4::bytea) <= $8::bigint
+		ON CONFLICT (activity_id) DO NOTHING RETURNING 1)
+	SELECT (SELECT count(*) > 0 FROM (SELECT pg_notify($7, '') FROM ins) AS w), (SELECT n FROM pend)`
 
 func recordInboxArgs(it federation.InboxItem) []any {
 	return []any{it.ActivityID, it.Type, it.Actor, blob(it.Body), ms(it.ReceivedAt),
-		federation.OrderKeys(it.Actor, it.Body), ChannelInbox}
+		federation.OrderKeys(it.Actor, it.Body), ChannelInbox, it.Budget}
 }
 
-func (db *DB) recordInboxGroup() *groupCommit[federation.InboxItem, bool] {
-	return &groupCommit[federation.InboxItem, bool]{name: "record inbox", max: 256, db: db,
+func scanRecorded(row pgx.Row, it federation.InboxItem) (recorded, error) {
+	var r recorded
+	var waiting int64
+	if err := row.Scan(&r.fresh, &waiting); err != nil {
+		return r, err
+	}
+	if !r.fresh && it.Budget > 0 && waiting+int64(len(it.Body)) > it.Budget {
+		r.err = fmt.Errorf("%w: %s has %d bytes waiting, budget %d", federation.ErrOverBudget, it.Actor, waiting, it.Budget)
+	}
+	return r, nil
+}
+
+func (db *DB) recordInboxGroup() *groupCommit[federation.InboxItem, recorded] {
+	return &groupCommit[federation.InboxItem, recorded]{name: "record inbox", max: 256, db: db,
 		queue: func(b *pgx.Batch, it federation.InboxItem) { b.Queue(recordInboxSQL, recordInboxArgs(it)...) },
-		read: func(br pgx.BatchResults, _ federation.InboxItem) (fresh bool, err error) {
-			err = br.QueryRow().Scan(&fresh)
-			return fresh, err
+		read: func(br pgx.BatchResults, it federation.InboxItem) (recorded, error) {
+			return scanRecorded(br.QueryRow(), it)
 		},
-		single: func(ctx context.Context, it federation.InboxItem) (fresh bool, err error) {
-			err = db.pool.QueryRow(ctx, recordInboxSQL, recordInboxArgs(it)...).Scan(&fresh)
-			return fresh, err
+		single: func(ctx context.Context, it federation.InboxItem) (recorded, error) {
+			return scanRecorded(db.pool.QueryRow(ctx, recordInboxSQL, recordInboxArgs(it)...), it)
 		},
 	}
 }

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 
@@ -29,6 +30,18 @@ func insertInbox(ctx context.Context, tx *sql.Tx, items []federation.InboxItem) 
 	return prepareEach(ctx, tx, `INSERT INTO inbox (activity_id, type, actor, body, received_at)
 			VALUES (?, ?, ?, ?, ?) ON CONFLICT (activity_id) DO NOTHING`, items,
 		func(st *sql.Stmt, it federation.InboxItem) (bool, error) {
+			// The budget in the record's transaction: the items before
+			// this one are counted (the triggers of 0013 keep the sum).
+			if it.Budget > 0 {
+				var n int64
+				err := tx.QueryRowContext(ctx, `SELECT pending FROM inbox_actor_bytes WHERE actor = ?`, it.Actor).Scan(&n)
+				if err != nil && !errors.Is(err, sql.ErrNoRows) {
+					return false, err
+				}
+				if n+int64(len(it.Body)) > it.Budget {
+					return false, fmt.Errorf("%w: %s has %d bytes waiting, budget %d", federation.ErrOverBudget, it.Actor, n, it.Budget)
+				}
+			}
 			res, err := st.ExecContext(ctx, it.ActivityID, it.Type, it.Actor, it.Body, ms(it.ReceivedAt))
 			if err != nil {
 				return false, err
