@@ -260,17 +260,18 @@ func TestInboxBusy(t *testing.T) {
 		federation.SignRequest(r, key, body, time.Now())
 		return r
 	}
+	// One after the other, each once waiting on its key: sent at once,
+	// a third request could find both slots taken by the first two
+	// before they reach their key fetch, and be refused (503).
 	var wg sync.WaitGroup
-	for _, user := range []string{"alice", "bob", "carol", "dave"} {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+	for i, user := range []string{"alice", "bob", "carol", "dave"} {
+		wg.Go(func() {
 			if resp, err := http.DefaultClient.Do(mk(user)); err == nil {
 				resp.Body.Close()
 			}
-		}()
+		})
+		waitUntil(t, fmt.Sprintf("request %d waiting on its key", i+1), func() bool { return hold.waiting() == i+1 })
 	}
-	waitUntil(t, "four requests waiting on their keys", func() bool { return hold.waiting() == 4 })
 	before := dbDigest(t, dir)
 	resp, err := http.DefaultClient.Do(mk("erin"))
 	if err != nil {
