@@ -87,9 +87,6 @@ type InboxStore interface {
 	// PruneInbox deletes the items processed before a time; it returns
 	// how many.
 	PruneInbox(ctx context.Context, processedBefore time.Time) (int, error)
-	// PendingBytes is the size of the bodies of an actor's items recorded
-	// and not processed yet.
-	PendingBytes(ctx context.Context, actor string) (int64, error)
 }
 
 // InboxResult is the outcome of processing one InboxItem.

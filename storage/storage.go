@@ -69,6 +69,10 @@ type Store interface {
 	// UnprocessedCount those not processed yet.
 	InboxCount(ctx context.Context) (int, error)
 	UnprocessedCount(ctx context.Context) (int, error)
+	// PendingBytes is the size of the bodies of an actor's activities
+	// recorded and not processed yet: what RecordInbox holds to the
+	// actor's budget (federation.InboxItem.Budget).
+	PendingBytes(ctx context.Context, actor string) (int64, error)
 	// Busy tells what work is in hand at now: inbox activities due and not
 	// processed, and by host the deliveries claimed or due to a host that
 	// is not unavailable. Tests wait for nothing in hand before they

@@ -193,33 +193,25 @@ func (tb *tab) settle(what string) {
 		// A dialog blocks the page's scripts, the marker's too.
 		tb.t.Fatalf("%s: the page did not settle (%d JavaScript dialogs opened): %v", what, tb.dialogs.Load(), err)
 	}
-	deadline := time.Now().Add(15 * time.Second)
-	for {
+	back := pollUntil(15*time.Second, func() bool {
 		tb.mu.Lock()
-		back := tb.seen[marker]
-		tb.mu.Unlock()
-		if back {
-			return
-		}
-		if time.Now().After(deadline) {
-			tb.t.Fatalf("%s: the console marker did not come back", what)
-		}
-		time.Sleep(10 * time.Millisecond)
+		defer tb.mu.Unlock()
+		return tb.seen[marker]
+	})
+	if !back {
+		tb.t.Fatalf("%s: the console marker did not come back", what)
 	}
 }
 
 // waitText waits until the page's text contains want, and returns it.
 func (tb *tab) waitText(want string) string {
 	tb.t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		var body string
+	var body string
+	pollUntil(15*time.Second, func() bool {
 		tb.eval(`document.body ? document.body.innerText : ""`, &body)
-		if strings.Contains(body, want) || time.Now().After(deadline) {
-			return body
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return strings.Contains(body, want)
+	})
+	return body
 }
 
 // clean fails the test if the page opened a dialog or logged an error.
