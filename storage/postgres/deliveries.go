@@ -172,7 +172,7 @@ func (db *DB) DeliveryDone(ctx context.Context, id int64) error {
 
 func (db *DB) deliveryDoneGroup() *groupCommit[int64, struct{}] {
 	const del = `DELETE FROM deliveries WHERE id = $1`
-	return &groupCommit[int64, struct{}]{name: "delivery done", max: 256, async: true, db: db,
+	return (&groupCommit[int64, struct{}]{name: "delivery done", async: true, db: db,
 		queue: func(b *pgx.Batch, id int64) { b.Queue(del, id) },
 		read: func(br pgx.BatchResults, _ int64) (struct{}, error) {
 			_, err := br.Exec()
@@ -182,7 +182,7 @@ func (db *DB) deliveryDoneGroup() *groupCommit[int64, struct{}] {
 			_, err := db.pool.Exec(ctx, del, id)
 			return struct{}{}, err
 		},
-	}
+	}).start(256)
 }
 
 // RetryDelivery schedules another attempt and ends the lease.

@@ -3,17 +3,17 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"sync"
 	"time"
 
+	"github.com/agorafed/agora/storage/internal/gather"
 	"github.com/jackc/pgx/v5"
 )
 
 // groupCommit gathers concurrent writes of one kind into one batch: one
 // round trip and one transaction for many small writes, as storage/sqlite
-// gathers them (its groupcommit.go). The first caller to find no batch
-// running leads, sending what is waiting (up to max at a time) until
-// nothing is; every caller returns once its own write is committed.
+// gathers them (storage/internal/gather: the first caller to find no
+// batch running leads, sending what is waiting until nothing is); every
+// caller returns once its own write is committed.
 //
 // A batch is sent with one Sync, so PostgreSQL runs it as one implicit
 // transaction: a statement that fails rolls the whole batch back. Each
@@ -25,7 +25,6 @@ import (
 // each. Gathered 64 at a time, a mark or an insert costs a statement.
 type groupCommit[Req, Res any] struct {
 	name string
-	max  int
 	// async commits the batch with synchronous_commit off: the callers
 	// return once the commit is written to the WAL buffers, before it is
 	// flushed. Only for writes that the processing makes again after a
@@ -44,62 +43,24 @@ type groupCommit[Req, Res any] struct {
 	// single writes one request in a transaction of its own.
 	single func(ctx context.Context, req Req) (Res, error)
 
-	mu      sync.Mutex
-	pending []*gcReq[Req, Res]
-	running bool
-	db      *DB
-}
-
-type gcReq[Req, Res any] struct {
-	req  Req
-	done chan gcResult[Res]
-}
-
-type gcResult[Res any] struct {
-	res Res
-	err error
+	db *DB
+	q  gather.Group[Req, Res]
 }
 
 // do writes req in a group commit and returns its result once committed.
 func (g *groupCommit[Req, Res]) do(ctx context.Context, req Req) (Res, error) {
-	r := &gcReq[Req, Res]{req: req, done: make(chan gcResult[Res], 1)}
-	g.mu.Lock()
-	g.pending = append(g.pending, r)
-	lead := !g.running
-	g.running = true
-	g.mu.Unlock()
-	if lead {
-		g.run()
-	}
-	select {
-	case out := <-r.done:
-		return out.res, out.err
-	case <-ctx.Done():
-		var zero Res
-		return zero, ctx.Err() // the write may still be committed
-	}
+	return g.q.Do(ctx, req)
 }
 
-func (g *groupCommit[Req, Res]) run() {
-	for {
-		g.mu.Lock()
-		batch := g.pending
-		if len(batch) > g.max {
-			batch = batch[:g.max]
-		}
-		g.pending = g.pending[len(batch):]
-		if len(batch) == 0 {
-			g.running = false
-			g.mu.Unlock()
-			return
-		}
-		g.mu.Unlock()
-		g.commit(batch)
-	}
+// start makes g ready: its batches are gathered up to max.
+func (g *groupCommit[Req, Res]) start(max int) *groupCommit[Req, Res] {
+	g.q.Max, g.q.Commit = max, g.commit
+	return g
 }
 
-func (g *groupCommit[Req, Res]) commit(batch []*gcReq[Req, Res]) {
-	// Not the leader's context: its own request may end, the others' not.
+func (g *groupCommit[Req, Res]) commit(reqs []Req) []gather.Result[Res] {
+	// Not a caller's context: the leader's own request may end, the
+	// others' not.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	b := &pgx.Batch{}
@@ -108,10 +69,10 @@ func (g *groupCommit[Req, Res]) commit(batch []*gcReq[Req, Res]) {
 		// transaction of the batch.
 		b.Queue(`SELECT set_config('synchronous_commit', 'off', true)`)
 	}
-	for _, r := range batch {
-		g.queue(b, r.req)
+	for _, r := range reqs {
+		g.queue(b, r)
 	}
-	results := make([]Res, len(batch))
+	out := make([]gather.Result[Res], len(reqs))
 	err := func() error {
 		br := g.db.pool.SendBatch(ctx, b)
 		defer br.Close()
@@ -120,33 +81,27 @@ func (g *groupCommit[Req, Res]) commit(batch []*gcReq[Req, Res]) {
 				return err
 			}
 		}
-		for i, r := range batch {
-			res, err := g.read(br, r.req)
+		for i, r := range reqs {
+			res, err := g.read(br, r)
 			if err != nil {
 				return err
 			}
-			results[i] = res
+			out[i].Res = res
 		}
 		return br.Close() // the commit
 	}()
 	if err != nil {
 		// Rolled back as a whole: each on its own, for its own result.
-		for _, r := range batch {
-			res, err := g.single(ctx, r.req)
-			g.answer(r, res, err)
+		for i, r := range reqs {
+			out[i].Res, out[i].Err = g.single(ctx, r)
 		}
-		return
 	}
-	for i, r := range batch {
-		g.answer(r, results[i], nil)
+	for i := range out {
+		if out[i].Err != nil {
+			out[i].Err = fmt.Errorf("%s: %w", g.name, out[i].Err)
+		}
 	}
-}
-
-func (g *groupCommit[Req, Res]) answer(r *gcReq[Req, Res], res Res, err error) {
-	if err != nil {
-		err = fmt.Errorf("%s: %w", g.name, err)
-	}
-	r.done <- gcResult[Res]{res: res, err: err}
+	return out
 }
 
 // groupCommits makes the database's group commits.

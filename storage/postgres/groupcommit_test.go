@@ -33,7 +33,7 @@ func TestGroupCommit(t *testing.T) {
 	// Each request inserts n and reads the transaction's commit mode.
 	const ins = `WITH i AS (INSERT INTO gc_test VALUES ($1) RETURNING n) SELECT current_setting('synchronous_commit') FROM i`
 	newGroup := func(async bool) *groupCommit[int, string] {
-		return &groupCommit[int, string]{name: "test", max: 64, async: async, db: db,
+		return (&groupCommit[int, string]{name: "test", async: async, db: db,
 			queue: func(b *pgx.Batch, n int) { b.Queue(ins, n) },
 			read: func(br pgx.BatchResults, _ int) (mode string, err error) {
 				err = br.QueryRow().Scan(&mode)
@@ -43,7 +43,7 @@ func TestGroupCommit(t *testing.T) {
 				err = db.pool.QueryRow(ctx, ins, n).Scan(&mode)
 				return mode, err
 			},
-		}
+		}).start(64)
 	}
 	tests := []struct {
 		name     string
@@ -60,21 +60,18 @@ func TestGroupCommit(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			g := newGroup(tt.async)
-			batch := make([]*gcReq[int, string], len(tt.ns))
-			for i, n := range tt.ns {
-				batch[i] = &gcReq[int, string]{req: n, done: make(chan gcResult[string], 1)}
-			}
-			g.commit(batch)
-			for i, r := range batch {
-				out := <-r.done
+			// One batch of all the requests, as the gatherer would send
+			// it.
+			results := g.commit(tt.ns)
+			for i, out := range results {
 				if i == tt.failing {
-					if out.err == nil || !strings.HasPrefix(out.err.Error(), "test: ") {
-						t.Errorf("request %d: err %v, want the test's error", tt.ns[i], out.err)
+					if out.Err == nil || !strings.HasPrefix(out.Err.Error(), "test: ") {
+						t.Errorf("request %d: err %v, want the test's error", tt.ns[i], out.Err)
 					}
 					continue
 				}
-				if out.err != nil || out.res != tt.wantMode {
-					t.Errorf("request %d: %q, %v; want %q", tt.ns[i], out.res, out.err, tt.wantMode)
+				if out.Err != nil || out.Res != tt.wantMode {
+					t.Errorf("request %d: %q, %v; want %q", tt.ns[i], out.Res, out.Err, tt.wantMode)
 				}
 				var found bool
 				if err := db.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM gc_test WHERE n = $1)`, tt.ns[i]).Scan(&found); err != nil || !found {

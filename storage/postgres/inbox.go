@@ -64,7 +64,7 @@ func scanRecorded(row pgx.Row, it federation.InboxItem) (recorded, error) {
 }
 
 func (db *DB) recordInboxGroup() *groupCommit[federation.InboxItem, recorded] {
-	return &groupCommit[federation.InboxItem, recorded]{name: "record inbox", max: 256, db: db,
+	return (&groupCommit[federation.InboxItem, recorded]{name: "record inbox", db: db,
 		queue: func(b *pgx.Batch, it federation.InboxItem) { b.Queue(recordInboxSQL, recordInboxArgs(it)...) },
 		read: func(br pgx.BatchResults, it federation.InboxItem) (recorded, error) {
 			return scanRecorded(br.QueryRow(), it)
@@ -72,7 +72,7 @@ func (db *DB) recordInboxGroup() *groupCommit[federation.InboxItem, recorded] {
 		single: func(ctx context.Context, it federation.InboxItem) (recorded, error) {
 			return scanRecorded(db.pool.QueryRow(ctx, recordInboxSQL, recordInboxArgs(it)...), it)
 		},
-	}
+	}).start(256)
 }
 
 // inboxClaimLock serialises the inbox claims of every node (see
@@ -191,7 +191,7 @@ func readMarks(br pgx.BatchResults, results []federation.InboxResult) (struct{},
 }
 
 func (db *DB) inboxMarkGroup() *groupCommit[[]federation.InboxResult, struct{}] {
-	return &groupCommit[[]federation.InboxResult, struct{}]{name: "mark inbox processed", max: 64, async: true, db: db,
+	return (&groupCommit[[]federation.InboxResult, struct{}]{name: "mark inbox processed", async: true, db: db,
 		queue: queueMarks, read: readMarks,
 		single: func(ctx context.Context, results []federation.InboxResult) (struct{}, error) {
 			// One batch: one round trip, and one transaction.
@@ -204,7 +204,7 @@ func (db *DB) inboxMarkGroup() *groupCommit[[]federation.InboxResult, struct{}] 
 			}
 			return struct{}{}, err
 		},
-	}
+	}).start(64)
 }
 
 // InboxCount counts recorded incoming activities, processed or not.

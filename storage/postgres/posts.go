@@ -137,13 +137,13 @@ func scanInserted(row pgx.Row) (postInserted, error) {
 }
 
 func (db *DB) postInsertGroup() *groupCommit[postInsert, postInserted] {
-	return &groupCommit[postInsert, postInserted]{name: "insert post", max: 64, async: true, db: db,
+	return (&groupCommit[postInsert, postInserted]{name: "insert post", async: true, db: db,
 		queue: func(b *pgx.Batch, in postInsert) { b.Queue(insertPostSQL, insertPostArgs(in)...) },
 		read:  func(br pgx.BatchResults, _ postInsert) (postInserted, error) { return scanInserted(br.QueryRow()) },
 		single: func(ctx context.Context, in postInsert) (postInserted, error) {
 			return scanInserted(db.pool.QueryRow(ctx, insertPostSQL, insertPostArgs(in)...))
 		},
-	}
+	}).start(64)
 }
 
 // PostByObject returns a community's post of a remote object.

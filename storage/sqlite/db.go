@@ -36,10 +36,10 @@ type DB struct {
 	r *sql.DB
 
 	// Group commits of RecordInbox, MarkInboxProcessed, AddPost and DeliveryDone.
-	inboxRecords   groupCommit[federation.InboxItem, bool]
-	inboxMarks     groupCommit[[]federation.InboxResult, struct{}]
-	postInserts    groupCommit[postInsert, int64]
-	deliveriesDone groupCommit[int64, struct{}]
+	inboxRecords   *groupCommit[federation.InboxItem, bool]
+	inboxMarks     *groupCommit[[]federation.InboxResult, struct{}]
+	postInserts    *groupCommit[postInsert, int64]
+	deliveriesDone *groupCommit[int64, struct{}]
 	rs, ws         stmts // prepared statements of the reader pool and the writer
 
 	wal walSyncer // makes the WAL durable after a durable group commit
@@ -83,10 +83,10 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	// An inbox record is answered 202 once committed, and the sender will
 	// not send it again: it is made durable before that (the WAL synced
 	// once per group commit, which makes every earlier write durable too).
-	db.inboxRecords = groupCommit[federation.InboxItem, bool]{name: "record inbox", max: 256, write: insertInbox, durable: true}
-	db.inboxMarks = groupCommit[[]federation.InboxResult, struct{}]{name: "mark inbox processed", max: 256, write: markInbox}
-	db.postInserts = groupCommit[postInsert, int64]{name: "add post", max: 256, write: insertPosts}
-	db.deliveriesDone = groupCommit[int64, struct{}]{name: "delivery done", max: 256, write: deleteDeliveries}
+	db.inboxRecords = newGroupCommit(db, "record inbox", 256, true, insertInbox)
+	db.inboxMarks = newGroupCommit(db, "mark inbox processed", 256, false, markInbox)
+	db.postInserts = newGroupCommit(db, "add post", 256, false, insertPosts)
+	db.deliveriesDone = newGroupCommit(db, "delivery done", 256, false, deleteDeliveries)
 	db.rs.pool, db.ws.pool = r, w
 	if err := db.migrate(ctx); err != nil {
 		db.Close()

@@ -132,7 +132,7 @@ func (db *DB) ClaimDue(ctx context.Context, now time.Time, limit, perHost int, l
 // Deliveries finish at hundreds a second in a fan-out: they are group
 // committed.
 func (db *DB) DeliveryDone(ctx context.Context, id int64) error {
-	_, err := db.deliveriesDone.do(ctx, db, id)
+	_, err := db.deliveriesDone.do(ctx, id)
 	return err
 }
 

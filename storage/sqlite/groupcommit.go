@@ -8,18 +8,20 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/agorafed/agora/storage/internal/gather"
 )
 
 // groupCommit gathers concurrent writes of one kind into one transaction
-// on the writer connection: the first caller to find no commit running
-// leads, writing what is waiting (up to max at a time) until nothing is;
-// every caller returns once its own write is committed, so nothing is
-// acknowledged before it is durable. One transaction for many small
-// writes saves the per-transaction locking and WAL work that dominates
-// them.
+// on the writer connection (storage/internal/gather: the first caller to
+// find no commit running leads, writing what is waiting, up to max at a
+// time, until nothing is); every caller returns once its own write is
+// committed, so nothing is acknowledged before it is durable. One
+// transaction for many small writes saves the per-transaction locking and
+// WAL work that dominates them.
 type groupCommit[Req, Res any] struct {
 	name string
-	max  int
+	db   *DB
 	// durable: the callers return once the WAL is synced, with this
 	// commit and every earlier one in it. The connection is NORMAL (a
 	// commit survives a crash of the process, not a power loss); the sync
@@ -28,68 +30,30 @@ type groupCommit[Req, Res any] struct {
 	durable bool
 	// write writes the requests in tx and returns each one's result.
 	write func(ctx context.Context, tx *sql.Tx, reqs []Req) []gcResult[Res]
-
-	mu      sync.Mutex
-	pending []*gcReq[Req, Res]
-	running bool
+	q     gather.Group[Req, Res]
 }
 
-type gcReq[Req, Res any] struct {
-	req  Req
-	done chan gcResult[Res]
-}
+// gcResult is one request's outcome in a group commit.
+type gcResult[Res any] = gather.Result[Res]
 
-type gcResult[Res any] struct {
-	res Res
-	err error
+func newGroupCommit[Req, Res any](db *DB, name string, max int, durable bool,
+	write func(ctx context.Context, tx *sql.Tx, reqs []Req) []gcResult[Res]) *groupCommit[Req, Res] {
+	g := &groupCommit[Req, Res]{name: name, db: db, durable: durable, write: write}
+	g.q.Max, g.q.Commit = max, g.commit
+	return g
 }
 
 // do writes req in a group commit and returns its result once committed.
-func (g *groupCommit[Req, Res]) do(ctx context.Context, db *DB, req Req) (Res, error) {
-	r := &gcReq[Req, Res]{req: req, done: make(chan gcResult[Res], 1)}
-	g.mu.Lock()
-	g.pending = append(g.pending, r)
-	lead := !g.running
-	g.running = true
-	g.mu.Unlock()
-	if lead {
-		g.run(db)
-	}
-	select {
-	case out := <-r.done:
-		return out.res, out.err
-	case <-ctx.Done():
-		var zero Res
-		return zero, ctx.Err() // the write may still be committed
-	}
+func (g *groupCommit[Req, Res]) do(ctx context.Context, req Req) (Res, error) {
+	return g.q.Do(ctx, req)
 }
 
-func (g *groupCommit[Req, Res]) run(db *DB) {
-	for {
-		g.mu.Lock()
-		batch := g.pending
-		if len(batch) > g.max {
-			batch = batch[:g.max]
-		}
-		g.pending = g.pending[len(batch):]
-		if len(batch) == 0 {
-			g.running = false
-			g.mu.Unlock()
-			return
-		}
-		g.mu.Unlock()
-		g.commit(db, batch)
-	}
-}
-
-func (g *groupCommit[Req, Res]) commit(db *DB, batch []*gcReq[Req, Res]) {
-	// Not the leader's context: its own request may end, the others' not.
+func (g *groupCommit[Req, Res]) commit(reqs []Req) []gcResult[Res] {
+	// Not a caller's context: the leader's own request may end, the
+	// others' not.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	reqs := make([]Req, len(batch))
-	for i, r := range batch {
-		reqs[i] = r.req
-	}
+	db := g.db
 	var results []gcResult[Res]
 	err := func() error {
 		// The writer's one connection, held for the pragmas and the
@@ -111,19 +75,19 @@ func (g *groupCommit[Req, Res]) commit(db *DB, batch []*gcReq[Req, Res]) {
 	if err == nil && g.durable {
 		err = db.wal.sync()
 	}
-	for i, r := range batch {
-		var out gcResult[Res]
+	out := make([]gcResult[Res], len(reqs))
+	for i := range out {
 		if i < len(results) {
-			out = results[i]
+			out[i] = results[i]
 		}
 		switch {
 		case err != nil:
-			out = gcResult[Res]{err: fmt.Errorf("%s: %w", g.name, err)}
-		case out.err != nil:
-			out.err = fmt.Errorf("%s: %w", g.name, out.err)
+			out[i] = gcResult[Res]{Err: fmt.Errorf("%s: %w", g.name, err)}
+		case out[i].Err != nil:
+			out[i].Err = fmt.Errorf("%s: %w", g.name, out[i].Err)
 		}
-		r.done <- out
 	}
+	return out
 }
 
 // prepareEach runs one statement for every request in tx: a helper for the
@@ -134,13 +98,13 @@ func prepareEach[Req, Res any](ctx context.Context, tx *sql.Tx, query string, re
 	stmt, err := tx.PrepareContext(ctx, query)
 	if err != nil {
 		for i := range out {
-			out[i].err = err
+			out[i].Err = err
 		}
 		return out
 	}
 	defer stmt.Close()
 	for i, r := range reqs {
-		out[i].res, out[i].err = exec(stmt, r)
+		out[i].Res, out[i].Err = exec(stmt, r)
 	}
 	return out
 }

@@ -27,16 +27,16 @@ func TestGroupCommitDurable(t *testing.T) {
 		durable   bool
 		wantSyncs int64
 	}{{true, 1}, {false, 0}} {
-		g := groupCommit[int, int]{name: "test", max: 8, durable: tt.durable,
-			write: func(ctx context.Context, tx *sql.Tx, reqs []int) []gcResult[int] {
+		g := newGroupCommit(db, "test", 8, tt.durable,
+			func(ctx context.Context, tx *sql.Tx, reqs []int) []gcResult[int] {
 				out := make([]gcResult[int], len(reqs))
 				for i := range reqs {
-					out[i].res = syncLevel(ctx, tx)
+					out[i].Res = syncLevel(ctx, tx)
 				}
 				return out
-			}}
+			})
 		before := db.wal.syncs.Load()
-		got, err := g.do(ctx, db, 1)
+		got, err := g.do(ctx, 1)
 		if err != nil {
 			t.Fatal(err)
 		}

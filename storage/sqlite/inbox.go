@@ -22,7 +22,7 @@ import (
 func (db *DB) RecordInbox(ctx context.Context, it federation.InboxItem) (bool, error) {
 	// If ctx ends first, the row may still be committed; the sender will
 	// retry and the retry will be a duplicate.
-	return db.inboxRecords.do(ctx, db, it)
+	return db.inboxRecords.do(ctx, it)
 }
 
 // insertInbox is the write of a group commit of RecordInbox.
@@ -81,7 +81,7 @@ func (db *DB) MarkInboxProcessed(ctx context.Context, results []federation.Inbox
 	if len(results) == 0 {
 		return nil
 	}
-	_, err := db.inboxMarks.do(ctx, db, results)
+	_, err := db.inboxMarks.do(ctx, results)
 	return err
 }
 
@@ -91,7 +91,7 @@ func markInbox(ctx context.Context, tx *sql.Tx, reqs [][]federation.InboxResult)
 	done, err := tx.PrepareContext(ctx, `UPDATE inbox SET processed_at = ?, result = ?, body = ? WHERE id = ?`)
 	if err != nil {
 		for i := range out {
-			out[i].err = err
+			out[i].Err = err
 		}
 		return out
 	}
@@ -99,7 +99,7 @@ func markInbox(ctx context.Context, tx *sql.Tx, reqs [][]federation.InboxResult)
 	retry, err := tx.PrepareContext(ctx, `UPDATE inbox SET attempts = attempts + 1, next_at = ?, result = ? WHERE id = ?`)
 	if err != nil {
 		for i := range out {
-			out[i].err = err
+			out[i].Err = err
 		}
 		return out
 	}
@@ -119,8 +119,8 @@ func markInbox(ctx context.Context, tx *sql.Tx, reqs [][]federation.InboxResult)
 				}
 				_, err = done.ExecContext(ctx, ms(r.At), r.Result, kept, r.ID)
 			}
-			if err != nil && out[i].err == nil {
-				out[i].err = fmt.Errorf("mark inbox item %d processed: %w", r.ID, err)
+			if err != nil && out[i].Err == nil {
+				out[i].Err = fmt.Errorf("mark inbox item %d processed: %w", r.ID, err)
 			}
 		}
 	}

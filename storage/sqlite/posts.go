@@ -113,7 +113,7 @@ func (db *DB) AddPost(ctx context.Context, p *community.Post) error {
 	if err != nil {
 		return fmt.Errorf("add post %s: %w", p.ObjectID, err)
 	}
-	id, err := db.postInserts.do(ctx, db, postInsert{p: p, attachments: attachments})
+	id, err := db.postInserts.do(ctx, postInsert{p: p, attachments: attachments})
 	if errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("add post %s to community %d: %w", p.ObjectID, p.CommunityID, community.ErrExists)
 	}

@@ -43,11 +43,11 @@ func TestHoldsWrite(t *testing.T) {
 	}
 	// A group commit's leader holds the write while it runs the batch.
 	var inBatch bool
-	g := groupCommit[int, struct{}]{name: "test", max: 8, write: func(ctx context.Context, tx *sql.Tx, reqs []int) []gcResult[struct{}] {
+	g := newGroupCommit(db, "test", 8, false, func(ctx context.Context, tx *sql.Tx, reqs []int) []gcResult[struct{}] {
 		inBatch = db.HoldsWrite()
 		return make([]gcResult[struct{}], len(reqs))
-	}}
-	if _, err := g.do(ctx, db, 1); err != nil || !inBatch || db.HoldsWrite() {
+	})
+	if _, err := g.do(ctx, 1); err != nil || !inBatch || db.HoldsWrite() {
 		t.Fatalf("group commit: %v, held in the batch %v, after %v", err, inBatch, db.HoldsWrite())
 	}
 }
