@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"github.com/agorafed/agora/cmd/internal/agora"
+	"github.com/agorafed/agora/community"
+	"github.com/agorafed/agora/federation/fedtest"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -112,6 +114,46 @@ func (bf benchFlags) startProfile() (stop func(), err error) {
 	}
 	var once sync.Once
 	return func() { once.Do(func() { pprof.StopCPUProfile(); f.Close() }) }, nil
+}
+
+// benchRun is what fanout and ingest start from: the fleet (the remote
+// side, a child process unless --inproc), Agora, and its community
+// "bench".
+type benchRun struct {
+	*benchServer
+	rem   *remote
+	fleet []fedtest.FleetHost
+	c     community.Community
+}
+
+// startBenchRun starts the remote side and its fleet, then Agora, and
+// creates the community; stop ends them in the reverse order.
+func startBenchRun(ctx context.Context, bf benchFlags, env func(string) string, stderr io.Writer, fleet fedtest.FleetOptions) (*benchRun, error) {
+	rem, err := startRemote(ctx, *bf.inproc, stderr)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := rem.call(remoteReq{Op: "fleet", Fleet: fleet})
+	if err != nil {
+		rem.Close()
+		return nil, err
+	}
+	b, err := startBenchServer(ctx, bf, env, stderr)
+	if err != nil {
+		rem.Close()
+		return nil, err
+	}
+	run := &benchRun{benchServer: b, rem: rem, fleet: resp.Hosts}
+	if run.c, err = b.App.CreateCommunity(ctx, community.Community{Name: "bench", Title: "Bench"}); err != nil {
+		run.stop(false, stderr)
+		return nil, err
+	}
+	return run, nil
+}
+
+func (r *benchRun) stop(keep bool, stderr io.Writer) {
+	r.benchServer.stop(keep, stderr)
+	r.rem.Close()
 }
 
 // benchServer is Agora started for a benchmark: one node, or several on

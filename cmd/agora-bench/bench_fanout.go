@@ -53,28 +53,13 @@ func cmdBenchFanout(ctx context.Context, args []string, stdout, stderr io.Writer
 	perHost := (*followers + *hosts - 1) / *hosts
 	fmt.Fprintf(stdout, "fanout: %d hosts, %d followers, latency %v, %.1f%% dead, %.1f%% flaky, %d cores\n",
 		*hosts, *followers, *latency, *dead*100, *flaky*100, cores())
-	rem, err := startRemote(ctx, *bf.inproc, stderr)
+	run, err := startBenchRun(ctx, bf, env, stderr, fedtest.FleetOptions{
+		Hosts: *hosts, UsersPerHost: perHost, Latency: *latency, Dead: *dead, Flaky: *flaky})
 	if err != nil {
 		return err
 	}
-	defer rem.Close()
-	resp, err := rem.call(remoteReq{Op: "fleet", Fleet: fedtest.FleetOptions{
-		Hosts: *hosts, UsersPerHost: perHost, Latency: *latency, Dead: *dead, Flaky: *flaky}})
-	if err != nil {
-		return err
-	}
-	fleet := resp.Hosts
-
-	b, err := startBenchServer(ctx, bf, env, stderr)
-	if err != nil {
-		return err
-	}
-	defer b.stop(*bf.keep, stderr)
-	a := b.App
-	c, err := a.CreateCommunity(ctx, community.Community{Name: "bench", Title: "Bench"})
-	if err != nil {
-		return err
-	}
+	defer run.stop(*bf.keep, stderr)
+	rem, fleet, a, c := run.rem, run.fleet, run.App, run.c
 	setup := time.Now()
 	if err := seed.Members(ctx, a, c, fleet, perHost, *followers); err != nil {
 		return err
@@ -111,7 +96,7 @@ func cmdBenchFanout(ctx context.Context, args []string, stdout, stderr io.Writer
 	}
 	remCPU0 := rc.CPU
 	cpu0 := cpuTime()
-	resp, err = rem.call(remoteReq{Op: "post", URL: a.Local.SharedInbox(), Host: poster, User: 0, Body: body})
+	resp, err := rem.call(remoteReq{Op: "post", URL: a.Local.SharedInbox(), Host: poster, User: 0, Body: body})
 	if err != nil {
 		return err
 	}

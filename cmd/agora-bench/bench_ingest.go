@@ -73,26 +73,12 @@ func cmdBenchIngest(ctx context.Context, args []string, stdout, stderr io.Writer
 	const hosts = 10
 	perHost := (*actors + hosts - 1) / hosts
 	fmt.Fprintf(stdout, "ingest: %d actors on %d hosts, steps of %v, p99 < %v, %d cores\n", *actors, hosts, *step, *p99Max, cores())
-	rem, err := startRemote(ctx, *bf.inproc, stderr)
+	run, err := startBenchRun(ctx, bf, env, stderr, fedtest.FleetOptions{Hosts: hosts, UsersPerHost: perHost, KeyPool: *keyPool})
 	if err != nil {
 		return err
 	}
-	defer rem.Close()
-	resp, err := rem.call(remoteReq{Op: "fleet", Fleet: fedtest.FleetOptions{Hosts: hosts, UsersPerHost: perHost, KeyPool: *keyPool}})
-	if err != nil {
-		return err
-	}
-	fleet := resp.Hosts
-	b, err := startBenchServer(ctx, bf, env, stderr)
-	if err != nil {
-		return err
-	}
-	defer b.stop(*bf.keep, stderr)
-	a := b.App
-	c, err := a.CreateCommunity(ctx, community.Community{Name: "bench", Title: "Bench"})
-	if err != nil {
-		return err
-	}
+	defer run.stop(*bf.keep, stderr)
+	rem, fleet, b, a, c := run.rem, run.fleet, run.benchServer, run.App, run.c
 	group := a.Local.CommunityIRI(c.Name)
 
 	// Cache every actor and key, as earlier traffic would have.
