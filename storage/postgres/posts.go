@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -10,6 +9,7 @@ import (
 	"time"
 
 	"github.com/agorafed/agora/community"
+	"github.com/agorafed/agora/storage"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -20,38 +20,6 @@ const postColumns = `id, community_id, object_id, activity_id, type, author, url
 // announcedPost is the condition of a post the community boosts now
 // (community.Post.Announced).
 const announcedPost = ` AND decision = 'announce' AND deleted_at IS NULL`
-
-// attachmentJSON is how an attachment is kept in posts.attachments, as
-// storage/sqlite keeps it (the field names are part of the schema).
-type attachmentJSON struct {
-	URL       string `json:"url"`
-	MediaType string `json:"media_type"`
-	Alt       string `json:"alt"`
-}
-
-func encodeAttachments(as []community.Attachment) (string, error) {
-	out := make([]attachmentJSON, len(as))
-	for i, a := range as {
-		out[i] = attachmentJSON{URL: a.URL, MediaType: a.MediaType, Alt: a.Alt}
-	}
-	b, err := json.Marshal(out)
-	return string(b), err
-}
-
-func decodeAttachments(s string) ([]community.Attachment, error) {
-	var in []attachmentJSON
-	if err := json.Unmarshal([]byte(s), &in); err != nil {
-		return nil, err
-	}
-	if len(in) == 0 {
-		return nil, nil
-	}
-	out := make([]community.Attachment, len(in))
-	for i, a := range in {
-		out[i] = community.Attachment{URL: a.URL, MediaType: a.MediaType, Alt: a.Alt}
-	}
-	return out, nil
-}
 
 func scanPost(row pgx.Row) (community.Post, error) {
 	var p community.Post
@@ -72,7 +40,7 @@ func scanPost(row pgx.Row) (community.Post, error) {
 	if len(p.Activity) == 0 {
 		p.Activity = nil
 	}
-	if p.Attachments, err = decodeAttachments(attachments); err != nil {
+	if p.Attachments, err = storage.DecodeAttachments(attachments); err != nil {
 		return community.Post{}, fmt.Errorf("post %d attachments: %w", p.ID, err)
 	}
 	return p, nil
@@ -89,7 +57,7 @@ func scanPosts(rows pgx.Rows, err error) ([]community.Post, error) {
 // when its activity is processed again (docs/architecture.md, "Several
 // nodes").
 func (db *DB) AddPost(ctx context.Context, p *community.Post) error {
-	attachments, err := encodeAttachments(p.Attachments)
+	attachments, err := storage.EncodeAttachments(p.Attachments)
 	if err != nil {
 		return fmt.Errorf("add post %s: %w", p.ObjectID, err)
 	}
@@ -175,7 +143,7 @@ func (db *DB) PostByID(ctx context.Context, id int64) (community.Post, error) {
 
 // UpdatePost saves what an edit, a decision, a deletion or reactions change.
 func (db *DB) UpdatePost(ctx context.Context, p community.Post) error {
-	attachments, err := encodeAttachments(p.Attachments)
+	attachments, err := storage.EncodeAttachments(p.Attachments)
 	if err != nil {
 		return fmt.Errorf("update post %d: %w", p.ID, err)
 	}

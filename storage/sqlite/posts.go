@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/agorafed/agora/community"
+	"github.com/agorafed/agora/storage"
 )
 
 var _ community.PostStore = (*DB)(nil)
@@ -21,39 +22,6 @@ const postColumns = `id, community_id, object_id, activity_id, type, author, url
 // announcedPost is the condition of a post the community boosts now
 // (community.Post.Announced).
 const announcedPost = ` AND decision = 'announce' AND deleted_at IS NULL`
-
-// attachmentJSON is how an attachment is kept in posts.attachments; the
-// field names are part of the schema, so they are spelled out here rather
-// than taken from community.Attachment.
-type attachmentJSON struct {
-	URL       string `json:"url"`
-	MediaType string `json:"media_type"`
-	Alt       string `json:"alt"`
-}
-
-func encodeAttachments(as []community.Attachment) (string, error) {
-	out := make([]attachmentJSON, len(as))
-	for i, a := range as {
-		out[i] = attachmentJSON{URL: a.URL, MediaType: a.MediaType, Alt: a.Alt}
-	}
-	b, err := json.Marshal(out)
-	return string(b), err
-}
-
-func decodeAttachments(s string) ([]community.Attachment, error) {
-	var in []attachmentJSON
-	if err := json.Unmarshal([]byte(s), &in); err != nil {
-		return nil, err
-	}
-	if len(in) == 0 {
-		return nil, nil
-	}
-	out := make([]community.Attachment, len(in))
-	for i, a := range in {
-		out[i] = community.Attachment{URL: a.URL, MediaType: a.MediaType, Alt: a.Alt}
-	}
-	return out, nil
-}
 
 func scanPost(row interface{ Scan(...any) error }) (community.Post, error) {
 	var p community.Post
@@ -74,7 +42,7 @@ func scanPost(row interface{ Scan(...any) error }) (community.Post, error) {
 	if len(p.Activity) == 0 {
 		p.Activity = nil
 	}
-	if p.Attachments, err = decodeAttachments(attachments); err != nil {
+	if p.Attachments, err = storage.DecodeAttachments(attachments); err != nil {
 		return community.Post{}, fmt.Errorf("post %d attachments: %w", p.ID, err)
 	}
 	return p, nil
@@ -109,7 +77,7 @@ func blob(b []byte) []byte {
 // inbox's workers) are committed together (group commit): a post is one
 // small insert, and a commit each cost more than the insert.
 func (db *DB) AddPost(ctx context.Context, p *community.Post) error {
-	attachments, err := encodeAttachments(p.Attachments)
+	attachments, err := storage.EncodeAttachments(p.Attachments)
 	if err != nil {
 		return fmt.Errorf("add post %s: %w", p.ObjectID, err)
 	}
@@ -178,7 +146,7 @@ func (db *DB) PostByID(ctx context.Context, id int64) (community.Post, error) {
 
 // UpdatePost saves what an edit, a decision, a deletion or reactions change.
 func (db *DB) UpdatePost(ctx context.Context, p community.Post) error {
-	attachments, err := encodeAttachments(p.Attachments)
+	attachments, err := storage.EncodeAttachments(p.Attachments)
 	if err != nil {
 		return fmt.Errorf("update post %d: %w", p.ID, err)
 	}
