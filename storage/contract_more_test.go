@@ -499,4 +499,4 @@ func testModLogPublicAndSchema(t *testing.T, db storage.Store) {
 
 // lastMigration is the number of the last migration of every backend:
 // their numbering stays aligned.
-const lastMigration = 15
+const lastMigration = 16

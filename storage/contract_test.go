@@ -4,6 +4,7 @@ import (
 	"context"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/agorafed/agora/storage"
 	"github.com/agorafed/agora/storage/postgres"
@@ -40,7 +41,17 @@ var backends = []struct {
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { db.Close() })
+		// Listening, as agora serve does: its reads of communities and
+		// domain blocks go through the cache (storage/postgres/cache.go).
+		ctx, stop := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); db.Listen(ctx, func(string) {}) }()
+		t.Cleanup(func() { stop(); <-done; db.Close() })
+		for deadline := time.Now().Add(10 * time.Second); !db.Listening(); time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("the store never listened")
+			}
+		}
 		return db
 	}},
 }

@@ -35,22 +35,26 @@ func (db *DB) CreateCommunity(ctx context.Context, c *community.Community) error
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (name) DO NOTHING RETURNING id`,
 		c.Name, c.Title, c.Summary, c.RequiresApproval, string(c.PostingPolicy), c.AnnounceReplies,
 		ms(c.CreatedAt), ms(c.UpdatedAt), c.Rules, c.Avatar, c.Cover).Scan(&c.ID)
+	db.cache.invalidate(tableCommunities)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return fmt.Errorf("community %s: %w", c.Name, community.ErrExists)
 	}
 	return err
 }
 
-// CommunityByName returns a community, deleted or not.
+// CommunityByName returns a community, deleted or not (from the cache
+// while this node listens: cache.go).
 func (db *DB) CommunityByName(ctx context.Context, name string) (community.Community, error) {
-	c, err := scanCommunity(db.pool.QueryRow(ctx, `SELECT `+communityColumns+` FROM communities WHERE name = $1`, name))
-	return c, notFound(err)
+	if name == "" {
+		return community.Community{}, community.ErrNotFound
+	}
+	return db.cachedCommunity(ctx, name, 0)
 }
 
-// CommunityByID returns a community, deleted or not.
+// CommunityByID returns a community, deleted or not (from the cache while
+// this node listens: cache.go).
 func (db *DB) CommunityByID(ctx context.Context, id int64) (community.Community, error) {
-	c, err := scanCommunity(db.pool.QueryRow(ctx, `SELECT `+communityColumns+` FROM communities WHERE id = $1`, id))
-	return c, notFound(err)
+	return db.cachedCommunity(ctx, "", id)
 }
 
 // Communities lists the live communities by name.
@@ -68,12 +72,14 @@ func (db *DB) UpdateCommunity(ctx context.Context, c community.Community) error 
 			posting_policy = $4, announce_replies = $5, updated_at = $6, rules = $7, avatar = $8, cover = $9
 		WHERE id = $10 AND deleted_at IS NULL`, c.Title, c.Summary, c.RequiresApproval, string(c.PostingPolicy),
 		c.AnnounceReplies, ms(c.UpdatedAt), c.Rules, c.Avatar, c.Cover, c.ID)
+	db.cache.invalidate(tableCommunities)
 	return expectOne(tag, err)
 }
 
 // MarkCommunityDeleted marks a community deleted; its name stays taken.
 func (db *DB) MarkCommunityDeleted(ctx context.Context, id int64, at time.Time) error {
 	tag, err := db.pool.Exec(ctx, `UPDATE communities SET deleted_at = $1 WHERE id = $2 AND deleted_at IS NULL`, ms(at), id)
+	db.cache.invalidate(tableCommunities)
 	return expectOne(tag, err)
 }
 

@@ -68,6 +68,14 @@ type DB struct {
 	inboxMarks     *groupCommit[[]federation.InboxResult, struct{}]
 	postInserts    *groupCommit[postInsert, postInserted]
 	deliveriesDone *groupCommit[int64, struct{}]
+
+	// cache keeps communities and domain blocks while this node listens
+	// (cache.go).
+	cache rowCache
+	// closing ends with Close: a listener (Listen) gives its connection
+	// back, which the pool's Close waits for.
+	closing context.Context
+	close   context.CancelFunc
 }
 
 // Open connects to the database at url (postgres://user@host/db) and
@@ -92,8 +100,10 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
 	db := &DB{pool: pool, opts: opts}
+	db.closing, db.close = context.WithCancel(context.Background())
 	db.groupCommits()
 	if err := db.migrate(ctx); err != nil {
+		db.close()
 		pool.Close()
 		return nil, err
 	}
@@ -103,8 +113,9 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 // Node is the name this node claims work under.
 func (db *DB) Node() string { return db.opts.Node }
 
-// Close closes the pool.
+// Close stops the listeners and closes the pool.
 func (db *DB) Close() error {
+	db.close()
 	db.pool.Close()
 	return nil
 }

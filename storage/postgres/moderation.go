@@ -57,26 +57,37 @@ func (db *DB) SaveDomainBlock(ctx context.Context, b community.DomainBlock) erro
 		VALUES ($1, $2, $3, $4, $5)
 		ON CONFLICT (community_id, domain) DO UPDATE SET reason = excluded.reason, blocked_by = excluded.blocked_by`,
 		b.CommunityID, b.Domain, b.Reason, b.By, ms(b.CreatedAt))
+	db.cache.invalidate(tableDomainBlocks)
 	return err
 }
 
 // DeleteDomainBlock lifts a block; ErrNotFound when there is none.
 func (db *DB) DeleteDomainBlock(ctx context.Context, communityID int64, domain string) error {
 	tag, err := db.pool.Exec(ctx, `DELETE FROM domain_blocks WHERE community_id = $1 AND domain = $2`, communityID, domain)
+	db.cache.invalidate(tableDomainBlocks)
 	return expectOne(tag, err)
 }
 
-// DomainBlocks lists a community's blocks (0: the instance's), by domain.
+// DomainBlocks lists a community's blocks (0: the instance's), by domain
+// (from the cache while this node listens: cache.go).
 func (db *DB) DomainBlocks(ctx context.Context, communityID int64) ([]community.DomainBlock, error) {
+	if v, ok := db.cache.domainBlocks(communityID); ok {
+		return v, nil
+	}
+	store, gen := db.cache.begin()
 	rows, err := db.pool.Query(ctx, `SELECT domain, reason, blocked_by, created_at FROM domain_blocks
 		WHERE community_id = $1 ORDER BY domain`, communityID)
-	return collect(rows, err, func(r pgx.Rows) (community.DomainBlock, error) {
+	bs, err := collect(rows, err, func(r pgx.Rows) (community.DomainBlock, error) {
 		b := community.DomainBlock{CommunityID: communityID}
 		var created int64
 		err := r.Scan(&b.Domain, &b.Reason, &b.By, &created)
 		b.CreatedAt = fromMS(created)
 		return b, err
 	})
+	if err == nil && store {
+		db.cache.putDomainBlocks(gen, communityID, bs)
+	}
+	return bs, err
 }
 
 // AddReport stores a report and sets its ID; ErrExists (nothing written)

@@ -24,7 +24,14 @@ func (db *DB) notify(ctx context.Context, channel string) {
 // calls wake for every channel, since wake-ups may have been missed
 // meanwhile. Nodes poll besides: a lost wake-up delays work, it does not
 // lose it.
+//
+// While it listens, the communities and domain blocks are cached, and
+// ChannelCache empties the cache of the table written (cache.go); that
+// channel is not passed to wake.
 func (db *DB) Listen(ctx context.Context, wake func(channel string)) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(db.closing, cancel)()
 	for ctx.Err() == nil {
 		db.listen(ctx, wake)
 		select {
@@ -45,15 +52,23 @@ func (db *DB) listen(ctx context.Context, wake func(string)) {
 	// A connection that listened is not given back to the pool: it
 	// would go on receiving.
 	defer func() { conn.Conn().Close(context.Background()); conn.Release() }()
-	for _, ch := range []string{ChannelInbox, ChannelDeliveries} {
+	for _, ch := range []string{ChannelInbox, ChannelDeliveries, ChannelCache} {
 		if _, err := conn.Exec(ctx, `LISTEN `+ch); err != nil {
 			return
 		}
 	}
+	// Heard from here on: the cache may keep what it reads, until the
+	// connection breaks.
+	db.cache.setLive(true)
+	defer db.cache.setLive(false)
 	for {
 		n, err := conn.Conn().WaitForNotification(ctx)
 		if err != nil {
 			return
+		}
+		if n.Channel == ChannelCache {
+			db.cache.invalidate(n.Payload)
+			continue
 		}
 		wake(n.Channel)
 	}
