@@ -140,7 +140,7 @@ func (in *Inbox) Receive(ctx context.Context, r *http.Request, body []byte, admi
 	// recorded: a known actor sending 1 MB bodies faster than they are
 	// processed would otherwise fill the disk.
 	isNew, err := in.store.RecordInbox(ctx, InboxItem{ActivityID: id, Type: act.Type, Actor: act.Actor, Body: body,
-		ReceivedAt: in.now().UTC(), Budget: max(in.budget, 0)})
+		ReceivedAt: in.now().UTC(), Budget: max(in.budget, 0), OrderKeys: orderKeys(act.Actor, factsOf(act))})
 	if handed && (err != nil || !isNew) {
 		in.takeParsed(id, body)
 	}

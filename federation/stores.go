@@ -62,6 +62,11 @@ type InboxItem struct {
 	// Budget, when above 0, bounds the bytes of the actor's activities
 	// waiting to be processed, this one's included (RecordInbox only).
 	Budget int64
+	// OrderKeys, when not nil, are the activity's ordering keys as the
+	// inbox's parse gave them (RecordInbox only): a store that keeps
+	// them (storage/postgres) reads them from Body otherwise (OrderKeys,
+	// which gives the same keys: TestScanFactsMatchesParse).
+	OrderKeys []string
 }
 
 // InboxStore is the durable inbox queue.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -338,5 +339,37 @@ func TestInboxOrderAcrossNodes(t *testing.T) {
 	b, _ = ns[1].UnprocessedInbox(ctx, 0, now, 10)
 	if got := ids(b); len(got) != 2 || got[0] != "https://l.example/like/1" {
 		t.Fatalf("b claimed %v once the Create was processed; want the Like of the post too", got)
+	}
+}
+
+// The ordering keys are kept as the inbox's parse gave them, or read from
+// the body when the caller has none.
+func TestRecordKeepsOrderKeys(t *testing.T) {
+	ctx := context.Background()
+	db := nodes(t, 1, Options{})[0]
+	body := []byte(`{"id":"https://m.example/a/1","type":"Like","actor":"https://m.example/u","object":"https://b.example/p/1"}`)
+	tests := []struct {
+		name string
+		keys []string
+		want []string
+	}{
+		{"given", []string{"actor https://m.example/u", "object https://given.example/p"}, []string{"actor https://m.example/u", "object https://given.example/p"}},
+		{"read from the body", nil, []string{"actor https://m.example/u", "object https://b.example/p/1"}},
+	}
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			id := fmt.Sprintf("https://m.example/a/%d", i)
+			if _, err := db.RecordInbox(ctx, federation.InboxItem{ActivityID: id, Type: "Like", Actor: "https://m.example/u",
+				Body: body, ReceivedAt: time.Now(), OrderKeys: tc.keys}); err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			if err := db.pool.QueryRow(ctx, `SELECT order_keys FROM inbox WHERE activity_id = $1`, id).Scan(&got); err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Fatalf("order_keys %q, want %q", got, tc.want)
+			}
+		})
 	}
 }
