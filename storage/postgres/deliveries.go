@@ -99,15 +99,11 @@ func (db *DB) ClaimDue(ctx context.Context, now time.Time, limit, perHost int, l
 	if max := db.opts.MaxDeliveryLease; max > 0 && lease > max {
 		lease = max
 	}
-	tx, err := db.pool.Begin(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("claim deliveries: %w", err)
-	}
-	defer tx.Rollback(ctx)
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, claimLock); err != nil {
-		return nil, fmt.Errorf("claim deliveries: %w", err)
-	}
-	rows, err := tx.Query(ctx, `WITH elsewhere AS (
+	// One batch: one round trip and one implicit transaction, the lock
+	// held until its end (as UnprocessedInbox).
+	b := &pgx.Batch{}
+	b.Queue(`SELECT pg_advisory_xact_lock($1)`, claimLock)
+	b.Queue(`WITH elsewhere AS (
 			SELECT host, count(*) AS n FROM deliveries
 			WHERE lease_until > $2 AND lease_owner <> $6 GROUP BY host),
 		wanted AS (
@@ -127,6 +123,12 @@ func (db *DB) ClaimDue(ctx context.Context, now time.Time, limit, perHost int, l
 		WHERE id IN (SELECT id FROM locked)
 		RETURNING id, activity_id, inbox, host, attempts, next_at, last_error`,
 		ms(now.Add(lease)), ms(now), skipHosts, perHost, limit, db.opts.Node)
+	br := db.pool.SendBatch(ctx, b)
+	defer br.Close()
+	if _, err := br.Exec(); err != nil {
+		return nil, fmt.Errorf("claim deliveries: %w", err)
+	}
+	rows, err := br.Query()
 	out, err := collect(rows, err, func(r pgx.Rows) (federation.Delivery, error) {
 		var d federation.Delivery
 		var next int64
@@ -137,7 +139,7 @@ func (db *DB) ClaimDue(ctx context.Context, now time.Time, limit, perHost int, l
 	if err != nil {
 		return nil, fmt.Errorf("claim deliveries: %w", err)
 	}
-	if err := tx.Commit(ctx); err != nil {
+	if err := br.Close(); err != nil { // the commit
 		return nil, fmt.Errorf("claim deliveries: %w", err)
 	}
 	// RETURNING has no order: oldest due first, as SQLite's.
