@@ -171,28 +171,62 @@ func (db *DB) MarkInboxProcessed(ctx context.Context, results []federation.Inbox
 	return err
 }
 
-// queueMarks adds the updates of results to b. Only processed rows are
-// deleted (PruneInbox), so every id is there; were one gone, the others
-// would still be marked.
+// queueMarks adds the updates of results to b: one statement for the
+// processed items and one for those to retry, whatever their number
+// (a statement each, the server's per-statement work was most of what a
+// mark cost). Only processed rows are deleted (PruneInbox), so every id
+// is there; were one gone, the others would still be marked.
 func queueMarks(b *pgx.Batch, results []federation.InboxResult) {
+	var done, retry markColumns
 	for _, r := range results {
 		if !r.RetryAt.IsZero() {
-			b.Queue(`UPDATE inbox SET attempts = attempts + 1, next_at = $1, result = $2, claimed_by = '', claimed_until = 0 WHERE id = $3`,
-				ms(r.RetryAt), r.Result, r.ID)
+			retry.add(r.ID, ms(r.RetryAt), r.Result, nil)
 			continue
 		}
 		kept := r.Kept
 		if len(kept) == 0 {
 			kept = []byte("{}")
 		}
-		b.Queue(`UPDATE inbox SET processed_at = $1, result = $2, body = $3 WHERE id = $4`, ms(r.At), r.Result, kept, r.ID)
+		done.add(r.ID, ms(r.At), r.Result, kept)
+	}
+	if len(done.ids) > 0 {
+		b.Queue(`UPDATE inbox SET processed_at = u.at, result = u.result, body = u.body
+			FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bytea[]) AS u(id, at, result, body)
+			WHERE inbox.id = u.id`, done.ids, done.at, done.result, done.body)
+	}
+	if len(retry.ids) > 0 {
+		b.Queue(`UPDATE inbox SET attempts = attempts + 1, next_at = u.at, result = u.result, claimed_by = '', claimed_until = 0
+			FROM unnest($1::bigint[], $2::bigint[], $3::text[]) AS u(id, at, result)
+			WHERE inbox.id = u.id`, retry.ids, retry.at, retry.result)
+	}
+}
+
+// markColumns are the marks of one statement, column by column.
+type markColumns struct {
+	ids, at []int64
+	result  []string
+	body    [][]byte
+}
+
+func (m *markColumns) add(id, at int64, result string, body []byte) {
+	m.ids, m.at, m.result = append(m.ids, id), append(m.at, at), append(m.result, result)
+	if body != nil {
+		m.body = append(m.body, body)
 	}
 }
 
 func readMarks(br pgx.BatchResults, results []federation.InboxResult) (struct{}, error) {
+	var done, retry int
 	for _, r := range results {
+		if r.RetryAt.IsZero() {
+			done = 1
+		} else {
+			retry = 1
+		}
+	}
+	for range done + retry { // the statements queueMarks queued
 		if _, err := br.Exec(); err != nil {
-			return struct{}{}, fmt.Errorf("mark inbox item %d processed: %w", r.ID, err)
+			return struct{}{}, fmt.Errorf("mark %d inbox items (first %d) processed: %w", len(results), results[0].ID, err)
 		}
 	}
 	return struct{}{}, nil
