@@ -23,7 +23,6 @@ import (
 	"github.com/agorafed/agora/community"
 	"github.com/agorafed/agora/federation"
 	"github.com/agorafed/agora/federation/fedtest"
-	"github.com/agorafed/agora/storage/postgres"
 	"github.com/agorafed/agora/storage/sqlite"
 )
 
@@ -290,14 +289,14 @@ func benchProcessing(ctx context.Context, cfg agora.Config, fleet []fedtest.Flee
 				return 0, err
 			}
 			defer a.Close()
-			if pg, ok := a.DB.(*postgres.DB); ok {
+			if cfg.Database != "" {
 				// Listening, as agora serve does on PostgreSQL: the
 				// communities and domain blocks are read from memory
 				// (storage/postgres/cache.go).
 				lctx, stop := context.WithCancel(ctx)
 				defer stop()
-				go pg.Listen(lctx, func(string) {})
-				for deadline := time.Now().Add(10 * time.Second); !pg.Listening(); time.Sleep(5 * time.Millisecond) {
+				go a.Listen(lctx, func() {})
+				for deadline := time.Now().Add(10 * time.Second); !a.Listening(); time.Sleep(5 * time.Millisecond) {
 					if time.Now().After(deadline) {
 						return 0, fmt.Errorf("bench: the PostgreSQL store never listened")
 					}

@@ -200,6 +200,36 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger, metrics *federation
 
 func (a *App) Close() error { return a.DB.Close() }
 
+// Listen hears the other nodes that share the PostgreSQL database until
+// ctx ends (storage/postgres: LISTEN/NOTIFY, reconnecting on its own):
+// deliveries another node queued go to the deliverer at once, activities
+// it recorded call wakeInbox, and writes to the cached tables empty this
+// node's cache (which caches only while it listens). On SQLite there is
+// no other node: it returns at once.
+func (a *App) Listen(ctx context.Context, wakeInbox func()) {
+	pg, ok := a.DB.(*postgres.DB)
+	if !ok {
+		return
+	}
+	pg.Listen(ctx, func(ch string) {
+		switch ch {
+		case postgres.ChannelDeliveries:
+			if a.Deliverer != nil {
+				a.Deliverer.Notify()
+			}
+		case postgres.ChannelInbox:
+			wakeInbox()
+		}
+	})
+}
+
+// Listening tells whether Listen hears the other nodes now (never on
+// SQLite).
+func (a *App) Listening() bool {
+	pg, ok := a.DB.(*postgres.DB)
+	return ok && pg.Listening()
+}
+
 // NewInbox makes the inbox pipeline over the app's parts.
 func (a *App) NewInbox(metrics *federation.Metrics) *federation.Inbox {
 	return federation.NewInbox(federation.InboxDeps{

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/agorafed/agora/federation"
-	"github.com/agorafed/agora/storage/postgres"
 	"github.com/agorafed/agora/web"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -125,23 +124,13 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger, ln net.Listener) (
 		defer s.wg.Done()
 		s.Inbox.Run(work)
 	}()
-	if pg, ok := a.DB.(*postgres.DB); ok {
-		// Deliveries another node queued (a post it processed) and
-		// activities it recorded are shared out at once, not at this
-		// node's next poll.
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			pg.Listen(work, func(ch string) {
-				switch ch {
-				case postgres.ChannelDeliveries:
-					a.Deliverer.Notify()
-				case postgres.ChannelInbox:
-					s.Inbox.Wake()
-				}
-			})
-		}()
-	}
+	// Deliveries another node queued (a post it processed) and activities
+	// it recorded are shared out at once, not at this node's next poll.
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		a.Listen(work, s.Inbox.Wake)
+	}()
 	go func() { s.ServeErr <- s.http.Serve(ln) }()
 	log.Info("agora listening", "listen", ln.Addr().String(), "base_url", cfg.BaseURL, "data", DataWhere(cfg), "version", Version)
 	return s, nil
