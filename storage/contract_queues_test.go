@@ -391,6 +391,65 @@ func testInboxReceivedLaterAndPrune(t *testing.T, db storage.Store) {
 	}
 }
 
+// A mark of processed and retried items together: a processed item's
+// body becomes what it keeps (Kept, "{}" without), which ReceivedLater
+// reads; a retried one keeps its body, and is due again at its time.
+func testInboxMarkKeeps(t *testing.T, db storage.Store) {
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	actor := "https://m.example/u/a"
+	for _, it := range []struct{ id, typ, body string }{
+		// The object in a shape ReceivedLater does not read: found only
+		// once the body is the kept one.
+		{"https://m.example/d/1", "Delete", `{"type":"Delete","object":["https://m.example/n/9"]}`},
+		{"https://m.example/c/1", "Create", `{"type":"Create","object":"https://m.example/n/8"}`},
+		{"https://m.example/l/1", "Like", `{"type":"Like","object":"https://m.example/n/7"}`},
+	} {
+		if _, err := db.RecordInbox(ctx, federation.InboxItem{ActivityID: it.id, Type: it.typ, Actor: actor, Body: []byte(it.body), ReceivedAt: now}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	later := func(typ, object string) bool {
+		t.Helper()
+		found, err := db.ReceivedLater(ctx, 0, typ, actor, object)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return found
+	}
+	if later("Delete", "https://m.example/n/9") || !later("Create", "https://m.example/n/8") || !later("Like", "https://m.example/n/7") {
+		t.Fatal("before the mark: want the Create and the Like found, not the Delete")
+	}
+	items, err := db.UnprocessedInbox(ctx, 0, now, 10)
+	if err != nil || len(items) != 3 {
+		t.Fatalf("unprocessed %d, %v", len(items), err)
+	}
+	retryAt := now.Add(time.Minute)
+	if err := db.MarkInboxProcessed(ctx, []federation.InboxResult{
+		{ID: items[0].ID, Result: "ok", At: now, Kept: []byte(`{"object":"https://m.example/n/9"}`)},
+		{ID: items[1].ID, Result: "ok", At: now},
+		{ID: items[2].ID, Result: "error: origin 503", At: now, RetryAt: retryAt},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if !later("Delete", "https://m.example/n/9") {
+		t.Error("the Delete's kept object is not read after its mark")
+	}
+	if later("Create", "https://m.example/n/8") {
+		t.Error("the Create's body is still there after a mark that keeps nothing")
+	}
+	if !later("Like", "https://m.example/n/7") {
+		t.Error("the retried Like lost its body")
+	}
+	if due, err := db.UnprocessedInbox(ctx, 0, retryAt.Add(-time.Millisecond), 10); err != nil || len(due) != 0 {
+		t.Errorf("before its retry time: %d due, %v", len(due), err)
+	}
+	due, err := db.UnprocessedInbox(ctx, 0, retryAt, 10)
+	if err != nil || len(due) != 1 || due[0].ID != items[2].ID || due[0].Attempts != 1 || string(due[0].Body) != `{"type":"Like","object":"https://m.example/n/7"}` {
+		t.Errorf("at its retry time: %+v, %v; want the Like, attempt 1, its body", due, err)
+	}
+}
+
 // PruneInbox deletes in chunks until none is left.
 func testPruneInboxChunks(t *testing.T, db storage.Store) {
 	ctx := context.Background()

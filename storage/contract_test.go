@@ -67,6 +67,7 @@ var contract = []struct {
 	{"InboxRetry", testInboxRetry},
 	{"InboxConcurrentRecords", testInboxGroupCommit},
 	{"InboxReceivedLaterAndPrune", testInboxReceivedLaterAndPrune},
+	{"InboxMarkKeeps", testInboxMarkKeeps},
 	{"PruneInboxChunks", testPruneInboxChunks},
 	{"QueueClaimLeaseRetry", testQueueClaimLeaseRetry},
 	{"ClaimFailingHostOneAtATime", testClaimFailingHostOneAtATime},
