@@ -296,10 +296,8 @@ func benchProcessing(ctx context.Context, cfg agora.Config, fleet []fedtest.Flee
 				lctx, stop := context.WithCancel(ctx)
 				defer stop()
 				go a.Listen(lctx, func() {})
-				for deadline := time.Now().Add(10 * time.Second); !a.Listening(); time.Sleep(5 * time.Millisecond) {
-					if time.Now().After(deadline) {
-						return 0, fmt.Errorf("bench: the PostgreSQL store never listened")
-					}
+				if err := waitFor(ctx, 10*time.Second, func() (bool, error) { return a.Listening(), nil }); err != nil {
+					return 0, fmt.Errorf("bench: the PostgreSQL store never listened: %w", err)
 				}
 			}
 			c, err := a.CreateCommunity(ctx, community.Community{Name: "bench", Title: "Bench"})
